@@ -1,0 +1,3 @@
+"""qwen-code: a terminal coding agent for Qwen3-Coder and any OpenAI-compatible model."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from qwen_code.cli import main
+
+raise SystemExit(main())

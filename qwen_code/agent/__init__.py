@@ -1,0 +1,1 @@
+"""The agent loop: conversation state, approval policy and the events it emits."""

@@ -1,0 +1,155 @@
+"""Typed events the agent loop yields; every front end consumes the same stream.
+
+Each event is a small frozen dataclass with a literal `type`, so consumers can
+`match` on the class and serializers can use `type` as the tag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+_EV = {"frozen": True, "slots": True, "kw_only": True}
+
+
+@dataclass(**_EV)
+class TextDelta:
+    """A piece of assistant text, as it streams."""
+
+    text: str
+    type: Literal["text_delta"] = "text_delta"
+
+
+@dataclass(**_EV)
+class ToolCall:
+    """One tool call requested by the model (arguments already parsed to a dict)."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    raw_arguments: str = ""
+    """The argument text as the model wrote it (kept for error messages)."""
+    parse_error: str | None = None
+    """Set when the arguments could not be parsed as a JSON object."""
+
+
+@dataclass(**_EV)
+class UsageInfo:
+    """Token counts of one model request, as the server reported them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: UsageInfo) -> UsageInfo:
+        return UsageInfo(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+        )
+
+
+@dataclass(**_EV)
+class AssistantMessage:
+    """A complete model response: its text and tool calls, emitted once streaming ends."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+    usage: UsageInfo | None = None
+    type: Literal["assistant_message"] = "assistant_message"
+
+
+@dataclass(**_EV)
+class ToolCallStarted:
+    """A tool call about to run (after approval)."""
+
+    call: ToolCall
+    summary: str = ""
+    """One line naming the tool's key argument, for display."""
+    type: Literal["tool_call_started"] = "tool_call_started"
+
+
+@dataclass(**_EV)
+class ToolResult:
+    """What a tool call produced; `output` is exactly what the model sees."""
+
+    call: ToolCall
+    output: str
+    is_error: bool = False
+    display: str | None = None
+    """A richer rendering for humans (e.g. a unified diff), when there is one."""
+    data: dict[str, Any] = field(default_factory=dict)
+    duration_ms: int = 0
+    type: Literal["tool_result"] = "tool_result"
+
+
+@dataclass(**_EV)
+class ApprovalRequested:
+    """A tool call needed approval; `decision` says how it was settled."""
+
+    call: ToolCall
+    reason: str
+    decision: Literal["allowed", "denied"]
+    message: str = ""
+    """The denial message the model sees, or the user's note."""
+    type: Literal["approval_requested"] = "approval_requested"
+
+
+@dataclass(**_EV)
+class TodosUpdated:
+    """The model rewrote its task list."""
+
+    todos: tuple[dict[str, Any], ...]
+    type: Literal["todos_updated"] = "todos_updated"
+
+
+@dataclass(**_EV)
+class Usage:
+    """Usage of one model request plus the running total for the session."""
+
+    request: UsageInfo
+    total: UsageInfo
+    type: Literal["usage"] = "usage"
+
+
+@dataclass(**_EV)
+class Error:
+    """Something went wrong; `retrying` is true when the loop will try again by itself."""
+
+    message: str
+    kind: str = "error"
+    retrying: bool = False
+    type: Literal["error"] = "error"
+
+
+TurnEndReason: TypeAlias = Literal["completed", "max_turns", "error", "cancelled"]
+
+
+@dataclass(**_EV)
+class TurnEnd:
+    """The agent stopped working on the user's message."""
+
+    reason: TurnEndReason
+    final_text: str = ""
+    num_turns: int = 0
+    """Model requests made for this user message."""
+    error: str | None = None
+    type: Literal["turn_end"] = "turn_end"
+
+
+Event: TypeAlias = (
+    TextDelta
+    | AssistantMessage
+    | ToolCallStarted
+    | ToolResult
+    | ApprovalRequested
+    | TodosUpdated
+    | Usage
+    | Error
+    | TurnEnd
+)

@@ -1,0 +1,59 @@
+"""What the client takes and yields. Plain dataclasses: importing this is cheap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from qwen_code.agent.events import ToolCall, UsageInfo
+
+
+@dataclass(slots=True, kw_only=True)
+class ModelConfig:
+    """Everything needed to talk to one OpenAI-compatible endpoint."""
+
+    base_url: str
+    api_key: str
+    model: str
+    api_key_source: str = ""
+    """Where the key came from (e.g. `OPENAI_API_KEY`), named in auth errors."""
+    timeout_s: float = 120.0
+    """Per-request timeout; for streams, the longest wait for the next chunk."""
+    max_retries: int = 5
+    """Retries for 429, 5xx and connection errors (with exponential backoff and jitter)."""
+    max_retry_wait_s: float = 60.0
+    sampling: dict[str, Any] = field(default_factory=dict)
+    """temperature, top_p, top_k, repetition_penalty, ... (non-OpenAI keys go in extra_body)."""
+    max_tokens: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextChunk:
+    """Streamed assistant text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryNotice:
+    """The client is about to retry; front ends show why and how long it waits."""
+
+    message: str
+    attempt: int
+    delay_s: float
+    kind: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelResponse:
+    """The assembled response, yielded last."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+    usage: UsageInfo | None = None
+
+
+StreamItem: TypeAlias = TextChunk | RetryNotice | ModelResponse

@@ -1,0 +1,1 @@
+"""Built-in tools: one module each, arguments as pydantic models, one registry."""

@@ -1,0 +1,143 @@
+"""What a tool is: a name, a pydantic `Params` model, a kind for the approval policy, `run`.
+
+The JSON schema sent to the model is generated from `Params` (attribute docstrings become
+field descriptions), so a tool's documentation lives in one place.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeAlias, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from qwen_code.agent.events import Event
+    from qwen_code.tools.workspace import Workspace
+
+ToolKind: TypeAlias = Literal["read", "edit", "execute", "think"]
+"""read: never changes anything; edit: changes files; execute: runs commands;
+think: bookkeeping with no effect outside the session (todo list)."""
+
+
+class ToolParams(BaseModel):
+    """Base for every tool's arguments: unknown keys are an error the model sees."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="forbid")
+
+
+P = TypeVar("P", bound=ToolParams)
+
+
+class ToolError(Exception):
+    """A failure the model can act on; its message becomes the tool result."""
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolOutput:
+    """A tool's result. `content` goes to the model; `display` is for humans."""
+
+    content: str
+    is_error: bool = False
+    display: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    events: tuple[Event, ...] = ()
+    """Extra events the loop yields after the result (e.g. the todo list)."""
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolLimits:
+    """Caps on what tools return, so one call cannot flood the context window."""
+
+    max_output_chars: int = 25_000
+    max_output_lines: int = 1_000
+    shell_default_timeout_s: float = 120.0
+    shell_max_timeout_s: float = 600.0
+    list_max_entries: int = 500
+    glob_max_results: int = 100
+    grep_max_matches: int = 200
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolContext:
+    """What a tool may use: the workspace (path guard), limits and a scratch directory."""
+
+    workspace: Workspace
+    limits: ToolLimits = field(default_factory=ToolLimits)
+    scratch_dir: Path | None = None
+    """Where a tool may keep files for this session (full shell output, background logs)."""
+    state: dict[str, Any] = field(default_factory=dict)
+    """Per-session state tools keep between calls (background jobs, todo list)."""
+
+    def scratch(self) -> Path:
+        """The scratch directory, created on first use."""
+        if self.scratch_dir is None:
+            import tempfile
+
+            self.scratch_dir = Path(tempfile.mkdtemp(prefix="qwen-code-"))
+        self.scratch_dir.mkdir(parents=True, exist_ok=True)
+        return self.scratch_dir
+
+
+class Tool(ABC, Generic[P]):
+    """A tool the model can call. Subclasses set the class attributes and `run`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    kind: ClassVar[ToolKind]
+    Params: ClassVar[type[ToolParams]]
+
+    @abstractmethod
+    async def run(self, params: P, ctx: ToolContext) -> ToolOutput:
+        """Do the work; raise `ToolError` for failures the model should see."""
+
+    def summary(self, params: P) -> str:
+        """The key argument, shown on the one line a front end prints for the call."""
+        return ""
+
+    def schema(self) -> dict[str, Any]:
+        """The OpenAI `tools[]` entry; titles are dropped (they only cost prompt tokens)."""
+        params = _strip_titles(copy.deepcopy(self.Params.model_json_schema()))
+        params.pop("description", None)
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": params},
+        }
+
+
+def _strip_titles(node: Any) -> Any:
+    if isinstance(node, dict):
+        node.pop("title", None)
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                for prop in value.values():
+                    _strip_titles(prop)
+            else:
+                _strip_titles(value)
+    elif isinstance(node, list):
+        for item in node:
+            _strip_titles(item)
+    return node
+
+
+def truncate_text(text: str, *, max_chars: int, max_lines: int | None = None) -> tuple[str, bool]:
+    """Cut `text` to the caps keeping the head and the tail; say how much was left out."""
+    lines = text.splitlines(keepends=True)
+    if len(text) <= max_chars and (max_lines is None or len(lines) <= max_lines):
+        return text, False
+    if max_lines is not None and len(lines) > max_lines:
+        head_n = max_lines // 5
+        tail_n = max_lines - head_n
+        omitted = len(lines) - head_n - tail_n
+        text = "".join(
+            [*lines[:head_n], f"\n... [{omitted} lines truncated] ...\n\n", *lines[-tail_n:]]
+        )
+    if len(text) > max_chars:
+        head_c = max_chars // 5
+        tail_c = max_chars - head_c
+        omitted = len(text) - head_c - tail_c
+        text = f"{text[:head_c]}\n... [{omitted} characters truncated] ...\n{text[-tail_c:]}"
+    return text, True
