@@ -40,6 +40,12 @@ class ConfigError(QwenCodeError):
     exit_code = ExitCode.CONFIG
 
 
+class CredentialsError(ConfigError):
+    """No credential or endpoint is configured."""
+
+    exit_code = ExitCode.AUTH
+
+
 class InputError(QwenCodeError):
     """The user's input (prompt, flags, stdin) cannot be used."""
 

@@ -41,10 +41,11 @@ class Workspace:
         Raises `ToolError` when the path escapes the workspace (unless `allow_outside`)
         or, with `must_exist`, when nothing is there.
         """
-        raw = os.path.expanduser(os.fspath(path))
+        raw = os.fspath(path)
         if not raw.strip():
             raise ToolError("The path is empty: pass a file or directory path.")
-        joined = Path(raw) if os.path.isabs(raw) else self.root / raw
+        given = Path(raw).expanduser()
+        joined = given if given.is_absolute() else self.root / given
         resolved = Path(os.path.realpath(joined))
         if not self.allow_outside and not self.contains(resolved):
             roots = ", ".join(str(r) for r in self._resolved)

@@ -1,0 +1,211 @@
+"""Command line: parses flags, builds settings, picks a front end.
+
+Only typer is imported at module level; everything heavy (openai, rich, the agent) is
+imported inside the command that needs it, so `--help` and `--version` stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+from qwen_code import __version__
+
+APPROVAL_MODES = ("plan", "default", "auto-edit", "yolo")
+OUTPUT_FORMATS = ("text", "json", "stream-json")
+DEFAULT_COMMAND = "run"
+
+
+class DefaultCommandGroup(TyperGroup):
+    """`qwen-code [flags] [QUERY]` runs the agent; `qwen-code SUBCOMMAND` runs a subcommand."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands or args[0] == DEFAULT_COMMAND:
+            args = [DEFAULT_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+
+class RunCommand(TyperCommand):
+    """The default command; its usage line reads as the program's own."""
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        formatter.write_usage("qwen-code", "[OPTIONS] [QUERY]...  |  qwen-code COMMAND ...")
+
+
+app = typer.Typer(
+    cls=DefaultCommandGroup,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _group() -> None:
+    """qwen-code: a terminal coding agent for Qwen3-Coder and OpenAI-compatible models."""
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"qwen-code {__version__}")
+        raise typer.Exit()
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [part.strip() for v in values or () for part in v.split(",") if part.strip()]
+
+
+@app.command(
+    DEFAULT_COMMAND,
+    cls=RunCommand,
+    epilog="Examples: qwen-code -p 'fix the failing test' --yolo | "
+    "git diff | qwen-code -p 'review this' -o json",
+)
+def run(
+    query: Annotated[list[str] | None, typer.Argument(help="The prompt (runs headless).")] = None,
+    prompt: Annotated[
+        str | None, typer.Option("-p", "--prompt", help="Run this prompt headless and exit.")
+    ] = None,
+    model: Annotated[str | None, typer.Option("-m", "--model", help="Model id.")] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", "--openai-base-url", help="OpenAI-compatible endpoint URL."),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", "--openai-api-key", help="API key.")
+    ] = None,
+    approval_mode: Annotated[
+        str | None,
+        typer.Option("--approval-mode", help="plan | default | auto-edit | yolo."),
+    ] = None,
+    yolo: Annotated[
+        bool, typer.Option("-y", "--yolo", help="Allow every tool call without asking.")
+    ] = False,
+    allowed_tools: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-tools",
+            help="Tools allowed without approval, e.g. edit or 'run_shell_command(git status)'.",
+        ),
+    ] = None,
+    max_session_turns: Annotated[
+        int | None, typer.Option("--max-session-turns", help="Stop after N model turns.")
+    ] = None,
+    include_directories: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--include-directories", "--add-dir", help="More directories the tools may use."
+        ),
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("-o", "--output-format", help="text | json | stream-json.")
+    ] = "text",
+    include_partial_messages: Annotated[
+        bool,
+        typer.Option(
+            "--include-partial-messages", help="stream-json: also stream text as it arrives."
+        ),
+    ] = False,
+    debug: Annotated[bool, typer.Option("-d", "--debug", help="Log details to stderr.")] = False,
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", "-v", callback=_version, is_eager=True, help="Show the version."),
+    ] = None,
+) -> int:
+    """Run the agent on a prompt: `qwen-code "task"` or `qwen-code -p "task"`.
+
+    Piped stdin is put before the prompt. Provider: DASHSCOPE_API_KEY, or OPENAI_BASE_URL
+    (+ OPENAI_API_KEY, OPENAI_MODEL) for any OpenAI-compatible server.
+    """
+    from qwen_code.config import Flags
+    from qwen_code.errors import InputError
+
+    if output_format not in OUTPUT_FORMATS:
+        raise InputError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)}.")
+    if approval_mode is not None and approval_mode not in APPROVAL_MODES:
+        raise InputError(f"--approval-mode must be one of {', '.join(APPROVAL_MODES)}.")
+    if yolo and approval_mode not in (None, "yolo"):
+        raise InputError("--yolo and --approval-mode cannot be used together.")
+    flags = Flags(
+        model=model,
+        base_url=base_url,
+        api_key=api_key,
+        approval_mode=approval_mode,  # type: ignore[arg-type]
+        yolo=yolo,
+        max_session_turns=max_session_turns,
+        include_directories=_split(include_directories),
+        allowed_tools=_split(allowed_tools),
+    )
+    text = " ".join(query or []) if prompt is None else prompt
+    if query and prompt is not None:
+        text = f"{prompt}\n\n{' '.join(query)}"
+    _configure_logging(debug)
+    return _headless(flags, text, output_format, include_partial_messages)
+
+
+def _headless(flags: Any, prompt: str, output_format: str, partial: bool) -> int:
+    from qwen_code.config import load_settings, resolve_provider
+    from qwen_code.errors import InputError
+    from qwen_code.ui import headless
+
+    piped, truncated = ("", False)
+    if headless.stdin_is_piped():
+        piped, truncated = headless.read_piped_stdin()
+        if truncated:
+            print("qwen-code: stdin was cut at 8 MB.", file=sys.stderr)
+    full_prompt = headless.compose_prompt(prompt, piped)
+    if not full_prompt:
+        raise InputError(
+            'No prompt given. Pass one as an argument (qwen-code "fix the test"), with -p, '
+            "or pipe it on stdin. The interactive session is not available in this version."
+        )
+    settings = load_settings(flags)
+    provider = resolve_provider(settings)
+    return headless.run_until_complete(
+        headless.run_headless(
+            settings, provider, full_prompt, output_format=output_format, partial=partial
+        )
+    )
+
+
+def _configure_logging(debug: bool) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="qwen-code %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: returns the process exit code."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args in (["--version"], ["-v"]):
+        print(f"qwen-code {__version__}")
+        return 0
+    from qwen_code.errors import ExitCode, QwenCodeError
+
+    try:
+        result = app(args=args, prog_name="qwen-code", standalone_mode=False)
+    except QwenCodeError as exc:
+        print(f"qwen-code: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        return int(ExitCode.INTERRUPTED)
+    except typer.TyperException as exc:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show(file=sys.stderr)
+        else:
+            print(f"qwen-code: {exc.format_message()}", file=sys.stderr)
+        return int(ExitCode.INPUT)
+    except KeyboardInterrupt:
+        return int(ExitCode.INTERRUPTED)
+    return int(result) if isinstance(result, int) else 0

@@ -1,0 +1,287 @@
+"""Settings: one model, merged in one place.
+
+Precedence, lowest first: defaults < user `$QWEN_HOME/settings.json` < project
+`.qwen/settings.json` < environment < flags. Keys use Qwen Code's names (camelCase in
+the JSON files) so a Qwen Code settings file works here. Environment variables are
+read only in this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from qwen_code.errors import ConfigError, CredentialsError
+
+ApprovalMode: TypeAlias = Literal["plan", "default", "auto-edit", "yolo"]
+OutputFormat: TypeAlias = Literal["text", "json", "stream-json"]
+Region: TypeAlias = Literal["intl", "us", "cn", "hk"]
+
+DASHSCOPE_URLS: dict[str, str] = {
+    "intl": "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+    "us": "https://dashscope-us.aliyuncs.com/compatible-mode/v1",
+    "cn": "https://dashscope.aliyuncs.com/compatible-mode/v1",
+    "hk": "https://cn-hongkong.dashscope.aliyuncs.com/compatible-mode/v1",
+}
+DEFAULT_DASHSCOPE_MODEL = "qwen3-coder-plus"
+NO_KEY = "no-key"
+"""Sent as the API key to local servers that need none (the openai client wants one)."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        use_attribute_docstrings=True,
+    )
+
+
+class GenerationConfig(_Section):
+    timeout: int = 120_000
+    """Request timeout in milliseconds (for a stream: the longest wait for the next chunk)."""
+    max_retries: int = 5
+    """Retries on 429, 5xx, timeouts and connection errors."""
+    sampling_params: dict[str, Any] | None = None
+    """temperature, top_p, top_k, repetition_penalty, max_tokens: replace the model defaults."""
+    context_window_size: int | None = None
+    custom_headers: dict[str, str] = Field(default_factory=dict)
+    extra_body: dict[str, Any] = Field(default_factory=dict, alias="extra_body")
+
+
+class ModelSettings(_Section):
+    name: str | None = None
+    """Model id sent to the server."""
+    max_session_turns: int = -1
+    """Most model requests for one prompt; -1 means no limit."""
+    generation_config: GenerationConfig = Field(default_factory=GenerationConfig)
+
+
+class AuthSettings(_Section):
+    api_key: str | None = None
+    base_url: str | None = None
+    dashscope_region: Region = "intl"
+    """DashScope region used when only DASHSCOPE_API_KEY is set: intl, us, cn or hk."""
+
+
+class SecuritySettings(_Section):
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+
+class ToolsSettings(_Section):
+    approval_mode: ApprovalMode = "default"
+    allowed: list[str] = Field(default_factory=list)
+    """Tools (or `run_shell_command(prefix)` rules) that never need approval."""
+    truncate_tool_output_threshold: int = 25_000
+    truncate_tool_output_lines: int = 1_000
+
+
+class ContextSettings(_Section):
+    include_directories: list[str] = Field(default_factory=list)
+
+
+class Settings(_Section):
+    """All settings, as merged from every source."""
+
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    tools: ToolsSettings = Field(default_factory=ToolsSettings)
+    context: ContextSettings = Field(default_factory=ContextSettings)
+    sources: list[str] = Field(default_factory=list, exclude=True)
+    """Settings files that were read, for diagnostics."""
+    api_key_source: str = Field(default="", exclude=True)
+
+
+@dataclass(slots=True, kw_only=True)
+class Flags:
+    """Command-line values that override settings; None means "not given"."""
+
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    approval_mode: ApprovalMode | None = None
+    yolo: bool = False
+    max_session_turns: int | None = None
+    include_directories: list[str] = field(default_factory=list)
+    allowed_tools: list[str] = field(default_factory=list)
+
+
+def qwen_home(env: Mapping[str, str] | None = None) -> Path:
+    """Where user settings and state live: `$QWEN_HOME`, else `~/.qwen`."""
+    env = os.environ if env is None else env
+    home = env.get("QWEN_HOME")
+    return Path(home).expanduser() if home else Path.home() / ".qwen"
+
+
+def find_project_settings(cwd: Path, home: Path) -> Path | None:
+    """`.qwen/settings.json` in cwd or a parent, stopping at the git root and the user's home."""
+    user_home = Path.home().resolve()
+    for directory in (cwd, *cwd.parents):
+        if directory == user_home:
+            return None
+        candidate = directory / ".qwen" / "settings.json"
+        if candidate.is_file() and candidate.parent != home:
+            return candidate
+        if (directory / ".git").exists():
+            return None
+    return None
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """Parse one settings file; a broken file is an error naming the file and the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"Cannot read settings file {path}: {exc.strerror}") from exc
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"Settings file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}): "
+            f"{exc.msg}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"Settings file {path} must hold a JSON object.")
+    return data
+
+
+def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge `override` into a copy of `base`; nested objects merge, other values replace."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_layer(env: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+    """The settings the environment sets, and the name of the variable holding the key."""
+    auth: dict[str, Any] = {}
+    key_source = ""
+    base_url = env.get("OPENAI_BASE_URL")
+    if base_url:
+        auth["baseUrl"] = base_url
+    openai_key, dashscope_key = env.get("OPENAI_API_KEY"), env.get("DASHSCOPE_API_KEY")
+    if dashscope_key and (not openai_key or not base_url or _is_dashscope(base_url)):
+        auth["apiKey"], key_source = dashscope_key, "DASHSCOPE_API_KEY"
+    elif openai_key:
+        auth["apiKey"], key_source = openai_key, "OPENAI_API_KEY"
+    if env.get("DASHSCOPE_REGION"):
+        auth["dashscopeRegion"] = env["DASHSCOPE_REGION"].lower()
+    layer: dict[str, Any] = {"security": {"auth": auth}} if auth else {}
+    model = env.get("QWEN_MODEL") or env.get("OPENAI_MODEL")
+    if model:
+        layer["model"] = {"name": model}
+    return layer, key_source
+
+
+def _flag_layer(flags: Flags) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    auth = {k: v for k, v in (("baseUrl", flags.base_url), ("apiKey", flags.api_key)) if v}
+    if auth:
+        layer["security"] = {"auth": auth}
+    model: dict[str, Any] = {}
+    if flags.model:
+        model["name"] = flags.model
+    if flags.max_session_turns is not None:
+        model["maxSessionTurns"] = flags.max_session_turns
+    if model:
+        layer["model"] = model
+    mode = "yolo" if flags.yolo else flags.approval_mode
+    if mode:
+        layer["tools"] = {"approvalMode": mode}
+    return layer
+
+
+def load_settings(
+    flags: Flags | None = None, *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Merge every source into one `Settings`, in the documented precedence."""
+    flags = flags or Flags()
+    env = os.environ if env is None else env
+    cwd = (cwd or Path.cwd()).resolve()
+    home = qwen_home(env)
+    merged: dict[str, Any] = {}
+    sources: list[str] = []
+    for path in (home / "settings.json", find_project_settings(cwd, home)):
+        if path is not None and path.is_file():
+            merged = deep_merge(merged, read_settings_file(path))
+            sources.append(str(path))
+    env_layer, key_source = _env_layer(env)
+    merged = deep_merge(merged, env_layer)
+    merged = deep_merge(merged, _flag_layer(flags))
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(f"Invalid settings ({', '.join(sources) or 'flags'}):\n{exc}") from exc
+    settings.sources = sources
+    settings.api_key_source = _key_source(flags, key_source, settings)
+    settings.tools.allowed = [*settings.tools.allowed, *flags.allowed_tools]
+    settings.context.include_directories = [
+        *settings.context.include_directories,
+        *flags.include_directories,
+    ]
+    return settings
+
+
+def _key_source(flags: Flags, env_source: str, settings: Settings) -> str:
+    if flags.api_key:
+        return "--api-key"
+    if env_source:
+        return env_source
+    return "security.auth.apiKey in settings.json" if settings.security.auth.api_key else ""
+
+
+def _is_dashscope(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    return host.endswith(".aliyuncs.com") and "dashscope" in host
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Provider:
+    """The endpoint to talk to, resolved from settings."""
+
+    base_url: str
+    api_key: str
+    model: str | None
+    """None when nothing names a model: ask the server which one it serves."""
+    api_key_source: str
+    is_dashscope: bool
+
+
+MISSING_CREDENTIALS = """No model provider is configured. Set one of:
+  DASHSCOPE_API_KEY=sk-...            Alibaba Cloud Model Studio (DashScope); region with
+                                      DASHSCOPE_REGION=intl|us|cn|hk (default intl)
+  OPENAI_BASE_URL=http://host:8000/v1 any OpenAI-compatible server (vLLM, SGLang, llama.cpp,
+                                      Ollama, OpenRouter); add OPENAI_API_KEY if it needs a key
+  OPENAI_API_KEY=sk-...               a key for DashScope, or for the server in OPENAI_BASE_URL
+or pass --api-key / --base-url, or set security.auth.apiKey / baseUrl in {home}/settings.json."""
+
+
+def resolve_provider(settings: Settings, *, home: Path | None = None) -> Provider:
+    """Pick base URL, key and model. Any one credential (a key or a base URL) suffices."""
+    auth = settings.security.auth
+    if not auth.api_key and not auth.base_url:
+        raise CredentialsError(MISSING_CREDENTIALS.format(home=home or qwen_home()))
+    base_url = (auth.base_url or DASHSCOPE_URLS[auth.dashscope_region]).rstrip("/")
+    dashscope = _is_dashscope(base_url)
+    model = settings.model.name or (DEFAULT_DASHSCOPE_MODEL if dashscope else None)
+    return Provider(
+        base_url=base_url,
+        api_key=auth.api_key or NO_KEY,
+        model=model,
+        api_key_source=settings.api_key_source or "(no key set)",
+        is_dashscope=dashscope,
+    )

@@ -1,0 +1,135 @@
+"""Headless mode: `qwen-code -p "task"` runs one prompt and prints text or JSON.
+
+Approvals are never read from stdin: whatever needs approval is denied with a message
+the model sees, and the final output reports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import select
+import signal
+import sys
+from collections.abc import AsyncIterator, Coroutine
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from qwen_code import __version__
+from qwen_code.agent.approval import HeadlessApprover
+from qwen_code.agent.events import Event
+from qwen_code.config import Provider, Settings
+from qwen_code.errors import ExitCode
+from qwen_code.ui.headless_output import Outcome, Printer, Recorder, RunInfo, printer_for
+
+STDIN_CAP = 8 * 1024 * 1024
+STDIN_FIRST_BYTE_WAIT_S = 0.5
+
+
+def read_piped_stdin(
+    stream: BinaryIO | None = None, *, cap: int = STDIN_CAP, wait_s: float = STDIN_FIRST_BYTE_WAIT_S
+) -> tuple[str, bool]:
+    """Read piped stdin (not a TTY), up to `cap` bytes. Returns (text, truncated).
+
+    If no byte arrives within `wait_s`, stdin is treated as empty: CI runners and
+    editors often leave a pipe open that nobody writes to.
+    """
+    stream = stream or sys.stdin.buffer
+    with contextlib.suppress(OSError, ValueError):
+        ready, _, _ = select.select([stream], [], [], wait_s)
+        if not ready:
+            return "", False
+    data = stream.read(cap + 1) or b""
+    truncated = len(data) > cap
+    return data[:cap].decode("utf-8", errors="replace"), truncated
+
+
+def compose_prompt(prompt: str | None, piped: str) -> str:
+    """Piped input goes before the prompt, as Qwen Code does."""
+    parts = [p for p in (piped.strip("\n"), (prompt or "").strip()) if p]
+    return "\n\n".join(parts)
+
+
+async def _drive(events: AsyncIterator[Event], printer: Printer, recorder: Recorder) -> None:
+    async for event in events:
+        recorder.observe(event)
+        printer.event(event)
+
+
+async def run_headless(
+    settings: Settings,
+    provider: Provider,
+    prompt: str,
+    *,
+    output_format: str,
+    partial: bool = False,
+    cwd: Path | None = None,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+) -> int:
+    """Run one prompt to completion and return the exit code."""
+    from qwen_code.agent.setup import open_session
+
+    mode = settings.tools.approval_mode
+    session = await open_session(
+        settings, provider, cwd=cwd or Path.cwd(), approver=HeadlessApprover(mode)
+    )
+    info = RunInfo(
+        session_id=session.id,
+        model=session.model,
+        cwd=str(session.cwd),
+        tools=session.registry.names(),
+        permission_mode=mode,
+        version=__version__,
+    )
+    printer = printer_for(output_format, out=out, err=err, partial=partial)
+    recorder = Recorder()
+    printer.start(info)
+    try:
+        await _drive(session.agent.run(prompt), printer, recorder)
+    except asyncio.CancelledError:
+        recorder.outcome.reason = "cancelled"
+        raise
+    finally:
+        recorder.outcome.api_seconds = session.agent.api_seconds
+        await session.aclose()
+        printer.finish(info, recorder.outcome)
+    return recorder.outcome.exit_code()
+
+
+def run_until_complete(coro: Coroutine[Any, Any, int]) -> int:
+    """Run the headless coroutine; Ctrl-C exits 130, SIGTERM 143, after a clean stop."""
+    terminated = False
+
+    async def main() -> int:
+        nonlocal terminated
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+
+        def on_term() -> None:
+            nonlocal terminated
+            terminated = True
+            if task is not None:
+                task.cancel()
+
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, on_term)
+        return await coro
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        return ExitCode.INTERRUPTED
+    except asyncio.CancelledError:
+        return 128 + signal.SIGTERM if terminated else ExitCode.INTERRUPTED
+
+
+def stdin_is_piped() -> bool:
+    try:
+        return not os.isatty(sys.stdin.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+__all__ = ["Outcome", "compose_prompt", "read_piped_stdin", "run_headless", "run_until_complete"]

@@ -1,0 +1,363 @@
+"""Headless printers: `text`, `json` and `stream-json`, all over the same event stream.
+
+The JSON shapes follow Qwen Code's non-interactive output, which follows the Claude
+Agent SDK's messages: `system/init`, `assistant`, `user` (tool results), `result`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
+
+from qwen_code.agent.events import (
+    ApprovalRequested,
+    AssistantMessage,
+    Error,
+    Event,
+    TextDelta,
+    ToolCallStarted,
+    ToolResult,
+    TurnEnd,
+    UsageInfo,
+)
+from qwen_code.errors import ExitCode
+
+
+@dataclass(slots=True, kw_only=True)
+class RunInfo:
+    session_id: str
+    model: str
+    cwd: str
+    tools: list[str]
+    permission_mode: str
+    version: str
+    started_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(slots=True, kw_only=True)
+class Outcome:
+    """How the run ended, with everything the `result` message reports."""
+
+    reason: str
+    result: str = ""
+    num_turns: int = 0
+    error: str | None = None
+    error_kind: str | None = None
+    usage: UsageInfo = field(default_factory=UsageInfo)
+    api_seconds: float = 0.0
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    denials: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def is_error(self) -> bool:
+        return self.reason != "completed"
+
+    @property
+    def subtype(self) -> str:
+        return {
+            "completed": "success",
+            "max_turns": "error_max_turns",
+            "cancelled": "error_interrupted",
+        }.get(self.reason, "error_during_execution")
+
+    def exit_code(self) -> int:
+        if self.reason == "completed":
+            return ExitCode.OK
+        if self.reason == "max_turns":
+            return ExitCode.MAX_TURNS
+        if self.reason == "cancelled":
+            return ExitCode.INTERRUPTED
+        return ExitCode.AUTH if self.error_kind == "auth" else ExitCode.ERROR
+
+
+class Recorder:
+    """Collects what the result message needs while events go by."""
+
+    def __init__(self) -> None:
+        self.outcome = Outcome(reason="error")
+        self._calls: dict[str, dict[str, Any]] = {}
+
+    def observe(self, event: Event) -> None:
+        match event:
+            case ToolCallStarted(call=call):
+                entry = {"id": call.id, "name": call.name, "arguments": call.arguments}
+                self._calls[call.id] = entry
+                self.outcome.tool_calls.append(entry)
+            case ToolResult(call=call, is_error=is_error):
+                self._calls.get(call.id, {})["is_error"] = is_error
+            case ApprovalRequested(call=call, decision="denied"):
+                self.outcome.denials.append(
+                    {"tool_name": call.name, "tool_use_id": call.id, "tool_input": call.arguments}
+                )
+            case AssistantMessage(usage=usage) if usage is not None:
+                self.outcome.usage = self.outcome.usage + usage
+            case Error(message=message, kind=kind, retrying=False):
+                self.outcome.error, self.outcome.error_kind = message, kind
+            case TurnEnd(reason=reason, final_text=text, num_turns=turns, error=error):
+                self.outcome.reason, self.outcome.result = reason, text
+                self.outcome.num_turns = turns
+                self.outcome.error = error or self.outcome.error
+
+
+class Printer(Protocol):
+    def start(self, info: RunInfo) -> None: ...
+    def event(self, event: Event) -> None: ...
+    def finish(self, info: RunInfo, outcome: Outcome) -> None: ...
+
+
+def usage_json(usage: UsageInfo) -> dict[str, int]:
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "output_tokens": usage.completion_tokens,
+        "cache_read_input_tokens": usage.cached_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def result_message(info: RunInfo, outcome: Outcome) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "type": "result",
+        "subtype": outcome.subtype,
+        "uuid": str(uuid.uuid4()),
+        "session_id": info.session_id,
+        "is_error": outcome.is_error,
+        "duration_ms": int((time.monotonic() - info.started_at) * 1000),
+        "duration_api_ms": int(outcome.api_seconds * 1000),
+        "num_turns": outcome.num_turns,
+        "result": outcome.result,
+        "model": info.model,
+        "usage": usage_json(outcome.usage),
+        "tool_calls": outcome.tool_calls,
+        "permission_denials": outcome.denials,
+    }
+    if outcome.error:
+        message["error"] = outcome.error
+    return message
+
+
+def _dump(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+class TextPrinter:
+    """The final answer on stdout; one progress line per tool call on stderr if it's a TTY."""
+
+    def __init__(self, out: IO[str], err: IO[str], *, progress: bool | None = None) -> None:
+        self.out, self.err = out, err
+        self.progress = err.isatty() if progress is None else progress
+
+    def start(self, info: RunInfo) -> None:
+        pass
+
+    def event(self, event: Event) -> None:
+        if not self.progress:
+            return
+        match event:
+            case ToolCallStarted(call=call, summary=summary):
+                self._note(f"● {call.name} {summary}".rstrip())
+            case ToolResult(is_error=True, output=output):
+                self._note(f"  ✗ {output.strip().splitlines()[0][:200] if output.strip() else ''}")
+            case Error(message=message, retrying=True):
+                self._note(f"  ↻ {message}")
+
+    def _note(self, line: str) -> None:
+        self.err.write(line + "\n")
+        self.err.flush()
+
+    def finish(self, info: RunInfo, outcome: Outcome) -> None:
+        if outcome.result:
+            self.out.write(outcome.result.rstrip("\n") + "\n")
+            self.out.flush()
+        for line in summary_lines(outcome, info):
+            self.err.write(line + "\n")
+        self.err.flush()
+
+
+def summary_lines(outcome: Outcome, info: RunInfo) -> list[str]:
+    """What the user must know after a headless run, beyond the answer."""
+    lines = []
+    if outcome.denials:
+        names = ", ".join(sorted({d["tool_name"] for d in outcome.denials}))
+        lines.append(
+            f"qwen-code: {len(outcome.denials)} tool call(s) were denied ({names}): they need "
+            f"approval in {info.permission_mode!r} mode. Allow them with --yolo, "
+            "--approval-mode auto-edit (edits) or --allowed-tools NAME."
+        )
+    if outcome.reason == "max_turns":
+        lines.append(
+            f"qwen-code: stopped after {outcome.num_turns} model turns "
+            "(--max-session-turns / model.maxSessionTurns)."
+        )
+    elif outcome.reason == "cancelled":
+        lines.append("qwen-code: interrupted.")
+    elif outcome.error:
+        lines.append(f"qwen-code: error: {outcome.error}")
+    return lines
+
+
+class JsonPrinter:
+    """One JSON object at the end (the `result` message)."""
+
+    def __init__(self, out: IO[str], err: IO[str]) -> None:
+        self.out, self.err = out, err
+
+    def start(self, info: RunInfo) -> None:
+        pass
+
+    def event(self, event: Event) -> None:
+        pass
+
+    def finish(self, info: RunInfo, outcome: Outcome) -> None:
+        self.out.write(_dump(result_message(info, outcome)) + "\n")
+        self.out.flush()
+        for line in summary_lines(outcome, info):
+            self.err.write(line + "\n")
+
+
+class StreamJsonPrinter:
+    """One JSON message per line as things happen."""
+
+    def __init__(self, out: IO[str], err: IO[str], *, partial: bool = False) -> None:
+        self.out, self.err, self.partial = out, err, partial
+        self.info: RunInfo | None = None
+        self._streaming = False
+
+    def _emit(self, obj: dict[str, Any]) -> None:
+        if self.info is not None:
+            obj.setdefault("session_id", self.info.session_id)
+        self.out.write(_dump(obj) + "\n")
+        self.out.flush()
+
+    def start(self, info: RunInfo) -> None:
+        self.info = info
+        self._emit(
+            {
+                "type": "system",
+                "subtype": "init",
+                "uuid": str(uuid.uuid4()),
+                "session_id": info.session_id,
+                "cwd": info.cwd,
+                "tools": info.tools,
+                "mcp_servers": [],
+                "model": info.model,
+                "permission_mode": info.permission_mode,
+                "slash_commands": [],
+                "qwen_code_version": info.version,
+            }
+        )
+
+    def event(self, event: Event) -> None:
+        match event:
+            case TextDelta(text=text) if self.partial:
+                self._partial_text(text)
+            case AssistantMessage():
+                self._end_partial()
+                self._emit(assistant_message(event, self.info))
+            case ToolResult(call=call, output=output, is_error=is_error):
+                block = {
+                    "type": "tool_result",
+                    "tool_use_id": call.id,
+                    "content": output,
+                    "is_error": is_error,
+                }
+                self._emit(_user_message(block))
+            case Error(message=message, kind=kind, retrying=True):
+                self._emit(
+                    {"type": "system", "subtype": "api_retry", "error": kind, "message": message}
+                )
+
+    def _partial_text(self, text: str) -> None:
+        if not self._streaming:
+            self._streaming = True
+            self._stream_event({"type": "message_start", "message": {"role": "assistant"}})
+            self._stream_event(
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                }
+            )
+        self._stream_event(
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": text},
+            }
+        )
+
+    def _end_partial(self) -> None:
+        if self._streaming:
+            self._stream_event({"type": "content_block_stop", "index": 0})
+            self._stream_event({"type": "message_stop"})
+            self._streaming = False
+
+    def _stream_event(self, event: dict[str, Any]) -> None:
+        self._emit(
+            {
+                "type": "stream_event",
+                "uuid": str(uuid.uuid4()),
+                "parent_tool_use_id": None,
+                "event": event,
+            }
+        )
+
+    def finish(self, info: RunInfo, outcome: Outcome) -> None:
+        self._end_partial()
+        self._emit(result_message(info, outcome))
+        for line in summary_lines(outcome, info):
+            self.err.write(line + "\n")
+
+
+_STOP = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens"}
+
+
+def assistant_message(event: AssistantMessage, info: RunInfo | None) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    if event.text:
+        content.append({"type": "text", "text": event.text})
+    content.extend(
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+        for c in event.tool_calls
+    )
+    return {
+        "type": "assistant",
+        "uuid": str(uuid.uuid4()),
+        "parent_tool_use_id": None,
+        "message": {
+            "id": f"msg_{uuid.uuid4().hex[:24]}",
+            "type": "message",
+            "role": "assistant",
+            "model": info.model if info else "",
+            "content": content,
+            "stop_reason": _STOP.get(event.finish_reason or "", event.finish_reason),
+            "usage": usage_json(event.usage or UsageInfo()),
+        },
+    }
+
+
+def _user_message(block: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "user",
+        "uuid": str(uuid.uuid4()),
+        "parent_tool_use_id": None,
+        "message": {"role": "user", "content": [block]},
+    }
+
+
+def printer_for(
+    output_format: str,
+    *,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+    partial: bool = False,
+) -> Printer:
+    out, err = out or sys.stdout, err or sys.stderr
+    if output_format == "json":
+        return JsonPrinter(out, err)
+    if output_format == "stream-json":
+        return StreamJsonPrinter(out, err, partial=partial)
+    return TextPrinter(out, err)

@@ -1,0 +1,260 @@
+"""The agent loop over real HTTP (scripted server), real tools and real files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qwen_code.agent.approval import ApprovalAnswer, ApprovalRequest, HeadlessApprover
+from qwen_code.agent.events import (
+    ApprovalRequested,
+    AssistantMessage,
+    Error,
+    Event,
+    TextDelta,
+    TodosUpdated,
+    ToolCallStarted,
+    ToolResult,
+    TurnEnd,
+    Usage,
+)
+from qwen_code.agent.setup import Session, open_session
+from qwen_code.config import Flags, load_settings, resolve_provider
+from tests.fakeserver import FakeLLM, HTTPError, call, error_body, text, tool_turn
+
+
+class ScriptedApprover:
+    """Answers approval requests from a list, recording what was asked."""
+
+    def __init__(self, *answers: ApprovalAnswer) -> None:
+        self.answers = list(answers)
+        self.asked: list[ApprovalRequest] = []
+
+    async def __call__(self, request: ApprovalRequest) -> ApprovalAnswer:
+        self.asked.append(request)
+        return self.answers.pop(0)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "a.py").write_text("A = 1\n", encoding="utf-8")
+    (root / "b.py").write_text("B = 2\n", encoding="utf-8")
+    return root
+
+
+async def session_for(workspace: Path, approver: Any = None, **flags: Any) -> Session:
+    settings = load_settings(Flags(**flags), cwd=workspace)
+    return await open_session(
+        settings,
+        resolve_provider(settings),
+        cwd=workspace,
+        approver=approver or HeadlessApprover(settings.tools.approval_mode),
+    )
+
+
+async def run(session: Session, prompt: str) -> list[Event]:
+    try:
+        return [event async for event in session.agent.run(prompt)]
+    finally:
+        await session.aclose()
+
+
+def tool_messages(fake: FakeLLM, request_index: int) -> list[dict[str, Any]]:
+    body = fake.chat_requests[request_index].body
+    assert body is not None
+    return [m for m in body["messages"] if m["role"] == "tool"]
+
+
+async def test_plain_answer_event_order(workspace: Path, fake_llm: FakeLLM) -> None:
+    fake_llm.script(text("Hello there, how can I help?"))
+    events = await run(await session_for(workspace), "hi")
+    kinds = [type(e) for e in events]
+    assert kinds[-3:] == [AssistantMessage, Usage, TurnEnd]
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    assert len(deltas) > 1
+    assert "".join(d.text for d in deltas) == "Hello there, how can I help?"
+    end = events[-1]
+    assert isinstance(end, TurnEnd)
+    assert (end.reason, end.final_text, end.num_turns) == (
+        "completed",
+        "Hello there, how can I help?",
+        1,
+    )
+
+
+async def test_unknown_tool_and_bad_arguments_go_back_to_the_model(
+    workspace: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(
+        tool_turn(call("read_files", file_path="a.py"), call("read_file", path="a.py")),
+        tool_turn(call("read_file", '{"file_path": "a.py",')),
+        text("done"),
+    )
+    events = await run(await session_for(workspace), "go")
+    assert isinstance(events[-1], TurnEnd)
+    assert events[-1].reason == "completed"
+    first, second = tool_messages(fake_llm, 1)
+    assert "Unknown tool 'read_files'" in first["content"]
+    assert "read_file" in first["content"]
+    assert "Invalid arguments for read_file" in second["content"]
+    assert "file_path" in second["content"]
+    (third,) = tool_messages(fake_llm, 2)[2:]
+    assert "not a valid JSON object" in third["content"]
+    body = fake_llm.chat_requests[2].body
+    assert body is not None
+    replayed = body["messages"][-2]["tool_calls"][0]["function"]["arguments"]
+    assert json.loads(replayed) == {}  # always valid JSON when replayed
+
+
+async def test_tool_error_is_a_result_not_a_crash(workspace: Path, fake_llm: FakeLLM) -> None:
+    fake_llm.script(tool_turn(call("read_file", file_path="missing.py")), text("no such file"))
+    events = await run(await session_for(workspace), "read it")
+    results = [e for e in events if isinstance(e, ToolResult)]
+    assert len(results) == 1
+    assert results[0].is_error
+    assert events[-1].reason == "completed"  # type: ignore[union-attr]
+
+
+async def test_parallel_reads_keep_order(workspace: Path, fake_llm: FakeLLM) -> None:
+    fake_llm.script(
+        tool_turn(call("read_file", file_path="a.py"), call("read_file", file_path="b.py")),
+        text("A is 1 and B is 2"),
+    )
+    events = await run(await session_for(workspace), "read both")
+    tool_events = [e for e in events if isinstance(e, ToolCallStarted | ToolResult)]
+    assert [type(e) for e in tool_events] == [
+        ToolCallStarted,
+        ToolCallStarted,
+        ToolResult,
+        ToolResult,
+    ]
+    contents = [m["content"] for m in tool_messages(fake_llm, 1)]
+    assert "A = 1" in contents[0]
+    assert "B = 2" in contents[1]
+
+
+async def test_approved_edit_runs_and_denied_edit_does_not(
+    workspace: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(
+        tool_turn(call("edit", file_path="a.py", old_string="A = 1", new_string="A = 10")),
+        tool_turn(call("edit", file_path="b.py", old_string="B = 2", new_string="B = 20")),
+        text("done"),
+    )
+    approver = ScriptedApprover(
+        ApprovalAnswer(approved=True),
+        ApprovalAnswer(approved=False, message="Leave b.py alone."),
+    )
+    events = await run(await session_for(workspace, approver), "edit")
+    assert [r.call.name for r in approver.asked] == ["edit", "edit"]
+    assert (workspace / "a.py").read_text() == "A = 10\n"
+    assert (workspace / "b.py").read_text() == "B = 2\n"
+    decisions = [e.decision for e in events if isinstance(e, ApprovalRequested)]
+    assert decisions == ["allowed", "denied"]
+    assert tool_messages(fake_llm, 2)[-1]["content"] == "Leave b.py alone."
+
+
+async def test_plan_mode_refuses_edits_without_asking(workspace: Path, fake_llm: FakeLLM) -> None:
+    fake_llm.script(
+        tool_turn(call("write_file", file_path="new.py", content="x")),
+        text("Here is the plan."),
+    )
+    approver = ScriptedApprover()
+    events = await run(await session_for(workspace, approver, approval_mode="plan"), "plan it")
+    assert approver.asked == []
+    assert not (workspace / "new.py").exists()
+    assert "Plan mode" in tool_messages(fake_llm, 1)[0]["content"]
+    assert events[-1].reason == "completed"  # type: ignore[union-attr]
+
+
+async def test_auto_edit_allows_edits_but_asks_for_shell(
+    workspace: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(
+        tool_turn(call("write_file", file_path="new.py", content="x = 1\n")),
+        tool_turn(call("run_shell_command", command="touch made-by-shell")),
+        text("ok"),
+    )
+    approver = ScriptedApprover(ApprovalAnswer(approved=False))
+    await run(await session_for(workspace, approver, approval_mode="auto-edit"), "go")
+    assert (workspace / "new.py").read_text() == "x = 1\n"
+    assert [r.call.name for r in approver.asked] == ["run_shell_command"]
+    assert not (workspace / "made-by-shell").exists()
+
+
+async def test_allowed_tools_rule_skips_approval(workspace: Path, fake_llm: FakeLLM) -> None:
+    fake_llm.script(tool_turn(call("run_shell_command", command="echo hi")), text("ok"))
+    approver = ScriptedApprover()
+    await run(
+        await session_for(workspace, approver, allowed_tools=["run_shell_command(echo)"]), "go"
+    )
+    assert approver.asked == []
+    assert "hi" in tool_messages(fake_llm, 1)[0]["content"]
+
+
+async def test_max_turns(workspace: Path, fake_llm: FakeLLM) -> None:
+    fake_llm.script(*[tool_turn(call("read_file", file_path="a.py")) for _ in range(3)])
+    events = await run(await session_for(workspace, max_session_turns=2), "loop")
+    end = events[-1]
+    assert isinstance(end, TurnEnd)
+    assert (end.reason, end.num_turns) == ("max_turns", 2)
+    assert len(fake_llm.chat_requests) == 2
+
+
+async def test_model_error_ends_the_turn(workspace: Path, fake_llm: FakeLLM) -> None:
+    fake_llm.script(HTTPError(400, error_body("messages: bad role", 400)))
+    events = await run(await session_for(workspace), "hi")
+    assert isinstance(events[-2], Error)
+    assert "bad role" in events[-2].message
+    end = events[-1]
+    assert isinstance(end, TurnEnd)
+    assert end.reason == "error"
+
+
+async def test_todo_write_emits_the_list(workspace: Path, fake_llm: FakeLLM) -> None:
+    todos = [{"id": "1", "content": "Fix add()", "status": "in_progress"}]
+    fake_llm.script(tool_turn(call("todo_write", todos=todos)), text("ok"))
+    events = await run(await session_for(workspace), "plan")
+    (update,) = [e for e in events if isinstance(e, TodosUpdated)]
+    assert update.todos[0]["content"] == "Fix add()"
+
+
+async def test_cancelling_a_turn_kills_the_command_and_keeps_history_valid(
+    workspace: Path, fake_llm: FakeLLM
+) -> None:
+    marker = workspace / "started"
+    fake_llm.script(
+        tool_turn(call("run_shell_command", command=f"touch {marker}; exec sleep 30")),
+        text("next answer"),
+    )
+    session = await session_for(workspace, approval_mode="yolo")
+    events: list[Event] = []
+
+    async def consume() -> None:
+        async for event in session.agent.run("start"):
+            events.append(event)
+
+    task = asyncio.create_task(consume())
+    for _ in range(200):
+        if marker.exists():
+            break
+        await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert session.agent.conversation.pending_tool_calls() == []
+    # The conversation stays valid: the next message works.
+    more = [e async for e in session.agent.run("and now?")]
+    await session.aclose()
+    assert more[-1].final_text == "next answer"  # type: ignore[union-attr]
+    body = fake_llm.chat_requests[1].body
+    assert body is not None
+    roles = [m["role"] for m in body["messages"]]
+    assert roles == ["system", "user", "assistant", "tool", "user"]
+    assert "cancelled" in body["messages"][3]["content"]
