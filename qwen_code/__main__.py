@@ -1,10 +1,13 @@
 """Process entry point (`qwen-code` and `python -m qwen_code`).
 
-`--version` is answered here, before the command-line parser is even imported.
+`--version` is answered here, before the command-line parser is even imported. After a
+run the process exits without the interpreter's teardown (which spends ~0.4 s freeing
+the modules `openai` loads): output is flushed first, and nothing else is pending.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -20,5 +23,16 @@ def main(argv: list[str] | None = None) -> int:
     return cli_main(args)
 
 
+def run() -> None:
+    """Console-script entry: run, flush, and leave at once."""
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or 1
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

@@ -1,0 +1,167 @@
+"""`read_file`: a text file's lines, read lazily and capped so a huge file cannot flood
+the context; the model pages through the rest with `offset`/`limit`."""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import Field
+
+from qwen_code.tools.base import Tool, ToolContext, ToolError, ToolOutput, ToolParams
+from qwen_code.tools.fileio import BinaryFileError, open_lines
+
+MAX_LINE_CHARS = 2000
+"""Longer lines are cut (minified code, data files) and the notice says so."""
+
+_UNSUPPORTED = {
+    **dict.fromkeys(
+        (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".ico", ".tif", ".tiff", ".heic"),
+        "an image",
+    ),
+    ".pdf": "a PDF",
+    **dict.fromkeys((".mp3", ".wav", ".flac", ".ogg", ".m4a"), "an audio file"),
+    **dict.fromkeys((".mp4", ".mov", ".avi", ".mkv", ".webm"), "a video"),
+}
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """The lines kept from one read, and what was left out."""
+
+    lines: list[str] = field(default_factory=list)
+    total: int = 0
+    shortened: int = 0
+    hit_cap: bool = False
+
+
+class ReadFileTool(Tool["ReadFileTool.Params"]):
+    name = "read_file"
+    description = (
+        "Read a text file and return its content. By default it returns up to the first "
+        "1000 lines; for longer files the result says which lines are shown and how to read "
+        "more with `offset` (0-based line to start at) and `limit` (number of lines). Very "
+        "long lines are shortened. Binary files are refused; images and PDFs are not "
+        "supported yet. Read a file before editing it so old_string matches exactly."
+    )
+    kind = "read"
+
+    class Params(ToolParams):
+        file_path: str
+        """The file to read (absolute, or relative to the workspace root)."""
+        offset: int | None = Field(default=None, ge=0)
+        """The 0-based line number to start reading from; use with `limit` for large files."""
+        limit: int | None = Field(default=None, ge=1)
+        """The maximum number of lines to read."""
+
+    def summary(self, params: ReadFileTool.Params) -> str:
+        return params.file_path
+
+    async def run(self, params: ReadFileTool.Params, ctx: ToolContext) -> ToolOutput:
+        path = ctx.workspace.resolve(params.file_path)
+        where = ctx.workspace.display(path)
+        _check_readable(path, where)
+        start = params.offset or 0
+        max_lines = min(params.limit or ctx.limits.max_output_lines, ctx.limits.max_output_lines)
+        try:
+            with open_lines(path) as (lines, _):
+                chunk = _collect(lines, start, max_lines, ctx.limits.max_output_chars)
+        except BinaryFileError as exc:
+            raise ToolError(
+                f"Cannot read {where!r}: it is a binary file ({exc}). Only text files can be "
+                "read; use run_shell_command with a suitable tool to inspect binary data."
+            ) from exc
+        if start and start >= chunk.total:
+            raise ToolError(
+                f"offset {start} is past the end of {where!r}, which has {chunk.total} "
+                f"line(s). Use an offset below {chunk.total}."
+            )
+        return _output(path, where, start, chunk, params)
+
+
+def _collect(lines: Iterator[str], start: int, max_lines: int, max_chars: int) -> _Chunk:
+    """Keep lines from `start` until a cap is hit, then only count the rest."""
+    chunk = _Chunk()
+    used = 0
+    for index, line in enumerate(lines):
+        chunk.total = index + 1
+        if index < start or chunk.hit_cap:
+            continue
+        if len(line) > MAX_LINE_CHARS:
+            line = line[:MAX_LINE_CHARS] + f"... [line truncated: {len(line)} characters]"
+            chunk.shortened += 1
+        too_long = chunk.lines and used + len(line) + 1 > max_chars
+        if len(chunk.lines) >= max_lines or too_long:
+            chunk.hit_cap = True
+            continue
+        chunk.lines.append(line)
+        used += len(line) + 1
+    return chunk
+
+
+def _output(
+    path: Path, where: str, start: int, chunk: _Chunk, params: ReadFileTool.Params
+) -> ToolOutput:
+    first, last = start + 1, start + len(chunk.lines)
+    partial = start > 0 or last < chunk.total
+    notices = []
+    if partial:
+        notice = f"Showing lines {first}-{last} of {chunk.total} total lines of {where}."
+        if last < chunk.total:
+            notice += (
+                f" To read more, call read_file again with offset={last} "
+                f"(and a limit if you need fewer lines)."
+            )
+        notices.append(f"[{notice}]")
+    if chunk.shortened:
+        notices.append(
+            f"[{chunk.shortened} line(s) longer than {MAX_LINE_CHARS} characters were shortened.]"
+        )
+    body = "\n".join(chunk.lines) if chunk.total else "(empty file)"
+    content = "\n".join([*notices, "", body]) if notices else body
+    display = (
+        f"Read lines {first}-{last} of {chunk.total}"
+        if partial
+        else (f"Read {chunk.total} line(s)")
+    )
+    data = {
+        "path": str(path),
+        "start_line": first,
+        "end_line": last,
+        "total_lines": chunk.total,
+        "truncated": partial or bool(chunk.shortened),
+    }
+    return ToolOutput(content=content, display=display, data=data)
+
+
+def _check_readable(path: Path, where: str) -> None:
+    if not path.exists():
+        raise ToolError(_not_found(path, where))
+    if path.is_dir():
+        raise ToolError(
+            f"{where!r} is a directory, not a file. Use list_directory to see its contents."
+        )
+    if not path.is_file():
+        raise ToolError(f"{where!r} is not a regular file (a device, socket or pipe).")
+    kind = _UNSUPPORTED.get(path.suffix.lower())
+    if kind:
+        raise ToolError(
+            f"{where!r} is {kind}; reading images, PDFs and media files is not supported "
+            "yet. Ask the user to describe it, or read a text file instead."
+        )
+
+
+def _not_found(path: Path, where: str) -> str:
+    parent = path.parent
+    if not parent.is_dir():
+        return (
+            f"File not found: {where!r} (its directory does not exist either). Use glob or "
+            "list_directory to find the right path."
+        )
+    names = [p.name for p in itertools.islice(parent.iterdir(), 2000)]
+    close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return f"File not found: {where!r}.{hint} Use glob to search for a file by name."

@@ -1,0 +1,78 @@
+"""`write_file`: create or overwrite a whole file, atomically, keeping an existing file's
+line endings, BOM, encoding and permission mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qwen_code.tools.base import Tool, ToolContext, ToolError, ToolOutput, ToolParams
+from qwen_code.tools.fileio import (
+    BinaryFileError,
+    TextFormat,
+    detect_newline,
+    line_count,
+    normalize_newlines,
+    read_text,
+    unified_diff,
+    write_text,
+)
+
+
+class WriteFileTool(Tool["WriteFileTool.Params"]):
+    name = "write_file"
+    description = (
+        "Write content to a file, replacing it entirely if it exists or creating it (and any "
+        "missing parent directories) if not. The write is atomic. An existing file keeps its "
+        "line endings (e.g. CRLF), encoding and permissions, so always write plain '\\n' "
+        "line endings. Prefer edit for changing part of an existing file; use write_file for "
+        "new files or complete rewrites."
+    )
+    kind = "edit"
+
+    class Params(ToolParams):
+        file_path: str
+        """The file to write (absolute, or relative to the workspace root)."""
+        content: str
+        """The complete new content of the file."""
+
+    def summary(self, params: WriteFileTool.Params) -> str:
+        return params.file_path
+
+    async def run(self, params: WriteFileTool.Params, ctx: ToolContext) -> ToolOutput:
+        path = ctx.workspace.resolve(params.file_path)
+        where = ctx.workspace.display(path)
+        if path.is_dir():
+            raise ToolError(f"{where!r} is a directory. Give the path of a file to write.")
+        created = not path.exists()
+        old_text, fmt = ("", None) if created else _existing(path)
+        new_text = normalize_newlines(params.content)
+        if fmt is None or (fmt.newline == "\n" and "\n" not in old_text):
+            # Nothing to keep: a new or one-line file takes the content's own line ending.
+            fmt = TextFormat(
+                encoding=fmt.encoding if fmt else "utf-8",
+                bom=fmt.bom if fmt else False,
+                newline=detect_newline(params.content),
+            )
+        try:
+            write_text(path, new_text, fmt)
+        except OSError as exc:
+            raise ToolError(f"Could not write {where!r}: {exc.strerror or exc}.") from exc
+        lines = line_count(new_text)
+        verb = "created and wrote to new file" if created else "overwrote file"
+        diff = unified_diff(old_text, new_text, where)
+        return ToolOutput(
+            content=f"Successfully {verb}: {path} ({lines} line{'s' if lines != 1 else ''}).",
+            display=diff or f"{where}: no changes",
+            data={"path": str(path), "diff": diff, "created": created},
+        )
+
+
+def _existing(path: Path) -> tuple[str, TextFormat | None]:
+    """The old text and format; a binary file being replaced has neither worth keeping."""
+    try:
+        existing = read_text(path)
+    except BinaryFileError:
+        return "", None
+    except OSError as exc:
+        raise ToolError(f"Could not read the existing file {str(path)!r}: {exc}.") from exc
+    return existing.text, existing.format

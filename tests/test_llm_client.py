@@ -1,0 +1,398 @@
+"""ChatClient over real HTTP against the scripted server (no mocks of openai)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qwen_code import __version__
+from qwen_code.agent.events import UsageInfo
+from qwen_code.errors import ModelError
+from qwen_code.llm import retry
+from qwen_code.llm.client import ChatClient
+from qwen_code.llm.types import ModelConfig, ModelResponse, RetryNotice, StreamItem, TextChunk
+from tests.fakeserver import FakeLLM, HTTPError, Turn, call, text, tool_turn
+
+ROOT = Path(__file__).resolve().parents[1]
+MESSAGES = [{"role": "user", "content": "hi"}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "read_file",
+            "description": "Read a file.",
+            "parameters": {"type": "object", "properties": {"file_path": {"type": "string"}}},
+        },
+    }
+]
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retry, "BACKOFF_BASE_S", 0.001)
+
+
+def make_config(base_url: str, **kwargs: Any) -> ModelConfig:
+    defaults: dict[str, Any] = {
+        "api_key": "test-key",
+        "model": "qwen3-coder-plus",
+        "api_key_source": "OPENAI_API_KEY",
+        "timeout_s": 5.0,
+    }
+    return ModelConfig(base_url=base_url, **{**defaults, **kwargs})
+
+
+async def collect(
+    client: ChatClient, messages: list[dict[str, Any]] = MESSAGES, tools: Any = None
+) -> list[StreamItem]:
+    return [item async for item in client.stream_chat(messages, tools)]
+
+
+async def run(base_url: str, *, tools: Any = None, **kwargs: Any) -> list[StreamItem]:
+    async with ChatClient(make_config(base_url, **kwargs)) as client:
+        return await collect(client, tools=tools)
+
+
+async def failure(base_url: str, **kwargs: Any) -> tuple[ModelError, list[StreamItem]]:
+    items: list[StreamItem] = []
+    async with ChatClient(make_config(base_url, **kwargs)) as client:
+        with pytest.raises(ModelError) as info:
+            async for item in client.stream_chat(MESSAGES, None):
+                items.append(item)
+    return info.value, items
+
+
+def final(items: list[StreamItem]) -> ModelResponse:
+    assert isinstance(items[-1], ModelResponse)
+    assert sum(isinstance(i, ModelResponse) for i in items) == 1
+    return items[-1]
+
+
+async def test_text_streams_in_several_chunks(fake_llm: FakeLLM) -> None:
+    answer = "Sure. The failing test imports a module that was renamed last week."
+    fake_llm.script(text(answer))
+    items = await run(fake_llm.base_url)
+    chunks = [i.text for i in items if isinstance(i, TextChunk)]
+    assert len(chunks) >= 4
+    assert "".join(chunks) == answer
+    response = final(items)
+    assert (response.text, response.finish_reason, response.tool_calls) == (answer, "stop", ())
+
+
+async def test_parallel_tool_calls_assemble(fake_llm: FakeLLM) -> None:
+    fake_llm.script(
+        tool_turn(
+            call("read_file", file_path="src/app.py"),
+            call("grep_search", pattern="def main", path="src", include="*.py"),
+            text="Reading both.",
+        )
+    )
+    response = final(await run(fake_llm.base_url, tools=TOOLS))
+    assert response.text == "Reading both."
+    assert response.finish_reason == "tool_calls"
+    assert [(c.name, c.arguments, c.parse_error) for c in response.tool_calls] == [
+        ("read_file", {"file_path": "src/app.py"}, None),
+        ("grep_search", {"pattern": "def main", "path": "src", "include": "*.py"}, None),
+    ]
+    ids = [c.id for c in response.tool_calls]
+    assert all(i.startswith("call_") for i in ids) and len(set(ids)) == 2
+
+
+async def test_usage_with_cached_tokens(fake_llm: FakeLLM) -> None:
+    fake_llm.script(
+        Turn(
+            text="ok", usage={"prompt_tokens": 5000, "completion_tokens": 12, "cached_tokens": 4096}
+        )
+    )
+    response = final(await run(fake_llm.base_url))
+    assert response.usage == UsageInfo(prompt_tokens=5000, completion_tokens=12, cached_tokens=4096)
+
+
+async def test_request_body_and_headers(fake_llm: FakeLLM) -> None:
+    fake_llm.script(text("a"), text("b"))
+    cfg = make_config(
+        fake_llm.base_url,
+        sampling={"temperature": 0.7, "top_p": 0.8, "top_k": 20, "repetition_penalty": 1.05},
+        max_tokens=4096,
+        extra_body={"metadata": {"session": "s1"}},
+        headers={"X-Trace": "t1"},
+    )
+    async with ChatClient(cfg) as client:
+        await collect(client, tools=TOOLS)
+        await collect(client, tools=[])
+    first, second = fake_llm.chat_requests
+    body = first.body
+    assert body is not None
+    assert body["model"] == "qwen3-coder-plus"
+    assert body["messages"] == MESSAGES
+    assert body["tools"] == TOOLS
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+    assert (body["temperature"], body["top_p"], body["top_k"]) == (0.7, 0.8, 20)
+    assert body["repetition_penalty"] == 1.05
+    assert body["max_tokens"] == 4096
+    assert body["metadata"] == {"session": "s1"}
+    assert "tools" not in (second.body or {})
+    assert first.headers["authorization"] == "Bearer test-key"
+    assert first.headers["user-agent"] == f"qwen-code/{__version__}"
+    assert first.headers["x-trace"] == "t1"
+    assert "x-dashscope-cachecontrol" not in first.headers
+
+
+async def test_connection_is_kept_alive(fake_llm: FakeLLM) -> None:
+    fake_llm.script(text("a"), tool_turn(call("ls", path=".")), text("c"))
+    async with ChatClient(make_config(fake_llm.base_url)) as client:
+        for _ in range(3):
+            await collect(client)
+        assert len(await client.list_models()) == 1
+    assert fake_llm.connections == 1
+    assert len(fake_llm.requests) == 4
+
+
+async def test_rate_limit_with_retry_after_then_success(fake_llm: FakeLLM) -> None:
+    fake_llm.script(
+        HTTPError(429, {"error": {"message": "Too many requests"}}, {"Retry-After": "0"}),
+        text("done"),
+    )
+    items = await run(fake_llm.base_url)
+    notices = [i for i in items if isinstance(i, RetryNotice)]
+    assert len(notices) == 1
+    assert (notices[0].kind, notices[0].attempt, notices[0].delay_s) == ("rate_limit", 1, 0.0)
+    assert "Too many requests" in notices[0].message
+    assert "retry 1 of 5" in notices[0].message
+    assert isinstance(items[0], RetryNotice)
+    assert final(items).text == "done"
+    assert len(fake_llm.chat_requests) == 2
+
+
+async def test_retry_after_is_capped(fake_llm: FakeLLM) -> None:
+    fake_llm.script(HTTPError(429, headers={"Retry-After": "120"}), text("done"))
+    items = await run(fake_llm.base_url, max_retry_wait_s=0.01)
+    (notice,) = [i for i in items if isinstance(i, RetryNotice)]
+    assert notice.delay_s == 0.01
+
+
+async def test_server_errors_are_retried(fake_llm: FakeLLM) -> None:
+    fake_llm.script(HTTPError(500), HTTPError(502, "<html>Bad Gateway</html>"), text("ok"))
+    items = await run(fake_llm.base_url)
+    notices = [i for i in items if isinstance(i, RetryNotice)]
+    assert [(n.kind, n.attempt) for n in notices] == [("server", 1), ("server", 2)]
+    assert "Bad Gateway" in notices[1].message
+    assert final(items).text == "ok"
+    assert len(fake_llm.chat_requests) == 3
+
+
+async def test_retries_are_bounded(fake_llm: FakeLLM) -> None:
+    fake_llm.script(*[HTTPError(503, {"error": {"message": "overloaded"}})] * 3, text("late"))
+    error, items = await failure(fake_llm.base_url, max_retries=2)
+    assert (error.kind, error.retryable) == ("server", True)
+    assert "503" in error.message and "overloaded" in error.message
+    assert len([i for i in items if isinstance(i, RetryNotice)]) == 2
+    assert len(fake_llm.chat_requests) == 3
+    assert fake_llm.remaining == 1
+
+
+async def test_auth_error_names_the_key_source(fake_llm: FakeLLM) -> None:
+    fake_llm.script(HTTPError(401, {"error": {"message": "Incorrect API key provided"}}))
+    error, items = await failure(fake_llm.base_url)
+    assert error.kind == "auth"
+    assert not error.retryable
+    assert f"The server at {fake_llm.base_url} rejected the API key from OPENAI_API_KEY (401)" in (
+        error.message
+    )
+    assert "Incorrect API key provided" in error.message
+    assert "OPENAI_API_KEY" in (error.hint or "")
+    assert items == []
+    assert len(fake_llm.chat_requests) == 1
+
+
+async def test_unknown_model_lists_the_served_models(fake_llm: FakeLLM) -> None:
+    fake_llm.models = ["qwen3-coder-plus", "qwen3-coder-flash"]
+    body = {
+        "error": {"message": "The model `x` does not exist", "type": "NotFoundError", "code": 404}
+    }
+    fake_llm.script(HTTPError(404, body))
+    error, _ = await failure(fake_llm.base_url, model="x")
+    assert error.kind == "not_found"
+    assert error.message == (
+        f"Model 'x' is not served by {fake_llm.base_url}. Available models: qwen3-coder-plus, "
+        "qwen3-coder-flash. Set OPENAI_MODEL or pass --model."
+    )
+    assert [r.path for r in fake_llm.requests] == ["/v1/chat/completions", "/v1/models"]
+
+
+async def test_404_for_a_served_model_points_at_the_base_url(fake_llm: FakeLLM) -> None:
+    fake_llm.script(HTTPError(404, {"detail": "Not Found"}))
+    error, _ = await failure(fake_llm.base_url)
+    assert error.kind == "not_found"
+    assert "Not Found" in error.message
+    assert "/v1" in (error.hint or "")
+
+
+async def test_context_overflow(fake_llm: FakeLLM) -> None:
+    message = "This model's maximum context length is 32768 tokens. However, you requested 40000."
+    fake_llm.script(HTTPError(400, {"error": {"message": message}}))
+    error, _ = await failure(fake_llm.base_url)
+    assert error.kind == "context_overflow"
+    assert message in error.message
+    assert len(fake_llm.chat_requests) == 1
+
+
+async def test_exhausted_script_is_a_bad_request_not_retried(fake_llm: FakeLLM) -> None:
+    error, items = await failure(fake_llm.base_url)
+    assert error.kind == "bad_request"
+    assert "no scripted turn left" in error.message
+    assert items == []
+    assert fake_llm.unscripted == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_connection_refused_is_a_network_error_after_retries() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    error, items = await failure(url, max_retries=2)
+    assert error.kind == "network"
+    assert error.message.startswith(f"Cannot connect to {url}")
+    assert "Is the server running?" in error.message
+    assert [i.kind for i in items if isinstance(i, RetryNotice)] == ["network", "network"]
+
+
+async def test_timeout(fake_llm: FakeLLM) -> None:
+    fake_llm.script(Turn(text="slow", delay_s=0.5))
+    error, _ = await failure(fake_llm.base_url, timeout_s=0.1, max_retries=0)
+    assert (error.kind, error.retryable) == ("timeout", True)
+
+
+async def test_malformed_tool_arguments_set_parse_error(fake_llm: FakeLLM) -> None:
+    fake_llm.script(tool_turn(call("write_file", "{'file_path': 'a.py', 'content': 'x'}")))
+    (tool_call,) = final(await run(fake_llm.base_url)).tool_calls
+    assert tool_call.name == "write_file"
+    assert tool_call.arguments == {}
+    assert tool_call.raw_arguments == "{'file_path': 'a.py', 'content': 'x'}"
+    assert tool_call.parse_error is not None and "not valid JSON" in tool_call.parse_error
+
+
+async def test_list_models(fake_llm: FakeLLM) -> None:
+    fake_llm.models = ["a", "b"]
+    fake_llm.max_model_len = 131072
+    async with ChatClient(make_config(fake_llm.base_url)) as client:
+        models = await client.list_models()
+    assert [(m["id"], m["max_model_len"]) for m in models] == [("a", 131072), ("b", 131072)]
+
+
+async def test_consumer_can_stop_early(fake_llm: FakeLLM) -> None:
+    fake_llm.script(Turn(text="one two three four five six", chunk_words=1), text("next"))
+    async with ChatClient(make_config(fake_llm.base_url)) as client:
+        stream = client.stream_chat(MESSAGES, None)
+        first = await anext(stream)
+        assert first == TextChunk(text="one ")
+        await stream.aclose()
+        assert final(await collect(client)).text == "next"
+
+
+def test_importing_the_client_does_not_import_openai() -> None:
+    code = (
+        "import sys, qwen_code.llm.client, qwen_code.llm.retry, qwen_code.llm.stream\n"
+        "assert 'openai' not in sys.modules, 'openai imported'\n"
+        "assert 'httpx' not in sys.modules, 'httpx imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=30)
+
+
+# Faults the scripted server does not play yet, from a tiny raw HTTP server.
+
+
+def _sse(*chunks: dict[str, Any] | str, complete: bool = True) -> bytes:
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    events = [c if isinstance(c, str) else json.dumps(c) for c in chunks]
+    if complete:
+        events.append("[DONE]")
+    body = b"".join(b"%x\r\n%s\r\n" % (len(e) + 8, f"data: {e}\n\n".encode()) for e in events)
+    return head + body + (b"0\r\n\r\n" if complete else b"")
+
+
+def _delta(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+
+
+@contextlib.asynccontextmanager
+async def raw_server(responses: list[bytes]) -> AsyncIterator[tuple[str, list[int]]]:
+    """Answer the n-th request with responses[n], then close the connection."""
+    served: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+        await reader.readexactly(length)
+        served.append(len(served))
+        writer.write(responses[len(served) - 1])
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1", served
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_stream_broken_after_text_is_not_retried() -> None:
+    partial = _sse(_delta({"role": "assistant"}), _delta({"content": "Hello"}), complete=False)
+    async with raw_server([partial, _sse(_delta({"content": "again"}, "stop"))]) as (url, served):
+        error, items = await failure(url)
+    assert items == [TextChunk(text="Hello")]
+    assert error.kind == "network"
+    assert "interrupted" in error.message
+    assert len(served) == 1
+
+
+async def test_stream_dropped_before_content_is_retried() -> None:
+    dropped = _sse(_delta({"role": "assistant", "content": ""}), complete=False)
+    good = _sse(_delta({"content": "fine"}), _delta({}, "stop"))
+    async with raw_server([dropped, good]) as (url, served):
+        items = await run(url)
+    assert [type(i) for i in items] == [RetryNotice, TextChunk, ModelResponse]
+    assert isinstance(items[0], RetryNotice) and items[0].kind == "network"
+    assert final(items).text == "fine"
+    assert len(served) == 2
+
+
+async def test_malformed_sse_before_content_is_retried() -> None:
+    good = _sse(_delta({"content": "fine"}), _delta({}, "stop"))
+    async with raw_server([_sse("{not json"), good]) as (url, served):
+        items = await run(url)
+    (notice,) = [i for i in items if isinstance(i, RetryNotice)]
+    assert notice.kind == "server"
+    assert "malformed" in notice.message
+    assert final(items).text == "fine"
+    assert len(served) == 2
+
+
+async def test_empty_stream_is_an_error(fake_llm: FakeLLM) -> None:
+    async with raw_server([_sse()] * 2) as (url, served):
+        error, _ = await failure(url, max_retries=1)
+    assert error.kind == "server"
+    assert "empty response" in error.message
+    assert len(served) == 2
