@@ -7,15 +7,13 @@ imported inside the command that needs it, so `--help` and `--version` stay fast
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from qwen_code import __version__
 
-APPROVAL_MODES = ("plan", "default", "auto-edit", "yolo")
-OUTPUT_FORMATS = ("text", "json", "stream-json")
 DEFAULT_COMMAND = "run"
 
 
@@ -59,6 +57,50 @@ def _split(values: list[str] | None) -> list[str]:
     return [part.strip() for v in values or () for part in v.split(",") if part.strip()]
 
 
+Query = Annotated[list[str] | None, typer.Argument(help="The prompt (runs headless).")]
+Prompt = Annotated[
+    str | None, typer.Option("-p", "--prompt", help="Run this prompt headless and exit.")
+]
+Model = Annotated[str | None, typer.Option("-m", "--model", help="Model id.")]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option("--base-url", "--openai-base-url", help="OpenAI-compatible endpoint URL."),
+]
+ApiKey = Annotated[str | None, typer.Option("--api-key", "--openai-api-key", help="API key.")]
+Mode = Annotated[
+    Literal["plan", "default", "auto-edit", "yolo"] | None,
+    typer.Option("--approval-mode", help="When tools need approval."),
+]
+Yolo = Annotated[bool, typer.Option("-y", "--yolo", help="Allow every tool call without asking.")]
+AllowedTools = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allowed-tools",
+        help="Tools allowed without approval, e.g. edit or 'run_shell_command(git status)'.",
+    ),
+]
+MaxTurns = Annotated[
+    int | None, typer.Option("--max-session-turns", help="Stop after N model turns.")
+]
+IncludeDirs = Annotated[
+    list[str] | None,
+    typer.Option("--include-directories", "--add-dir", help="More directories the tools may use."),
+]
+OutputFormat = Annotated[
+    Literal["text", "json", "stream-json"],
+    typer.Option("-o", "--output-format", help="How to print the result."),
+]
+Partial = Annotated[
+    bool,
+    typer.Option("--include-partial-messages", help="stream-json: also stream text as it arrives."),
+]
+Debug = Annotated[bool, typer.Option("-d", "--debug", help="Log details to stderr.")]
+Version = Annotated[
+    bool | None,
+    typer.Option("--version", "-v", callback=_version, is_eager=True, help="Show the version."),
+]
+
+
 @app.command(
     DEFAULT_COMMAND,
     cls=RunCommand,
@@ -66,55 +108,20 @@ def _split(values: list[str] | None) -> list[str]:
     "git diff | qwen-code -p 'review this' -o json",
 )
 def run(
-    query: Annotated[list[str] | None, typer.Argument(help="The prompt (runs headless).")] = None,
-    prompt: Annotated[
-        str | None, typer.Option("-p", "--prompt", help="Run this prompt headless and exit.")
-    ] = None,
-    model: Annotated[str | None, typer.Option("-m", "--model", help="Model id.")] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option("--base-url", "--openai-base-url", help="OpenAI-compatible endpoint URL."),
-    ] = None,
-    api_key: Annotated[
-        str | None, typer.Option("--api-key", "--openai-api-key", help="API key.")
-    ] = None,
-    approval_mode: Annotated[
-        str | None,
-        typer.Option("--approval-mode", help="plan | default | auto-edit | yolo."),
-    ] = None,
-    yolo: Annotated[
-        bool, typer.Option("-y", "--yolo", help="Allow every tool call without asking.")
-    ] = False,
-    allowed_tools: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--allowed-tools",
-            help="Tools allowed without approval, e.g. edit or 'run_shell_command(git status)'.",
-        ),
-    ] = None,
-    max_session_turns: Annotated[
-        int | None, typer.Option("--max-session-turns", help="Stop after N model turns.")
-    ] = None,
-    include_directories: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--include-directories", "--add-dir", help="More directories the tools may use."
-        ),
-    ] = None,
-    output_format: Annotated[
-        str, typer.Option("-o", "--output-format", help="text | json | stream-json.")
-    ] = "text",
-    include_partial_messages: Annotated[
-        bool,
-        typer.Option(
-            "--include-partial-messages", help="stream-json: also stream text as it arrives."
-        ),
-    ] = False,
-    debug: Annotated[bool, typer.Option("-d", "--debug", help="Log details to stderr.")] = False,
-    version: Annotated[
-        bool | None,
-        typer.Option("--version", "-v", callback=_version, is_eager=True, help="Show the version."),
-    ] = None,
+    query: Query = None,
+    prompt: Prompt = None,
+    model: Model = None,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    approval_mode: Mode = None,
+    yolo: Yolo = False,
+    allowed_tools: AllowedTools = None,
+    max_session_turns: MaxTurns = None,
+    include_directories: IncludeDirs = None,
+    output_format: OutputFormat = "text",
+    include_partial_messages: Partial = False,
+    debug: Debug = False,
+    version: Version = None,
 ) -> int:
     """Run the agent on a prompt: `qwen-code "task"` or `qwen-code -p "task"`.
 
@@ -124,27 +131,27 @@ def run(
     from qwen_code.config import Flags
     from qwen_code.errors import InputError
 
-    if output_format not in OUTPUT_FORMATS:
-        raise InputError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)}.")
-    if approval_mode is not None and approval_mode not in APPROVAL_MODES:
-        raise InputError(f"--approval-mode must be one of {', '.join(APPROVAL_MODES)}.")
     if yolo and approval_mode not in (None, "yolo"):
         raise InputError("--yolo and --approval-mode cannot be used together.")
     flags = Flags(
         model=model,
         base_url=base_url,
         api_key=api_key,
-        approval_mode=approval_mode,  # type: ignore[arg-type]
+        approval_mode=approval_mode,
         yolo=yolo,
         max_session_turns=max_session_turns,
         include_directories=_split(include_directories),
         allowed_tools=_split(allowed_tools),
     )
-    text = " ".join(query or []) if prompt is None else prompt
-    if query and prompt is not None:
-        text = f"{prompt}\n\n{' '.join(query)}"
     _configure_logging(debug)
-    return _headless(flags, text, output_format, include_partial_messages)
+    return _headless(flags, _prompt_text(prompt, query), output_format, include_partial_messages)
+
+
+def _prompt_text(prompt: str | None, query: list[str] | None) -> str:
+    words = " ".join(query or [])
+    if prompt is None:
+        return words
+    return f"{prompt}\n\n{words}" if words else prompt
 
 
 def _headless(flags: Any, prompt: str, output_format: str, partial: bool) -> int:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from qwen_code.tools.base import ToolContext
+from qwen_code.tools.workspace import Workspace
 from tests.fakeserver import FakeLLM
 
 _PROVIDER_PREFIXES = ("OPENAI_", "DASHSCOPE_", "QWEN_", "ANTHROPIC_", "OPENROUTER_")
@@ -34,3 +36,17 @@ def fake_llm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLL
         monkeypatch.setenv("OPENAI_API_KEY", "test-key")
         monkeypatch.setenv("OPENAI_MODEL", "qwen3-coder-plus")
         yield server
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """An empty workspace directory for tool tests."""
+    path = tmp_path / "ws"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def ctx(root: Path) -> ToolContext:
+    """A tool context whose workspace is `root`."""
+    return ToolContext(workspace=Workspace(root=root))

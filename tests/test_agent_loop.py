@@ -24,6 +24,7 @@ from qwen_code.agent.events import (
 )
 from qwen_code.agent.setup import Session, open_session
 from qwen_code.config import Flags, load_settings, resolve_provider
+from qwen_code.errors import ConfigError
 from tests.fakeserver import FakeLLM, HTTPError, call, error_body, text, tool_turn
 
 
@@ -258,3 +259,60 @@ async def test_cancelling_a_turn_kills_the_command_and_keeps_history_valid(
     roles = [m["role"] for m in body["messages"]]
     assert roles == ["system", "user", "assistant", "tool", "user"]
     assert "cancelled" in body["messages"][3]["content"]
+
+
+async def test_model_is_asked_from_the_server_when_unset(
+    workspace: Path, fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_MODEL")
+    fake_llm.models = ["Qwen/Qwen3-Coder-30B-A3B-Instruct"]
+    fake_llm.script(text("hi"))
+    session = await session_for(workspace)
+    assert session.model == "Qwen/Qwen3-Coder-30B-A3B-Instruct"
+    await run(session, "hi")
+    body = fake_llm.chat_requests[0].body
+    assert body is not None
+    assert body["model"] == "Qwen/Qwen3-Coder-30B-A3B-Instruct"
+    assert body["top_k"] == 20  # Qwen3-Coder sampling defaults
+
+
+async def test_several_served_models_and_none_chosen_is_a_clear_error(
+    workspace: Path, fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_MODEL")
+    fake_llm.models = ["a-model", "b-model"]
+    with pytest.raises(ConfigError) as info:
+        await session_for(workspace)
+    assert "a-model, b-model" in str(info.value)
+    assert "OPENAI_MODEL" in str(info.value)
+
+
+async def test_unknown_model_lists_the_served_ones(workspace: Path, fake_llm: FakeLLM) -> None:
+    fake_llm.models = ["qwen3-coder-flash"]
+    fake_llm.script(HTTPError(404, error_body("The model `qwen3-coder-plus` does not exist", 404)))
+    events = await run(await session_for(workspace), "hi")
+    error = events[-2]
+    assert isinstance(error, Error)
+    assert "qwen3-coder-flash" in error.message
+
+
+async def test_include_directories_extend_the_workspace(
+    workspace: Path, tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "util.py").write_text("U = 3\n")
+    (tmp_path / "secret.txt").write_text("no")
+    fake_llm.script(
+        tool_turn(
+            call("read_file", file_path=str(lib / "util.py")),
+            call("read_file", file_path=str(tmp_path / "secret.txt")),
+        ),
+        text("ok"),
+    )
+    await run(await session_for(workspace, include_directories=[str(lib)]), "read")
+    allowed, refused = tool_messages(fake_llm, 1)
+    assert "U = 3" in allowed["content"]
+    assert "outside the workspace" in refused["content"]
+    system = fake_llm.chat_requests[0].body["messages"][0]["content"]  # type: ignore[index]
+    assert str(lib) in system

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import codecs
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,6 @@ from qwen_code.tools.fileio import (
     decode_bytes,
     detect_newline,
     encode_text,
-    find_ripgrep,
     line_count,
     list_files,
     open_lines,
@@ -26,6 +23,7 @@ from qwen_code.tools.fileio import (
     unified_diff,
     write_text,
 )
+from tests.helpers import git_init
 
 SAMPLES = {
     "utf8-lf": ("héllo\nwörld\n".encode(), TextFormat()),
@@ -150,19 +148,11 @@ def test_unified_diff() -> None:
     assert unified_diff("same\n", "same\n", "f") == ""
 
 
-def _git_repo(root: Path) -> None:
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-
-
 @pytest.mark.parametrize("use_ripgrep", [True, False])
 async def test_list_files_respects_gitignore(tmp_path: Path, use_ripgrep: bool) -> None:
-    if use_ripgrep and find_ripgrep() is None:
-        pytest.skip("ripgrep is not installed")
     tmp_path = tmp_path / "repo"
     tmp_path.mkdir()
-    _git_repo(tmp_path)
+    git_init(tmp_path)
     (tmp_path / ".gitignore").write_text("build/\n*.log\n")
     for rel in ("src/a.py", "build/out.py", "debug.log", ".hidden/x.py"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)

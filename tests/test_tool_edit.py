@@ -15,18 +15,6 @@ from qwen_code.tools.workspace import Workspace
 TOOL = EditTool()
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "ws"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def ctx(root: Path) -> ToolContext:
-    return ToolContext(workspace=Workspace(root=root))
-
-
 async def edit(ctx: ToolContext, file_path: str, old: str, new: str, **kw: bool) -> ToolOutput:
     params = TOOL.Params(file_path=file_path, old_string=old, new_string=new, **kw)
     return await TOOL.run(params, ctx)

@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from qwen_code.tools.base import ToolContext, ToolError, ToolLimits
-from qwen_code.tools.fileio import find_ripgrep
 from qwen_code.tools.glob import GlobTool, glob_to_regex
 from qwen_code.tools.workspace import Workspace
+from tests.helpers import git_init
 
 BACKENDS = [
-    pytest.param(
-        True,
-        id="ripgrep",
-        marks=pytest.mark.skipif(find_ripgrep() is None, reason="ripgrep not installed"),
-    ),
+    pytest.param(True, id="ripgrep"),
     pytest.param(False, id="python"),
 ]
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "ws"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def ctx(root: Path) -> ToolContext:
-    return ToolContext(workspace=Workspace(root=root))
 
 
 def make(root: Path, *paths: str, mtime: float = 1_700_000_000) -> None:
@@ -42,12 +24,6 @@ def make(root: Path, *paths: str, mtime: float = 1_700_000_000) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(rel)
         os.utime(path, (mtime + i, mtime + i))
-
-
-def git_init(root: Path) -> None:
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
 
 
 async def glob(ctx: ToolContext, pattern: str, use_ripgrep: bool, **kw: str) -> list[str]:

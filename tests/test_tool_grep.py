@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from qwen_code.tools.base import ToolContext, ToolError, ToolLimits
-from qwen_code.tools.fileio import find_ripgrep
 from qwen_code.tools.grep import MAX_LINE_CHARS, GrepTool
 from qwen_code.tools.workspace import Workspace
+from tests.helpers import git_init
 
 BACKENDS = [
-    pytest.param(
-        True,
-        id="ripgrep",
-        marks=pytest.mark.skipif(find_ripgrep() is None, reason="ripgrep not installed"),
-    ),
+    pytest.param(True, id="ripgrep"),
     pytest.param(False, id="python"),
 ]
 
@@ -37,12 +31,6 @@ def root(tmp_path: Path) -> Path:
 @pytest.fixture
 def ctx(root: Path) -> ToolContext:
     return ToolContext(workspace=Workspace(root=root))
-
-
-def git_init(root: Path) -> None:
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
 
 
 async def grep(ctx: ToolContext, use_ripgrep: bool, **kw: object) -> str:

@@ -14,18 +14,6 @@ from qwen_code.tools.workspace import Workspace
 TOOL = ReadFileTool()
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "ws"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def ctx(root: Path) -> ToolContext:
-    return ToolContext(workspace=Workspace(root=root))
-
-
 async def read(ctx: ToolContext, file_path: str, **kwargs: int) -> str:
     out = await TOOL.run(TOOL.Params(file_path=file_path, **kwargs), ctx)
     assert not out.is_error

@@ -14,18 +14,6 @@ from qwen_code.tools.write import WriteFileTool
 TOOL = WriteFileTool()
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "ws"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def ctx(root: Path) -> ToolContext:
-    return ToolContext(workspace=Workspace(root=root))
-
-
 async def write(ctx: ToolContext, file_path: str, content: str) -> tuple[str, dict[str, object]]:
     out = await TOOL.run(TOOL.Params(file_path=file_path, content=content), ctx)
     assert not out.is_error

@@ -80,15 +80,30 @@ async def pick_model(client: ChatClient, provider: Provider) -> str:
     )
 
 
-def workspace_for(settings: Settings, cwd: Path) -> Workspace:
+def workspace_for(settings: Settings, cwd: Path, scratch: Path) -> Workspace:
+    """The directories tools may use: cwd, `--include-directories`, and the scratch space
+    (where full shell output is saved, so the model can read it back)."""
     extra = []
     for raw in settings.context.include_directories:
         path = (cwd / Path(raw).expanduser()).resolve()
         if not path.is_dir():
             raise ConfigError(f"--include-directories: {raw!r} is not a directory.")
         extra.append(path)
-    mode = settings.tools.approval_mode
-    return Workspace(root=cwd, extra_roots=tuple(extra), allow_outside=mode == "yolo")
+    allow_outside = settings.tools.approval_mode == "yolo"
+    return Workspace(root=cwd, extra_roots=(*extra, scratch), allow_outside=allow_outside)
+
+
+async def connect(settings: Settings, provider: Provider) -> ChatClient:
+    """A client for the provider's model, asking the server for one when none is set."""
+    client = ChatClient(model_config(settings, provider, provider.model or ""))
+    if provider.model is None:
+        try:
+            model = await pick_model(client, provider)
+        except BaseException:
+            await client.aclose()
+            raise
+        client.config = model_config(settings, provider, model)
+    return client
 
 
 async def open_session(
@@ -97,26 +112,13 @@ async def open_session(
     session_id = str(uuid.uuid4())
     home = qwen_home()
     scratch = home / "tmp" / session_id
-    workspace = workspace_for(settings, cwd)
-    included = list(workspace.extra_roots)
-    workspace = Workspace(
-        root=workspace.root,
-        extra_roots=(*workspace.extra_roots, scratch),
-        allow_outside=workspace.allow_outside,
-    )
+    workspace = workspace_for(settings, cwd, scratch)
     limits = ToolLimits(
         max_output_chars=settings.tools.truncate_tool_output_threshold,
         max_output_lines=settings.tools.truncate_tool_output_lines,
     )
     tool_ctx = ToolContext(workspace=workspace, limits=limits, scratch_dir=scratch)
-    client = ChatClient(model_config(settings, provider, provider.model or "unset"))
-    try:
-        model = provider.model or await pick_model(client, provider)
-    except BaseException:
-        await client.aclose()
-        raise
-    client.config.model = model
-    client.config.sampling = model_config(settings, provider, model).sampling
+    client = await connect(settings, provider)
     registry = builtin_registry()
     runner = ToolRunner(
         registry=registry,
@@ -125,6 +127,7 @@ async def open_session(
         mode=settings.tools.approval_mode,
         rules=parse_rules(settings.tools.allowed),
     )
+    included = list(workspace.extra_roots[:-1])
     prompt = system_prompt(workspace.root, user_dir=home, extra_roots=included)
     agent = Agent(
         model=client,
@@ -138,7 +141,7 @@ async def open_session(
         client=client,
         registry=registry,
         tool_ctx=tool_ctx,
-        model=model,
+        model=client.config.model,
         settings=settings,
         cwd=workspace.root,
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -85,6 +86,16 @@ def _context_length(model: dict[str, Any]) -> int | None:
     return None
 
 
+@dataclass(slots=True)
+class _Attempt:
+    """What one request produced: the assembled stream, and a failure if it broke."""
+
+    acc: StreamAccumulator = field(default_factory=StreamAccumulator)
+    failure: retry.Failure | None = None
+    yielded: bool = False
+    """True once text went out to the caller (from then on, no retry)."""
+
+
 class ChatClient:
     """Talks to one OpenAI-compatible endpoint described by a `ModelConfig`."""
 
@@ -126,46 +137,14 @@ class ChatClient:
         body = build_request(config, messages, tools)
         attempt = 0
         while True:
-            acc = StreamAccumulator()
-            failure: retry.Failure | None = None
-            yielded = False
-            stream: Any = None
-            try:
-                try:
-                    stream = await self._openai().post(
-                        "/chat/completions",
-                        cast_to=object,
-                        body=body,
-                        stream=True,
-                        stream_cls=self._stream_cls,
-                    )
-                    chunks = stream.__aiter__()
-                except Exception as exc:
-                    failure = retry.classify(exc, config)
-                while failure is None:
-                    try:
-                        text = acc.add(await chunks.__anext__())
-                    except StopAsyncIteration:
-                        break
-                    except Exception as exc:
-                        failure = retry.classify(exc, config)
-                        break
-                    if text:
-                        yielded = True
-                        yield TextChunk(text=text)
-            finally:
-                if stream is not None:
-                    await stream.close()
-            if failure is None and acc.chunks == 0:
-                failure = retry.Failure(
-                    retry.make_error(
-                        "server", f"The server at {config.base_url} sent an empty response."
-                    )
-                )
+            outcome = _Attempt()
+            async for chunk in self._attempt(body, outcome):
+                yield chunk
+            failure = outcome.failure
             if failure is None:
-                yield acc.response()
+                yield outcome.acc.response()
                 return
-            if yielded:
+            if outcome.yielded:
                 raise retry.interrupted(failure, config) from failure.cause
             if not retry.should_retry(failure, attempt, config):
                 raise await self._final_error(failure) from failure.cause
@@ -180,6 +159,40 @@ class ChatClient:
             )
             await asyncio.sleep(delay)
 
+    async def _attempt(self, body: dict[str, Any], outcome: _Attempt) -> AsyncIterator[TextChunk]:
+        """One request: yields text as it streams; records a failure in `outcome`."""
+        stream: Any = None
+        try:
+            try:
+                stream = await self._openai().post(
+                    "/chat/completions",
+                    cast_to=object,
+                    body=body,
+                    stream=True,
+                    stream_cls=self._stream_cls,
+                )
+                chunks = stream.__aiter__()
+            except Exception as exc:
+                outcome.failure = retry.classify(exc, self.config)
+                return
+            while True:
+                try:
+                    text = outcome.acc.add(await chunks.__anext__())
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:
+                    outcome.failure = retry.classify(exc, self.config)
+                    return
+                if text:
+                    outcome.yielded = True
+                    yield TextChunk(text=text)
+        finally:
+            if stream is not None:
+                await stream.close()
+        if outcome.acc.chunks == 0:
+            message = f"The server at {self.config.base_url} sent an empty response."
+            outcome.failure = retry.Failure(retry.make_error("server", message))
+
     async def complete(
         self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
     ) -> ModelResponse:
@@ -188,7 +201,8 @@ class ChatClient:
         async for item in self.stream_chat(messages, tools):
             if isinstance(item, ModelResponse):
                 response = item
-        assert response is not None
+        if response is None:
+            raise retry.make_error("server", "The model stream ended without a response.")
         return response
 
     async def _final_error(self, failure: retry.Failure) -> ModelError:
