@@ -18,6 +18,7 @@ afford; the bytes on the wire are the same.
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -86,6 +87,19 @@ def _context_length(model: dict[str, Any]) -> int | None:
     return None
 
 
+def _import_openai() -> Any:
+    """Import openai with the cyclic GC paused: its ~900 modules build thousands of
+    classes, and collections during that import cost ~15% of it for nothing."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        import openai
+    finally:
+        if was_enabled:
+            gc.enable()
+    return openai
+
+
 @dataclass(slots=True)
 class _Attempt:
     """What one request produced: the assembled stream, and a failure if it broke."""
@@ -110,7 +124,7 @@ class ChatClient:
         """The AsyncOpenAI client, created on first use (per event loop)."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            import openai
+            openai = _import_openai()
 
             timeout = self.config.timeout_s
             self._client = openai.AsyncOpenAI(
