@@ -9,8 +9,10 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -253,3 +255,40 @@ def test_version_and_help(tmp_path: Path) -> None:
     assert help_text.returncode == 0
     for flag in ("--model", "--approval-mode", "--output-format", "--max-session-turns"):
         assert flag in help_text.stdout
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_kills_the_running_command_and_exits(
+    tmp_path: Path, fake_llm: FakeLLM, sig: signal.Signals, code: int
+) -> None:
+    repo = make_repo(tmp_path / "repo")
+    pid_file = tmp_path / "sleep.pid"
+    fake_llm.script(
+        tool_turn(call("run_shell_command", command=f"echo $$ > {pid_file}; exec sleep 60"))
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qwen_code", "-p", "wait", "--yolo", "-o", "json"],
+        cwd=repo,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text().strip()):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    sleeper = int(pid_file.read_text())
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == code
+    report = json.loads(out)
+    assert report["subtype"] == "error_interrupted"
+    assert not Path(f"/proc/{sleeper}").exists() or "Z" in _proc_state(sleeper)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return "Z"

@@ -109,18 +109,32 @@ class Tool(ABC, Generic[P]):
 
 
 def _strip_titles(node: Any) -> Any:
+    """Drop what only costs prompt tokens: titles, and `anyOf [T, null]` + `default: null`
+    on optional fields (an optional field is simply not required)."""
     if isinstance(node, dict):
         node.pop("title", None)
         for key, value in node.items():
             if key == "properties" and isinstance(value, dict):
-                for prop in value.values():
-                    _strip_titles(prop)
+                for name, prop in value.items():
+                    value[name] = _strip_titles(_drop_null_option(prop))
             else:
                 _strip_titles(value)
     elif isinstance(node, list):
         for item in node:
             _strip_titles(item)
     return node
+
+
+def _drop_null_option(prop: Any) -> Any:
+    if not isinstance(prop, dict) or "anyOf" not in prop:
+        return prop
+    options = [o for o in prop["anyOf"] if o != {"type": "null"}]
+    if len(options) != 1 or len(options) == len(prop["anyOf"]):
+        return prop
+    simplified = {k: v for k, v in prop.items() if k != "anyOf"}
+    if simplified.get("default", 0) is None:
+        del simplified["default"]
+    return {**options[0], **simplified}
 
 
 def truncate_text(text: str, *, max_chars: int, max_lines: int | None = None) -> tuple[str, bool]:
