@@ -72,7 +72,7 @@ class GrepTool(Tool["GrepTool.Params"]):
 
     class Params(ToolParams):
         pattern: str
-        """The regular expression to search for, e.g. 'def \\w+_handler' or 'TODO|FIXME'."""
+        """The regular expression to search for, e.g. 'def \\w+_handler' or 'import (os|sys)'."""
         path: str | None = None
         """The file or directory to search (absolute, or relative to the workspace root).
         Defaults to the workspace root."""
