@@ -61,6 +61,12 @@ Query = Annotated[list[str] | None, typer.Argument(help="The prompt (runs headle
 Prompt = Annotated[
     str | None, typer.Option("-p", "--prompt", help="Run this prompt headless and exit.")
 ]
+Interactive = Annotated[
+    str | None,
+    typer.Option(
+        "-i", "--prompt-interactive", help="Start the interactive session with this message."
+    ),
+]
 Model = Annotated[str | None, typer.Option("-m", "--model", help="Model id.")]
 BaseUrl = Annotated[
     str | None,
@@ -110,6 +116,7 @@ Version = Annotated[
 def run(
     query: Query = None,
     prompt: Prompt = None,
+    prompt_interactive: Interactive = None,
     model: Model = None,
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
@@ -123,10 +130,11 @@ def run(
     debug: Debug = False,
     version: Version = None,
 ) -> int:
-    """Run the agent on a prompt: `qwen-code "task"` or `qwen-code -p "task"`.
+    """Start an interactive session, or run a prompt headless: `qwen-code -p "task"`.
 
-    Piped stdin is put before the prompt. Provider: DASHSCOPE_API_KEY, or OPENAI_BASE_URL
-    (+ OPENAI_API_KEY, OPENAI_MODEL) for any OpenAI-compatible server.
+    With no prompt in a terminal, qwen-code starts the interactive session. A prompt (-p or
+    positional) or piped stdin runs headless; piped stdin goes before the prompt. Provider:
+    DASHSCOPE_API_KEY, or OPENAI_BASE_URL (+ OPENAI_API_KEY, OPENAI_MODEL).
     """
     from qwen_code.config import Flags
     from qwen_code.errors import InputError
@@ -144,7 +152,33 @@ def run(
         allowed_tools=_split(allowed_tools),
     )
     _configure_logging(debug)
-    return _headless(flags, _prompt_text(prompt, query), output_format, include_partial_messages)
+    text = _prompt_text(prompt, query)
+    if prompt_interactive is not None or (not text and _stdin_is_terminal()):
+        return _interactive(flags, prompt_interactive, output_format)
+    return _headless(flags, text, output_format, include_partial_messages)
+
+
+def _stdin_is_terminal() -> bool:
+    from qwen_code.ui import headless
+
+    return not headless.stdin_is_piped()
+
+
+def _interactive(flags: Any, first_message: str | None, output_format: str) -> int:
+    from qwen_code.config import load_settings, resolve_provider
+    from qwen_code.errors import InputError
+
+    if not _stdin_is_terminal():
+        raise InputError("-i/--prompt-interactive needs a terminal; stdin is piped.")
+    if output_format != "text":
+        raise InputError("--output-format applies to headless runs: pass a prompt with -p.")
+    settings = load_settings(flags)
+    provider = resolve_provider(settings)
+    import asyncio
+
+    from qwen_code.ui.repl import run_interactive
+
+    return asyncio.run(run_interactive(settings, provider, first_message=first_message))
 
 
 def _prompt_text(prompt: str | None, query: list[str] | None) -> str:
@@ -168,7 +202,7 @@ def _headless(flags: Any, prompt: str, output_format: str, partial: bool) -> int
     if not full_prompt:
         raise InputError(
             'No prompt given. Pass one as an argument (qwen-code "fix the test"), with -p, '
-            "or pipe it on stdin. The interactive session is not available in this version."
+            "or pipe it on stdin; run qwen-code in a terminal without one for a session."
         )
     settings = load_settings(flags)
     provider = resolve_provider(settings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,11 +87,24 @@ class ToolsSettings(_Section):
 
 class ContextSettings(_Section):
     include_directories: list[str] = Field(default_factory=list)
+    file_name: str | list[str] | None = None
+    """Context file name(s) to load instead of QWEN.md and AGENTS.md."""
+
+    def file_names(self) -> tuple[str, ...]:
+        if self.file_name is None:
+            return ("QWEN.md", "AGENTS.md")
+        return (self.file_name,) if isinstance(self.file_name, str) else tuple(self.file_name)
+
+
+class GeneralSettings(_Section):
+    vim_mode: bool = False
+    """Vi key bindings in the interactive prompt."""
 
 
 class Settings(_Section):
     """All settings, as merged from every source."""
 
+    general: GeneralSettings = Field(default_factory=GeneralSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
@@ -285,3 +299,60 @@ def resolve_provider(settings: Settings, *, home: Path | None = None) -> Provide
         api_key_source=settings.api_key_source or "(no key set)",
         is_dashscope=dashscope,
     )
+
+
+SettingsScope: TypeAlias = Literal["project", "user"]
+
+
+def project_root(cwd: Path) -> Path:
+    """The git root above `cwd`, or `cwd` itself outside a repository."""
+    for directory in (cwd, *cwd.parents):
+        if (directory / ".git").exists():
+            return directory
+    return cwd
+
+
+def project_id(cwd: Path) -> str:
+    """A directory name for per-project state under `$QWEN_HOME/projects/`."""
+    root = str(project_root(cwd).resolve())
+    return re.sub(r"[^A-Za-z0-9._-]", "-", root).strip("-") or "root"
+
+
+def settings_path(scope: SettingsScope, *, cwd: Path, env: Mapping[str, str] | None = None) -> Path:
+    """The file a scope's settings are written to."""
+    home = qwen_home(env)
+    if scope == "user":
+        return home / "settings.json"
+    return find_project_settings(cwd, home) or project_root(cwd) / ".qwen" / "settings.json"
+
+
+def update_settings_file(path: Path, keys: tuple[str, ...], update: Any) -> None:
+    """Change one value in a settings file, keeping everything else, atomically.
+
+    `update` receives the current value (or None) and returns the new one.
+    """
+    from qwen_code.tools.fileio import atomic_write
+
+    data = read_settings_file(path) if path.is_file() else {}
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        node[key] = child = child if isinstance(child, dict) else {}
+        node = child
+    node[keys[-1]] = update(node.get(keys[-1]))
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    atomic_write(path, text.encode("utf-8"))
+
+
+def add_allow_rule(
+    rule: str, scope: SettingsScope, *, cwd: Path, env: Mapping[str, str] | None = None
+) -> Path:
+    """Persist an allow rule (`tools.allowed`) for the project or the user; returns the file."""
+    path = settings_path(scope, cwd=cwd, env=env)
+
+    def add(current: Any) -> list[Any]:
+        rules = list(current) if isinstance(current, list) else []
+        return rules if rule in rules else [*rules, rule]
+
+    update_settings_file(path, ("tools", "allowed"), add)
+    return path

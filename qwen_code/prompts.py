@@ -95,11 +95,17 @@ def environment_values(cwd: Path, extra_roots: list[Path] | None = None) -> dict
 
 
 def system_prompt(
-    cwd: Path, *, user_dir: Path | None = None, extra_roots: list[Path] | None = None
+    cwd: Path,
+    *,
+    user_dir: Path | None = None,
+    extra_roots: list[Path] | None = None,
+    context: str = "",
 ) -> str:
-    return load(
+    """The session's system prompt: the template, then the user's context files."""
+    base = load(
         "system.md",
         environment_values(cwd, extra_roots),
         project_dir=cwd,
         user_dir=user_dir,
     ).strip()
+    return f"{base}\n\n{context}" if context else base

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from qwen_code.agent.events import ToolCall
 from qwen_code.config import ApprovalMode
@@ -58,6 +58,10 @@ class ApprovalRequest:
     kind: ToolKind
     reason: str
     summary: str = ""
+    preview: str | None = None
+    """What the call would change (a diff for edits), when the tool can tell."""
+    suggested_rule: str = ""
+    """The allow rule an "always" answer would add, e.g. `run_shell_command(git status)`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +69,10 @@ class ApprovalAnswer:
     approved: bool
     message: str = ""
     """A note for the model (why it was denied, or what to do instead)."""
+    remember: Literal["session", "project", "user"] | None = None
+    """Allow calls like this from now on; the front end persists project/user rules."""
+    rule: str | None = None
+    """The rule to remember (defaults to the request's suggested rule)."""
 
 
 class Approver(Protocol):
@@ -170,3 +178,17 @@ def decide(
         return Allow()
     what = "edits files" if kind == "edit" else "runs a command"
     return Ask(f"{call.name} {what}")
+
+
+def suggest_rule(call: ToolCall) -> str:
+    """The allow rule an "always allow" answer stores: the command's leading words for the
+    shell (`run_shell_command(npm test)`), the tool's name otherwise."""
+    if call.name != SHELL_TOOL:
+        return call.name
+    command = str(call.arguments.get("command", "")).strip()
+    first = _SHELL_SPLIT.split(command, maxsplit=1)[0] if command else ""
+    words = _words(first)
+    prefix = words[:1]
+    if len(words) > 1 and re.fullmatch(r"[A-Za-z][\w:-]*", words[1]):
+        prefix = words[:2]
+    return f"{SHELL_TOOL}({' '.join(prefix)})" if prefix else SHELL_TOOL

@@ -63,6 +63,8 @@ class Agent:
         self.usage = UsageInfo()
         self.api_seconds = 0.0
         """Time spent waiting on the model, for reports."""
+        self._partial: list[str] = []
+        """Text streamed so far in the current request."""
 
     async def run(self, prompt: str) -> AsyncIterator[Event]:
         """Work on one user message until the model is done or a limit stops it."""
@@ -75,10 +77,13 @@ class Agent:
                     return
                 turns += 1
                 response: ModelResponse | None = None
+                self._partial.clear()
                 async for event in self._query():
                     if isinstance(event, ModelResponse):
                         response = event
                     else:
+                        if isinstance(event, TextDelta):
+                            self._partial.append(event.text)
                         yield event
                 if response is None:
                     raise ModelError("The model stream ended without a response.", kind="server")
@@ -96,6 +101,17 @@ class Agent:
             yield TurnEnd(reason="error", final_text=last_text, num_turns=turns, error=str(exc))
         finally:
             self.conversation.close_pending()
+            self._close_unanswered()
+
+    def _close_unanswered(self) -> None:
+        """A request that got no complete reply (cancelled, failed) still gets an assistant
+        message, holding whatever text had streamed, so the history keeps alternating."""
+        messages = self.conversation.messages
+        if messages and messages[-1]["role"] == "user":
+            partial = "".join(self._partial).rstrip()
+            note = "[The reply was interrupted.]"
+            self.conversation.add_assistant(f"{partial}\n\n{note}" if partial else note)
+        self._partial.clear()
 
     async def _query(self) -> AsyncIterator[Event | ModelResponse]:
         stream = self.model.stream_chat(self.conversation.messages, self.tools.registry.schemas())

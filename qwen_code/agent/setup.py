@@ -11,7 +11,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from qwen_code import memory
 from qwen_code.agent.approval import Approver, parse_rules
 from qwen_code.agent.conversation import Conversation
 from qwen_code.agent.loop import Agent
@@ -19,8 +21,10 @@ from qwen_code.agent.tool_runner import ToolRunner
 from qwen_code.config import Provider, Settings, qwen_home
 from qwen_code.errors import ConfigError
 from qwen_code.llm.client import ChatClient
+from qwen_code.llm.models import known_context_window
 from qwen_code.llm.sampling import default_sampling
 from qwen_code.llm.types import ModelConfig
+from qwen_code.memory import ContextFile
 from qwen_code.prompts import system_prompt
 from qwen_code.tools.base import ToolContext, ToolLimits
 from qwen_code.tools.registry import ToolRegistry, builtin_registry
@@ -39,8 +43,27 @@ class Session:
     tool_ctx: ToolContext
     model: str
     settings: Settings
+    provider: Provider
     cwd: Path
+    system_prompt: str
+    context_files: list[ContextFile] = field(default_factory=list)
+    context_window: int | None = None
+    """Tokens the model accepts, when known (settings, server, or the built-in table)."""
     started_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def runner(self) -> ToolRunner:
+        return self.agent.tools
+
+    def clear(self) -> None:
+        """Start a new conversation (same system prompt, so server prefix caches still hit)."""
+        self.agent.conversation = Conversation.with_system(self.system_prompt)
+
+    def switch_model(self, model: str, served: list[dict[str, Any]] | None = None) -> None:
+        """Use another model from the next request on."""
+        self.client.config = model_config(self.settings, self.provider, model)
+        self.model = model
+        self.context_window = context_window_for(self.settings, model, served)
 
     async def aclose(self) -> None:
         """Stop background jobs, close connections, remove the scratch directory."""
@@ -68,9 +91,22 @@ def model_config(settings: Settings, provider: Provider, model: str) -> ModelCon
     )
 
 
-async def pick_model(client: ChatClient, provider: Provider) -> str:
+def context_window_for(
+    settings: Settings, model: str, served: list[dict[str, Any]] | None = None
+) -> int | None:
+    """The context window: settings, else what the server reported, else the known table."""
+    configured = settings.model.generation_config.context_window_size
+    if configured:
+        return configured
+    for entry in served or ():
+        if entry.get("id") == model and isinstance(entry.get("max_model_len"), int):
+            return int(entry["max_model_len"])
+    return known_context_window(model)
+
+
+def pick_model(provider: Provider, served: list[dict[str, Any]]) -> str:
     """Nothing named a model: use the one the server serves, or say which to choose."""
-    models = [m["id"] for m in await client.list_models()]
+    models = [m["id"] for m in served]
     if len(models) == 1:
         return models[0]
     served = ", ".join(models) if models else "none"
@@ -93,17 +129,22 @@ def workspace_for(settings: Settings, cwd: Path, scratch: Path) -> Workspace:
     return Workspace(root=cwd, extra_roots=(*extra, scratch), allow_outside=allow_outside)
 
 
-async def connect(settings: Settings, provider: Provider) -> ChatClient:
-    """A client for the provider's model, asking the server for one when none is set."""
+async def connect(
+    settings: Settings, provider: Provider
+) -> tuple[ChatClient, list[dict[str, Any]]]:
+    """A client for the provider's model, asking the server for one when none is set.
+    Also returns the server's model list when it was fetched (else [])."""
     client = ChatClient(model_config(settings, provider, provider.model or ""))
+    served: list[dict[str, Any]] = []
     if provider.model is None:
         try:
-            model = await pick_model(client, provider)
+            served = await client.list_models()
+            model = pick_model(provider, served)
         except BaseException:
             await client.aclose()
             raise
         client.config = model_config(settings, provider, model)
-    return client
+    return client, served
 
 
 async def open_session(
@@ -118,7 +159,7 @@ async def open_session(
         max_output_lines=settings.tools.truncate_tool_output_lines,
     )
     tool_ctx = ToolContext(workspace=workspace, limits=limits, scratch_dir=scratch)
-    client = await connect(settings, provider)
+    client, served = await connect(settings, provider)
     registry = builtin_registry()
     runner = ToolRunner(
         registry=registry,
@@ -128,7 +169,10 @@ async def open_session(
         rules=parse_rules(settings.tools.allowed),
     )
     included = list(workspace.extra_roots[:-1])
-    prompt = system_prompt(workspace.root, user_dir=home, extra_roots=included)
+    files = memory.discover(workspace.root, home, settings.context.file_names())
+    prompt = system_prompt(
+        workspace.root, user_dir=home, extra_roots=included, context=memory.render(files)
+    )
     agent = Agent(
         model=client,
         tools=runner,
@@ -143,5 +187,9 @@ async def open_session(
         tool_ctx=tool_ctx,
         model=client.config.model,
         settings=settings,
+        provider=provider,
         cwd=workspace.root,
+        system_prompt=prompt,
+        context_files=files,
+        context_window=context_window_for(settings, client.config.model, served),
     )

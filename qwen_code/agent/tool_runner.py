@@ -19,6 +19,8 @@ from qwen_code.agent.approval import (
     Ask,
     Deny,
     decide,
+    parse_rules,
+    suggest_rule,
 )
 from qwen_code.agent.events import ApprovalRequested, Event, ToolCall, ToolCallStarted, ToolResult
 from qwen_code.config import ApprovalMode
@@ -33,6 +35,11 @@ class ToolRunner:
     approver: Approver
     mode: ApprovalMode = "default"
     rules: list[AllowRule] = field(default_factory=list)
+
+    def set_mode(self, mode: ApprovalMode) -> None:
+        """Switch approval mode mid-session; yolo also lifts the workspace boundary."""
+        self.mode = mode
+        self.ctx.workspace.allow_outside = mode == "yolo"
 
     async def run(self, calls: tuple[ToolCall, ...]) -> AsyncIterator[Event]:
         batch: list[tuple[ToolCall, ValidCall]] = []
@@ -88,8 +95,12 @@ class ToolRunner:
                 kind=prepared.tool.kind,
                 reason=decision.reason,
                 summary=prepared.tool.summary(prepared.params),
+                preview=await prepared.tool.preview(prepared.params, self.ctx),
+                suggested_rule=suggest_rule(call),
             )
             answer = await self.approver(request)
+            if answer.approved and answer.remember:
+                self.rules.extend(parse_rules([answer.rule or request.suggested_rule]))
             verdict = "allowed" if answer.approved else "denied"
             yield ApprovalRequested(
                 call=call, reason=decision.reason, decision=verdict, message=answer.message

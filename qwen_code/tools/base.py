@@ -98,6 +98,12 @@ class Tool(ABC, Generic[P]):
         """The key argument, shown on the one line a front end prints for the call."""
         return ""
 
+    async def preview(self, params: P, ctx: ToolContext) -> str | None:
+        """What the call would change (e.g. a unified diff), shown when asking for approval.
+
+        Must not change anything. None when there is nothing useful to show."""
+        return None
+
     def schema(self) -> dict[str, Any]:
         """The OpenAI `tools[]` entry; titles are dropped (they only cost prompt tokens)."""
         params = _strip_titles(copy.deepcopy(self.Params.model_json_schema()))

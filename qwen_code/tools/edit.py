@@ -13,6 +13,7 @@ import difflib
 import heapq
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from qwen_code.tools.base import Tool, ToolContext, ToolError, ToolOutput, ToolParams
@@ -67,6 +68,26 @@ class EditTool(Tool["EditTool.Params"]):
         return params.file_path
 
     async def run(self, params: EditTool.Params, ctx: ToolContext) -> ToolOutput:
+        plan = await self._plan(params, ctx)
+        return _save(
+            plan.path,
+            plan.where,
+            plan.old_text,
+            plan.new_text,
+            plan.fmt,
+            plan.replacements,
+            plan.note,
+        )
+
+    async def preview(self, params: EditTool.Params, ctx: ToolContext) -> str | None:
+        try:
+            plan = await self._plan(params, ctx)
+        except ToolError:
+            return None
+        return unified_diff(plan.old_text, plan.new_text, plan.where)
+
+    async def _plan(self, params: EditTool.Params, ctx: ToolContext) -> _Plan:
+        """Work out the edit without writing anything."""
         path = ctx.workspace.resolve(params.file_path)
         where = ctx.workspace.display(path)
         old = normalize_newlines(params.old_string)
@@ -85,7 +106,7 @@ class EditTool(Tool["EditTool.Params"]):
                     "find it); to create a new file, pass an empty old_string or use write_file."
                 )
             fmt = TextFormat(newline=detect_newline(params.new_string))
-            return _save(path, where, "", new, fmt, replacements=0)
+            return _Plan(path, where, "", new, fmt, 0)
         current = _read(path, where)
         if not old:
             if current.text.strip():
@@ -94,14 +115,25 @@ class EditTool(Tool["EditTool.Params"]):
                     "empty. Give the exact text to replace as old_string, or use write_file "
                     "to replace the whole file."
                 )
-            return _save(path, where, current.text, new, current.format, replacements=1)
+            return _Plan(path, where, current.text, new, current.format, 1)
         # In a thread: the closest-match search on a failed edit can take a moment.
         new_text, count, note = await asyncio.to_thread(
             apply_edit, current.text, old, new, params.replace_all, where
         )
         if new_text == current.text:
             raise ToolError(f"The edit would not change {where!r}: the new text is the same.")
-        return _save(path, where, current.text, new_text, current.format, count, note)
+        return _Plan(path, where, current.text, new_text, current.format, count, note)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    path: Path
+    where: str
+    old_text: str
+    new_text: str
+    fmt: TextFormat
+    replacements: int
+    note: str = ""
 
 
 def _read(path: Path, where: str) -> TextFile:

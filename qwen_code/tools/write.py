@@ -39,6 +39,31 @@ class WriteFileTool(Tool["WriteFileTool.Params"]):
         return params.file_path
 
     async def run(self, params: WriteFileTool.Params, ctx: ToolContext) -> ToolOutput:
+        path, where, old_text, new_text, fmt, created = self._plan(params, ctx)
+        try:
+            write_text(path, new_text, fmt)
+        except OSError as exc:
+            raise ToolError(f"Could not write {where!r}: {exc.strerror or exc}.") from exc
+        lines = line_count(new_text)
+        verb = "created and wrote to new file" if created else "overwrote file"
+        diff = unified_diff(old_text, new_text, where)
+        return ToolOutput(
+            content=f"Successfully {verb}: {path} ({lines} line{'s' if lines != 1 else ''}).",
+            display=diff or f"{where}: no changes",
+            data={"path": str(path), "diff": diff, "created": created},
+        )
+
+    async def preview(self, params: WriteFileTool.Params, ctx: ToolContext) -> str | None:
+        try:
+            _, where, old_text, new_text, _, _ = self._plan(params, ctx)
+        except ToolError:
+            return None
+        return unified_diff(old_text, new_text, where)
+
+    def _plan(
+        self, params: WriteFileTool.Params, ctx: ToolContext
+    ) -> tuple[Path, str, str, str, TextFormat, bool]:
+        """Path, display name, old text, new text, format to write, created? — no writing."""
         path = ctx.workspace.resolve(params.file_path)
         where = ctx.workspace.display(path)
         if path.is_dir():
@@ -53,18 +78,7 @@ class WriteFileTool(Tool["WriteFileTool.Params"]):
                 bom=fmt.bom if fmt else False,
                 newline=detect_newline(params.content),
             )
-        try:
-            write_text(path, new_text, fmt)
-        except OSError as exc:
-            raise ToolError(f"Could not write {where!r}: {exc.strerror or exc}.") from exc
-        lines = line_count(new_text)
-        verb = "created and wrote to new file" if created else "overwrote file"
-        diff = unified_diff(old_text, new_text, where)
-        return ToolOutput(
-            content=f"Successfully {verb}: {path} ({lines} line{'s' if lines != 1 else ''}).",
-            display=diff or f"{where}: no changes",
-            data={"path": str(path), "diff": diff, "created": created},
-        )
+        return path, where, old_text, new_text, fmt, created
 
 
 def _existing(path: Path) -> tuple[str, TextFormat | None]:

@@ -1,0 +1,111 @@
+"""Asking the user about a tool call: show what will happen, take one key.
+
+y yes · n no (then an optional note for the model) · a always, this session ·
+p always, this project (saved to .qwen/settings.json) · u always, this user.
+Ctrl+C denies and cancels the turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from rich.console import Console
+from rich.text import Text
+
+from qwen_code.agent.approval import ApprovalAnswer, ApprovalRequest
+from qwen_code.config import add_allow_rule
+from qwen_code.ui.render import render_diff
+
+Choice = Literal["y", "n", "a", "p", "u", "cancel"]
+_KEYS: dict[str, Choice] = {"y": "y", "n": "n", "a": "a", "p": "p", "u": "u", "escape": "n"}
+_SCOPES = {"a": "session", "p": "project", "u": "user"}
+_ECHO = {
+    "y": "allowed",
+    "n": "denied",
+    "a": "allowed for this session",
+    "p": "allowed in this project",
+    "u": "allowed for this user",
+    "cancel": "cancelled",
+}
+
+
+def _answer(event: KeyPressEvent, choice: Choice) -> None:
+    """Write the answer on the question's line (so the scrollback shows it), then return it."""
+    event.app.current_buffer.insert_text(_ECHO[choice])
+    event.app.exit(result=choice)
+
+
+def _choice_bindings() -> KeyBindings:
+    bindings = KeyBindings()
+    for key, choice in _KEYS.items():
+        bindings.add(key, eager=True)(lambda event, c=choice: _answer(event, c))
+        if len(key) == 1:
+            bindings.add(key.upper())(lambda event, c=choice: _answer(event, c))
+    bindings.add("c-c")(lambda event: _answer(event, "cancel"))
+    bindings.add("<any>")(lambda event: None)
+    return bindings
+
+
+class InteractiveApprover:
+    """The REPL's approver. `before_ask` lets the REPL stop live output first;
+    `cancel_turn` is called when the user presses Ctrl+C at the question."""
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        cwd: Path,
+        before_ask: Callable[[], None] = lambda: None,
+        cancel_turn: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.console = console
+        self.cwd = cwd
+        self.before_ask = before_ask
+        self.cancel_turn = cancel_turn
+        self._keys = PromptSession[Choice](key_bindings=_choice_bindings())
+        self._note = PromptSession[str]()
+
+    async def __call__(self, request: ApprovalRequest) -> ApprovalAnswer:
+        self.before_ask()
+        self._show(request)
+        choice = await self._keys.prompt_async(self._question(request))
+        if choice == "cancel":
+            self.cancel_turn()
+            return ApprovalAnswer(approved=False, message="The user cancelled this turn.")
+        if choice == "n":
+            note = (await self._note.prompt_async("  Tell the model why (optional): ")).strip()
+            message = f"The user denied this call. {note}" if note else ""
+            return ApprovalAnswer(approved=False, message=message)
+        if choice == "y":
+            return ApprovalAnswer(approved=True)
+        scope = _SCOPES[choice]
+        if scope != "session":
+            path = add_allow_rule(request.suggested_rule, scope, cwd=self.cwd)  # type: ignore[arg-type]
+            self.console.print(f"  [dim]Saved allow rule {request.suggested_rule} to {path}[/dim]")
+        return ApprovalAnswer(approved=True, remember=scope)  # type: ignore[arg-type]
+
+    def _show(self, request: ApprovalRequest) -> None:
+        call = request.call
+        if call.name == "run_shell_command":
+            command = str(call.arguments.get("command", ""))
+            self.console.print(Text(f"  $ {command}", style="bold"))
+            where = call.arguments.get("directory")
+            if where:
+                self.console.print(Text(f"  in {where}", style="dim"))
+        elif request.preview:
+            self.console.print(render_diff(request.preview))
+        self.console.print(
+            Text(
+                f"  y yes · n no · always: a this session, p this project, u this user "
+                f"(rule {request.suggested_rule})",
+                style="dim",
+            )
+        )
+
+    @staticmethod
+    def _question(request: ApprovalRequest) -> str:
+        return f"  Allow {request.call.name}? [y/n/a/p/u] "

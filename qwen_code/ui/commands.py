@@ -1,0 +1,215 @@
+"""Slash commands: one table, one entry per command.
+
+Adding a command is one `@command(...)` function; `/help` and completion read the table.
+Handlers receive the REPL and the text after the command name.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.markdown import Markdown
+from rich.table import Table
+
+from qwen_code import __version__
+
+if TYPE_CHECKING:
+    from qwen_code.ui.repl import Repl
+
+Handler = Callable[["Repl", str], Awaitable[None]]
+ArgCompleter = Callable[["Repl"], list[str]]
+MODES = ["plan", "default", "auto-edit", "yolo"]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    description: str
+    handler: Handler
+    args: ArgCompleter | None = None
+    aliases: tuple[str, ...] = ()
+
+
+COMMANDS: dict[str, Command] = {}
+"""Name (and each alias) → command. Registration order is the /help order."""
+
+
+def command(
+    name: str, description: str, *, args: ArgCompleter | None = None, aliases: tuple[str, ...] = ()
+) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        entry = Command(name, description, handler, args, aliases)
+        for key in (name, *aliases):
+            COMMANDS[key] = entry
+        return handler
+
+    return register
+
+
+def unique_commands() -> list[Command]:
+    seen: dict[str, Command] = {}
+    for entry in COMMANDS.values():
+        seen.setdefault(entry.name, entry)
+    return list(seen.values())
+
+
+def parse(text: str) -> tuple[str, str]:
+    """`/model qwen3` → ("model", "qwen3")."""
+    name, _, rest = text.strip()[1:].partition(" ")
+    return name.lower(), rest.strip()
+
+
+async def dispatch(repl: Repl, text: str) -> None:
+    name, args = parse(text)
+    entry = COMMANDS.get(name)
+    if entry is None:
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.5)
+        hint = f" Did you mean /{close[0]}?" if close else " Type /help for the list."
+        repl.console.print(f"[red]Unknown command /{name}.[/red]{hint}")
+        return
+    await entry.handler(repl, args)
+
+
+@command("help", "Show the commands and keys", aliases=("?",))
+async def _help(repl: Repl, args: str) -> None:
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    for entry in unique_commands():
+        table.add_row(f"/{entry.name}", entry.description)
+    repl.console.print(table)
+    repl.console.print(
+        "[dim]@path attaches a file or directory · !cmd runs a shell command (a lone ! toggles "
+        "shell mode) · Enter sends, Alt+Enter/Ctrl+J or a trailing \\ adds a line · "
+        "Shift+Tab cycles the approval mode · Ctrl+C cancels a turn, twice on an empty prompt "
+        "exits · Ctrl+D exits · Ctrl+R searches history[/dim]"
+    )
+
+
+@command("clear", "Start a new conversation")
+async def _clear(repl: Repl, args: str) -> None:
+    repl.session.clear()
+    repl.pending_context.clear()
+    repl.console.rule("[dim]new conversation[/dim]")
+
+
+@command("stats", "Tokens, turns, tool calls and time per tool")
+async def _stats(repl: Repl, args: str) -> None:
+    stats = repl.stats
+    usage = stats.usage
+    lines = [
+        f"Model requests: {stats.requests}   prompts: {stats.prompts}   "
+        f"tool calls: {stats.tool_calls}   denied: {stats.denials}",
+        f"Tokens in: {usage.prompt_tokens:,}   out: {usage.completion_tokens:,}   "
+        f"cached: {usage.cached_tokens:,}",
+        f"Context: {repl.context_line()}",
+        f"Session time: {repl.elapsed()}",
+    ]
+    repl.console.print("\n".join(lines))
+    if stats.tools:
+        table = Table("tool", "calls", "errors", "total time", "avg", box=None)
+        for name, entry in sorted(stats.tools.items()):
+            avg = entry.total_ms / entry.calls if entry.calls else 0
+            table.add_row(
+                name,
+                str(entry.calls),
+                str(entry.errors),
+                f"{entry.total_ms / 1000:.2f} s",
+                f"{avg:.0f} ms",
+            )
+        repl.console.print(table)
+
+
+@command("tools", "List the tools the model can use")
+async def _tools(repl: Repl, args: str) -> None:
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    for tool in repl.session.registry:
+        first = tool.description.strip().split(". ")[0].rstrip(".") + "."
+        table.add_row(tool.name, first)
+    repl.console.print(table)
+
+
+def _model_ids(repl: Repl) -> list[str]:
+    return [m["id"] for m in repl.served_models]
+
+
+@command("model", "Show the model, or switch: /model NAME", args=_model_ids)
+async def _model(repl: Repl, args: str) -> None:
+    if not args:
+        served = await repl.fetch_models()
+        repl.console.print(f"Model: [bold]{repl.session.model}[/bold]")
+        if served:
+            repl.console.print("Served by the endpoint: " + ", ".join(m["id"] for m in served))
+        return
+    served = await repl.fetch_models()
+    ids = [m["id"] for m in served]
+    if ids and args not in ids:
+        repl.console.print(
+            f"[yellow]{args!r} is not in the server's list ({', '.join(ids)}); "
+            "switching anyway.[/yellow]"
+        )
+    repl.session.switch_model(args, served)
+    repl.console.print(f"Model: [bold]{args}[/bold]")
+
+
+@command("approval-mode", "Show or set: plan, default, auto-edit, yolo", args=lambda r: MODES)
+async def _approval_mode(repl: Repl, args: str) -> None:
+    if not args:
+        repl.console.print(f"Approval mode: [bold]{repl.session.runner.mode}[/bold]")
+        return
+    if args not in MODES:
+        repl.console.print(f"[red]Unknown mode {args!r}.[/red] Choose one of {', '.join(MODES)}.")
+        return
+    repl.set_mode(args)  # type: ignore[arg-type]
+
+
+@command("memory", "Show the instruction files in use: /memory show", args=lambda r: ["show"])
+async def _memory(repl: Repl, args: str) -> None:
+    if args not in ("", "show"):
+        repl.console.print("[red]Usage: /memory show[/red]")
+        return
+    files = repl.session.context_files
+    if not files:
+        repl.console.print(
+            "No QWEN.md or AGENTS.md in use. /init writes a QWEN.md for this project."
+        )
+        return
+    for file in files:
+        repl.console.rule(str(file.path))
+        repl.console.print(Markdown(file.content))
+
+
+@command("init", "Analyse the project and write a QWEN.md")
+async def _init(repl: Repl, args: str) -> None:
+    from qwen_code.prompts import load
+
+    from_user = repl.session.cwd
+    prompt = load("init.md", {}, project_dir=from_user, user_dir=repl.home)
+    await repl.send(prompt, echo="/init")
+
+
+@command("about", "Version, model, endpoint and settings in use")
+async def _about(repl: Repl, args: str) -> None:
+    session = repl.session
+    sources = session.settings.sources or ["(none: defaults, environment and flags)"]
+    rows = [
+        ("qwen-code", __version__),
+        ("model", session.model),
+        ("endpoint", session.provider.base_url),
+        ("API key from", session.provider.api_key_source),
+        ("approval mode", session.runner.mode),
+        ("context window", f"{session.context_window:,}" if session.context_window else "unknown"),
+        ("settings files", "\n".join(sources)),
+        ("home", str(repl.home)),
+        ("working directory", str(session.cwd)),
+    ]
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    for key, value in rows:
+        table.add_row(key, value)
+    repl.console.print(table)
+
+
+@command("quit", "Leave qwen-code", aliases=("exit", "q"))
+async def _quit(repl: Repl, args: str) -> None:
+    repl.exit_requested = True

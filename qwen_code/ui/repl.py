@@ -1,0 +1,310 @@
+"""The interactive session: a prompt-toolkit input loop over the same agent events.
+
+The REPL is one more consumer of `Agent.run()`: it renders events with rich, asks for
+approvals, and lets Ctrl+C cancel a turn (the conversation stays valid, the prompt
+comes back). Input: slash commands, `@path` attachments, `!command` shell escapes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import ThreadedCompleter
+from prompt_toolkit.history import FileHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from rich.console import Console
+
+from qwen_code import __version__
+from qwen_code.agent.setup import Session
+from qwen_code.agent.stats import SessionStats
+from qwen_code.config import ApprovalMode, project_id
+from qwen_code.errors import ModelError
+from qwen_code.ui import commands
+from qwen_code.ui.approver import InteractiveApprover
+from qwen_code.ui.attachments import Attachment, expand_at_references
+from qwen_code.ui.completion import ReplCompleter
+from qwen_code.ui.render import EventRenderer
+from qwen_code.ui.shell_mode import run_user_shell
+
+MODES: tuple[ApprovalMode, ...] = ("default", "auto-edit", "yolo", "plan")
+
+
+class Repl:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        console: Console,
+        home: Path,
+        prompt_session: PromptSession[str] | None = None,
+    ) -> None:
+        self.session = session
+        self.console = console
+        self.home = home
+        self.stats = SessionStats()
+        self.renderer = EventRenderer(console)
+        self.pending_context: list[str] = []
+        self.served_models: list[dict[str, Any]] = []
+        self.shell_mode = False
+        self.exit_requested = False
+        self.started = time.monotonic()
+        self._turn: asyncio.Task[None] | None = None
+        session.runner.approver = InteractiveApprover(
+            console, cwd=session.cwd, before_ask=self.renderer.pause, cancel_turn=self.cancel_turn
+        )
+        self.prompt = prompt_session or self._prompt_session()
+
+    # --- input -------------------------------------------------------------------------
+
+    def _prompt_session(self) -> PromptSession[str]:
+        history = self.home / "projects" / project_id(self.session.cwd) / "history"
+        history.parent.mkdir(parents=True, exist_ok=True)
+        completer = ReplCompleter(self._command_entries, self.session.cwd)
+        completer.prefetch()
+        return PromptSession(
+            history=FileHistory(str(history)),
+            completer=ThreadedCompleter(completer),
+            complete_while_typing=True,
+            key_bindings=self._key_bindings(),
+            bottom_toolbar=self.toolbar,
+            vi_mode=self.session.settings.general.vim_mode,
+        )
+
+    def _command_entries(self) -> list[tuple[str, str, Any]]:
+        entries = []
+        for entry in commands.unique_commands():
+            args = entry.args
+            completer = (lambda _text, a=args: a(self)) if args else None
+            entries.append((entry.name, entry.description, completer))
+        return entries
+
+    def _key_bindings(self) -> KeyBindings:
+        bindings = KeyBindings()
+
+        @bindings.add("enter")
+        def _submit(event: KeyPressEvent) -> None:
+            buffer = event.current_buffer
+            if buffer.text.endswith("\\") and buffer.cursor_position == len(buffer.text):
+                buffer.delete_before_cursor(1)
+                buffer.insert_text("\n")
+            elif buffer.complete_state and buffer.complete_state.current_completion:
+                buffer.apply_completion(buffer.complete_state.current_completion)
+            else:
+                buffer.validate_and_handle()
+
+        @bindings.add("escape", "enter")
+        @bindings.add("c-j")
+        def _newline(event: KeyPressEvent) -> None:
+            event.current_buffer.insert_text("\n")
+
+        @bindings.add("s-tab")
+        def _cycle_mode(event: KeyPressEvent) -> None:
+            current = self.session.runner.mode
+            self.set_mode(MODES[(MODES.index(current) + 1) % len(MODES)], quiet=True)
+            event.app.invalidate()
+
+        @bindings.add("c-c")
+        def _interrupt(event: KeyPressEvent) -> None:
+            buffer = event.current_buffer
+            if buffer.text:
+                buffer.append_to_history()
+                buffer.reset()
+            else:
+                event.app.exit(exception=KeyboardInterrupt())
+
+        return bindings
+
+    def toolbar(self) -> str:
+        mode = self.session.runner.mode
+        shell = " │ shell mode (! to leave)" if self.shell_mode else ""
+        return f" {self.session.model} │ {mode} (shift+tab) │ {self.context_line()}{shell}"
+
+    def context_line(self) -> str:
+        used = self.stats.last_prompt_tokens
+        window = self.session.context_window
+        if not window:
+            return f"context {used:,} tokens"
+        return f"context {used:,} / {window:,} tokens ({used / window:.0%})"
+
+    def elapsed(self) -> str:
+        seconds = int(time.monotonic() - self.started)
+        return f"{seconds // 60} min {seconds % 60} s"
+
+    # --- the loop ------------------------------------------------------------------------
+
+    async def run(self, first_message: str | None = None) -> int:
+        self._banner()
+        warm_up = asyncio.create_task(self._warm_up())
+        try:
+            if first_message:
+                self.console.print(f"[bold]>[/bold] {first_message}")
+                await self.handle(first_message)
+            await self._loop()
+        finally:
+            warm_up.cancel()
+        return 0
+
+    async def _loop(self) -> None:
+        armed = False
+        while not self.exit_requested:
+            try:
+                text = await self.prompt.prompt_async("! " if self.shell_mode else "> ")
+            except KeyboardInterrupt:
+                if armed:
+                    return
+                armed = True
+                self.console.print("[dim]Press Ctrl+C again (or Ctrl+D) to exit.[/dim]")
+                continue
+            except EOFError:
+                return
+            armed = False
+            await self.handle(text)
+
+    async def handle(self, text: str) -> None:
+        """One line of input: a shell toggle or command, a slash command, or a message."""
+        stripped = text.strip()
+        if stripped == "!":
+            self.shell_mode = not self.shell_mode
+            state = "on: lines run in your shell" if self.shell_mode else "off"
+            self.console.print(f"[dim]Shell mode {state}.[/dim]")
+        elif self.shell_mode and stripped:
+            await self.shell(stripped)
+        elif stripped.startswith("!"):
+            await self.shell(stripped[1:].strip())
+        elif stripped.startswith("/"):
+            await commands.dispatch(self, stripped)
+        elif stripped:
+            await self.send(text)
+
+    async def shell(self, command: str) -> None:
+        if not command:
+            return
+        task = asyncio.ensure_future(
+            run_user_shell(command, cwd=self.session.cwd, on_output=self._shell_line)
+        )
+        done, result = await self._run_cancellable(task)
+        if not done:
+            self.console.print("[yellow]Shell command interrupted.[/yellow]")
+            return
+        status = (
+            "[green]exit 0[/green]"
+            if result.exit_code == 0
+            else f"[red]exit {result.exit_code}[/red]"
+        )
+        self.console.print(f"[dim]{status} · the output goes with your next message[/dim]")
+        self.pending_context.append(result.as_context())
+
+    def _shell_line(self, line: str) -> None:
+        self.console.out(line.rstrip("\n"), highlight=False)
+
+    async def send(self, text: str, *, echo: str | None = None) -> None:
+        """Send a message to the agent, with @path attachments and pending shell output."""
+        if echo:
+            self.console.print(f"[bold]>[/bold] {echo}")
+        workspace = self.session.tool_ctx.workspace
+        expanded = await asyncio.to_thread(expand_at_references, text, workspace)
+        for item in expanded.attached:
+            self._note_attachment(item)
+        message = "\n\n".join([*self.pending_context, expanded.text])
+        self.pending_context.clear()
+        task = asyncio.ensure_future(self._consume(message))
+        done, _ = await self._run_cancellable(task)
+        if not done:
+            self.renderer.abort()
+            self.console.print("[yellow]Interrupted.[/yellow] [dim]What next?[/dim]")
+
+    def _note_attachment(self, item: Attachment) -> None:
+        if item.error:
+            self.console.print(f"  [yellow]⚠ {item.error}[/yellow]")
+            return
+        cut = " (truncated)" if item.truncated else ""
+        where = self.session.tool_ctx.workspace.display(item.path) if item.path else item.ref
+        self.console.print(f"  [dim]⎿ attached {where} ({item.bytes:,} bytes){cut}[/dim]")
+
+    async def _consume(self, message: str) -> None:
+        self.renderer.start_turn()
+        try:
+            async for event in self.session.agent.run(message):
+                self.stats.observe(event)
+                self.renderer.handle(event)
+        except ModelError as exc:  # raised before the loop could report it
+            self.console.print(f"[red]{exc}[/red]")
+
+    async def _run_cancellable(self, task: asyncio.Future[Any]) -> tuple[bool, Any]:
+        """Await `task`; Ctrl+C (SIGINT) cancels it. Returns (finished, result); finished is
+        False when it was cancelled."""
+        loop = asyncio.get_running_loop()
+        self._turn = task  # type: ignore[assignment]
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, self.cancel_turn)
+        try:
+            await asyncio.wait({task})
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
+            self._turn = None
+        if task.cancelled():
+            return False, None
+        return True, task.result()
+
+    def cancel_turn(self) -> None:
+        if self._turn is not None and not self._turn.done():
+            self._turn.cancel()
+
+    # --- state changes -------------------------------------------------------------------
+
+    def set_mode(self, mode: ApprovalMode, *, quiet: bool = False) -> None:
+        self.session.runner.set_mode(mode)
+        if not quiet:
+            self.console.print(f"Approval mode: [bold]{mode}[/bold]")
+
+    async def fetch_models(self) -> list[dict[str, Any]]:
+        if not self.served_models:
+            with contextlib.suppress(ModelError):
+                self.served_models = await self.session.client.list_models()
+        return self.served_models
+
+    async def _warm_up(self) -> None:
+        """Import the HTTP client in a thread while the user types, then list the models
+        (for /model completion), so the first message does not wait for either."""
+        from qwen_code.llm.client import _import_openai
+
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(_import_openai)
+            await self.fetch_models()
+
+    def _banner(self) -> None:
+        session = self.session
+        self.console.print(
+            f"[bold]qwen-code[/bold] {__version__} · {session.model} · "
+            f"{session.runner.mode} mode · {session.cwd}"
+        )
+        self.console.print("[dim]/help for commands · @file to attach · !cmd for the shell[/dim]")
+
+
+async def run_interactive(
+    settings: Any, provider: Any, *, first_message: str | None = None, cwd: Path | None = None
+) -> int:
+    """Open a session and run the REPL until the user leaves."""
+    from qwen_code.agent.approval import HeadlessApprover
+    from qwen_code.agent.setup import open_session
+    from qwen_code.config import qwen_home
+    from qwen_code.ui.terminal import Terminal, make_console
+
+    console = make_console(Terminal.detect())
+    session = await open_session(
+        settings,
+        provider,
+        cwd=cwd or Path.cwd(),
+        approver=HeadlessApprover(settings.tools.approval_mode),
+    )
+    try:
+        return await Repl(session, console=console, home=qwen_home()).run(first_message)
+    finally:
+        await session.aclose()
