@@ -12,6 +12,7 @@ from qwen_code.agent.approval import (
     HeadlessApprover,
     decide,
     parse_rules,
+    suggest_rule,
 )
 from qwen_code.agent.events import ToolCall
 
@@ -87,3 +88,19 @@ async def test_headless_approver_denies_with_a_message_for_the_model() -> None:
     assert not answer.approved
     assert "run_shell_command" in answer.message
     assert "--yolo" in answer.message
+
+
+@pytest.mark.parametrize(
+    ("command", "rule"),
+    [
+        ("npm test -- --watch", "run_shell_command(npm test)"),
+        ("git status && git diff", "run_shell_command(git status)"),
+        ("python3 -m pytest -q", "run_shell_command(python3 -m pytest)"),
+        ("ls -la", "run_shell_command(ls)"),
+        ("echo one", "run_shell_command(echo)"),
+        ("git -C sub status", "run_shell_command(git)"),
+    ],
+)
+def test_suggested_rules(command: str, rule: str) -> None:
+    assert suggest_rule(call("run_shell_command", command=command)) == rule
+    assert suggest_rule(call("edit", file_path="a")) == "edit"

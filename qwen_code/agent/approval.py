@@ -180,15 +180,57 @@ def decide(
     return Ask(f"{call.name} {what}")
 
 
+_SUBCOMMAND_TOOLS = frozenset(
+    [
+        "git",
+        "npm",
+        "pnpm",
+        "yarn",
+        "npx",
+        "bun",
+        "deno",
+        "cargo",
+        "go",
+        "docker",
+        "podman",
+        "kubectl",
+        "helm",
+        "pip",
+        "pip3",
+        "poetry",
+        "uv",
+        "make",
+        "dotnet",
+        "gradle",
+        "mvn",
+        "bundle",
+        "rake",
+        "composer",
+        "gh",
+        "brew",
+        "apt",
+        "apt-get",
+        "terraform",
+        "nx",
+    ]
+)
+"""Commands whose second word is a subcommand worth keeping in a rule (`git status`)."""
+
+
 def suggest_rule(call: ToolCall) -> str:
     """The allow rule an "always allow" answer stores: the command's leading words for the
-    shell (`run_shell_command(npm test)`), the tool's name otherwise."""
+    shell (`run_shell_command(npm test)`, `run_shell_command(python -m pytest)`,
+    `run_shell_command(ls)`), the tool's name otherwise."""
     if call.name != SHELL_TOOL:
         return call.name
     command = str(call.arguments.get("command", "")).strip()
-    first = _SHELL_SPLIT.split(command, maxsplit=1)[0] if command else ""
-    words = _words(first)
+    words = _words(_SHELL_SPLIT.split(command, maxsplit=1)[0]) if command else []
+    if not words:
+        return SHELL_TOOL
     prefix = words[:1]
-    if len(words) > 1 and re.fullmatch(r"[A-Za-z][\w:-]*", words[1]):
+    program = words[0].rsplit("/", 1)[-1]
+    if program in _SUBCOMMAND_TOOLS and len(words) > 1 and not words[1].startswith("-"):
         prefix = words[:2]
-    return f"{SHELL_TOOL}({' '.join(prefix)})" if prefix else SHELL_TOOL
+    elif re.fullmatch(r"python[\d.]*", program) and words[1:2] == ["-m"] and len(words) > 2:
+        prefix = words[:3]
+    return f"{SHELL_TOOL}({' '.join(prefix)})"

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Literal
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.input import Input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.output import Output
 from rich.console import Console
 from rich.text import Text
 
@@ -61,13 +63,17 @@ class InteractiveApprover:
         cwd: Path,
         before_ask: Callable[[], None] = lambda: None,
         cancel_turn: Callable[[], None] = lambda: None,
+        input: Input | None = None,
+        output: Output | None = None,
     ) -> None:
         self.console = console
         self.cwd = cwd
         self.before_ask = before_ask
         self.cancel_turn = cancel_turn
-        self._keys = PromptSession[Choice](key_bindings=_choice_bindings())
-        self._note = PromptSession[str]()
+        self._keys = PromptSession[Choice](
+            key_bindings=_choice_bindings(), input=input, output=output
+        )
+        self._note = PromptSession[str](input=input, output=output)
 
     async def __call__(self, request: ApprovalRequest) -> ApprovalAnswer:
         self.before_ask()

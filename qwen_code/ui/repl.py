@@ -55,10 +55,15 @@ class Repl:
         self.exit_requested = False
         self.started = time.monotonic()
         self._turn: asyncio.Task[None] | None = None
-        session.runner.approver = InteractiveApprover(
-            console, cwd=session.cwd, before_ask=self.renderer.pause, cancel_turn=self.cancel_turn
-        )
         self.prompt = prompt_session or self._prompt_session()
+        session.runner.approver = InteractiveApprover(
+            console,
+            cwd=session.cwd,
+            before_ask=self.renderer.pause,
+            cancel_turn=self.cancel_turn,
+            input=self.prompt.input,
+            output=self.prompt.output,
+        )
 
     # --- input -------------------------------------------------------------------------
 

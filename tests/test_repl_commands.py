@@ -1,0 +1,118 @@
+"""Slash commands and approvals in-process: a Repl on pipe input and a recording console."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from prompt_toolkit import PromptSession
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+from rich.console import Console
+
+from qwen_code.agent.approval import HeadlessApprover
+from qwen_code.agent.setup import open_session
+from qwen_code.config import load_settings, qwen_home, resolve_provider
+from qwen_code.ui import commands
+from qwen_code.ui.repl import Repl
+from tests.fakeserver import FakeLLM, call, text, tool_turn
+from tests.helpers import git_init
+
+
+@pytest.fixture
+async def repl(tmp_path: Path) -> AsyncIterator[tuple[Repl, object]]:
+    root = tmp_path / "proj"
+    root.mkdir()
+    git_init(root)
+    (root / "QWEN.md").write_text("# House rules\nAlways run the tests.\n")
+    settings = load_settings(cwd=root)
+    session = await open_session(
+        settings, resolve_provider(settings), cwd=root, approver=HeadlessApprover("default")
+    )
+    console = Console(record=True, file=io.StringIO(), width=100, force_terminal=False)
+    with create_pipe_input() as pipe:
+        prompt = PromptSession[str](input=pipe, output=DummyOutput())
+        yield Repl(session, console=console, home=qwen_home(), prompt_session=prompt), pipe
+    await session.aclose()
+
+
+def output(repl: Repl) -> str:
+    return repl.console.export_text()
+
+
+async def test_about_tools_memory(repl: tuple[Repl, object]) -> None:
+    r, _ = repl
+    await commands.dispatch(r, "/about")
+    await commands.dispatch(r, "/tools")
+    await commands.dispatch(r, "/memory show")
+    shown = output(r)
+    assert "qwen3-coder-plus" in shown
+    assert r.session.provider.base_url in shown
+    assert "OPENAI_API_KEY" in shown
+    assert "1,000,000" in shown  # the context window of qwen3-coder-plus
+    for name in ("read_file", "edit", "run_shell_command"):
+        assert name in shown
+    assert "Always run the tests." in shown
+
+
+async def test_model_switch_and_list(repl: tuple[Repl, object], fake_llm: FakeLLM) -> None:
+    r, _ = repl
+    fake_llm.models = ["qwen3-coder-plus", "qwen3-coder-flash"]
+    await commands.dispatch(r, "/model")
+    assert "qwen3-coder-flash" in output(r)
+    await commands.dispatch(r, "/model qwen3-coder-flash")
+    assert r.session.model == "qwen3-coder-flash"
+    fake_llm.script(text("hi"))
+    await r.send("hello")
+    body = fake_llm.chat_requests[-1].body
+    assert body is not None
+    assert body["model"] == "qwen3-coder-flash"
+
+
+async def test_approval_mode_and_stats(repl: tuple[Repl, object], fake_llm: FakeLLM) -> None:
+    r, _ = repl
+    await commands.dispatch(r, "/approval-mode yolo")
+    assert r.session.runner.mode == "yolo"
+    assert r.session.tool_ctx.workspace.allow_outside
+    await commands.dispatch(r, "/approval-mode sometimes")
+    assert "Unknown mode" in output(r)
+    fake_llm.script(tool_turn(call("run_shell_command", command="echo hi")), text("done"))
+    await r.send("run it")
+    await commands.dispatch(r, "/stats")
+    stats = output(r)
+    assert "run_shell_command" in stats
+    assert "Model requests: 2" in stats
+
+
+async def test_init_asks_the_agent_to_write_qwen_md(
+    repl: tuple[Repl, object], fake_llm: FakeLLM
+) -> None:
+    r, _ = repl
+    fake_llm.script(text("Wrote QWEN.md."))
+    await commands.dispatch(r, "/init")
+    assert "QWEN.md" in fake_llm.chat_requests[-1].body["messages"][-1]["content"]  # type: ignore[index]
+
+
+async def test_always_for_this_project_saves_the_rule(
+    repl: tuple[Repl, object], fake_llm: FakeLLM
+) -> None:
+    r, pipe = repl
+    fake_llm.script(
+        tool_turn(call("run_shell_command", command="echo one")),
+        tool_turn(call("run_shell_command", command="echo two")),
+        text("done"),
+    )
+    pipe.send_text("p")  # type: ignore[attr-defined]
+    await r.send("echo twice")
+    saved = json.loads((r.session.cwd / ".qwen" / "settings.json").read_text())
+    assert saved["tools"]["allowed"] == ["run_shell_command(echo)"]
+    tool_messages = [
+        m
+        for m in fake_llm.chat_requests[-1].body["messages"]
+        if m["role"] == "tool"  # type: ignore[index]
+    ]
+    assert "one" in tool_messages[0]["content"]
+    assert "two" in tool_messages[1]["content"]  # the second call was not asked about
