@@ -224,3 +224,26 @@ def test_prompt_interactive_runs_the_first_message(start: Any, fake_llm: FakeLLM
     repl.expect("Started with your task.")
     repl.prompt()
     assert last_user_message(fake_llm) == "begin here"
+
+
+def test_multi_line_input(start: Any, fake_llm: FakeLLM) -> None:
+    fake_llm.script(text("got both lines"), text("got three"))
+    repl = start()
+    repl.child.send("first line\x1b\r")  # Alt+Enter
+    repl.send("second line")
+    repl.expect("got both lines")
+    repl.prompt()
+    assert last_user_message(fake_llm) == "first line\nsecond line"
+    repl.child.send("a\\\r")  # a trailing backslash continues the message
+    repl.child.send("b\n")  # Ctrl+J
+    repl.send("c")
+    repl.expect("got three")
+    assert last_user_message(fake_llm) == "a\nb\nc"
+
+
+def test_shift_tab_cycles_the_approval_mode(start: Any, fake_llm: FakeLLM) -> None:
+    repl = start()
+    repl.child.send("\x1b[Z")  # Shift+Tab
+    repl.send("/approval-mode")
+    repl.expect("Approval mode:")
+    repl.expect("auto-edit")
