@@ -37,10 +37,13 @@ from qwen_code.tools.base import (
     ToolParams,
     truncate_text,
 )
+from qwen_code.tools.process_group import (
+    group_alive,
+    terminate_groups,
+    wait_gone,
+)
 
 JOBS_KEY = "background_jobs"
-_KILL_GRACE_S = 2.0
-"""Time a process group gets between SIGTERM and SIGKILL."""
 _BACKGROUND_PROBE_S = 0.3
 """How long a background start waits to catch commands that fail at once."""
 _POLL_S = 0.05
@@ -89,7 +92,7 @@ class BackgroundJob:
     def running(self) -> bool:
         if self.process is not None:
             self.process.poll()
-        return _group_alive(self.pgid)
+        return group_alive(self.pgid)
 
 
 def background_jobs(ctx: ToolContext) -> list[BackgroundJob]:
@@ -102,15 +105,9 @@ async def shutdown_background_jobs(ctx: ToolContext) -> None:
     """Kill every background job of the session: SIGTERM to each group, SIGKILL after a
     grace period to groups still alive. Called when the session ends."""
     jobs = background_jobs(ctx)
-    groups = [job.pgid for job in jobs if job.running]
-    for pgid in groups:
-        _signal_group(pgid, signal.SIGTERM)
     try:
-        await _wait_gone(groups, _KILL_GRACE_S)
+        await terminate_groups([job.pgid for job in jobs if job.running])
     finally:
-        for pgid in groups:
-            if _group_alive(pgid):
-                _signal_group(pgid, signal.SIGKILL)
         for job in jobs:
             if job.process is not None and job.process.poll() is None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
@@ -164,7 +161,7 @@ class ShellTool(Tool["ShellTool.Params"]):
             )
         exit_code, timed_out = await _wait(proc, timeout_s)
         job = None
-        if not timed_out and _group_alive(proc.pid):
+        if not timed_out and group_alive(proc.pid):
             job = _adopt_leftovers(params.command, proc.pid, log_path)
             background_jobs(ctx).append(job)
         return _foreground_result(
@@ -212,67 +209,11 @@ async def _wait(proc: asyncio.subprocess.Process, timeout_s: float) -> tuple[int
     try:
         return await asyncio.wait_for(proc.wait(), timeout_s), False
     except TimeoutError:
-        await _terminate_group(proc.pid)
+        await terminate_groups([proc.pid])
         return await proc.wait(), True
     except asyncio.CancelledError:
-        await _terminate_group(proc.pid)
+        await terminate_groups([proc.pid])
         raise
-
-
-async def _terminate_group(pgid: int) -> None:
-    """SIGTERM the group, then SIGKILL whatever is left after the grace period (also when
-    this wait is itself cancelled)."""
-    _signal_group(pgid, signal.SIGTERM)
-    try:
-        await _wait_gone([pgid], _KILL_GRACE_S)
-    finally:
-        if _group_alive(pgid):
-            _signal_group(pgid, signal.SIGKILL)
-
-
-async def _wait_gone(groups: list[int], timeout_s: float) -> bool:
-    """Poll until no process of `groups` is alive (True) or `timeout_s` passed (False).
-    Polling, because nothing signals the death of a grandchild we are not the parent of."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if not any(_group_alive(g) for g in groups):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(_POLL_S)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    """True while a live (non-zombie) process is in the group.
-
-    Zombies are skipped: an orphan whose parent is a PID 1 that does not reap (common in
-    containers) stays a zombie forever, yet it is gone for every purpose here.
-    """
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    for entry in os.scandir(proc):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            return True
-    return False
 
 
 def _adopt_leftovers(command: str, pgid: int, log_path: Path) -> BackgroundJob:
@@ -289,7 +230,7 @@ async def _run_background(command: str, cwd: Path, ctx: ToolContext) -> ToolOutp
     log_path, out = _new_log(ctx, "background")
     with out:
         proc = _spawn_detached(command, cwd, out)
-    if await _wait_gone([proc.pid], _BACKGROUND_PROBE_S):
+    if await wait_gone([proc.pid], _BACKGROUND_PROBE_S):
         return _foreground_result(
             log_path,
             ctx,

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from qwen_code.tools.process_group import group_alive, terminate_groups
+
 OUTPUT_CAP_CHARS = 200_000
 """Output kept in memory (head and tail); the screen got all of it as it arrived."""
 CONTEXT_CAP_CHARS = 20_000
@@ -103,12 +105,12 @@ async def run_user_shell(
     try:
         timed_out = await _wait_exit(proc, reader, timeout_s)
         if timed_out:
-            await _terminate_group(proc.pid)
+            await terminate_groups([proc.pid], _KILL_GRACE_S)
         await proc.wait()
         left_running = await _drain(reader, proc.pid)
     except BaseException:
         reader.cancel()
-        await _terminate_group(proc.pid)
+        await terminate_groups([proc.pid], _KILL_GRACE_S)
         await proc.wait()
         raise
     finally:
@@ -217,7 +219,7 @@ async def _drain(reader: asyncio.Task[None], pgid: int) -> bool:
     reader.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await reader
-    return _group_alive(pgid)
+    return group_alive(pgid)
 
 
 async def _pump(stream: asyncio.StreamReader, splitter: _LineSplitter) -> None:
@@ -287,49 +289,3 @@ def cap_text(text: str, max_chars: int) -> tuple[str, bool]:
 def _fence_for(text: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     return "`" * max(3, longest + 1)
-
-
-async def _terminate_group(pgid: int) -> None:
-    """SIGTERM the group, SIGKILL what is left after the grace period (also when this
-    wait is itself cancelled, e.g. by a second Ctrl-C)."""
-    _signal_group(pgid, signal.SIGTERM)
-    try:
-        deadline = time.monotonic() + _KILL_GRACE_S
-        while time.monotonic() < deadline:
-            if not _group_alive(pgid):
-                return
-            await asyncio.sleep(0.02)
-    finally:
-        if _group_alive(pgid):
-            _signal_group(pgid, signal.SIGKILL)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _group_alive(pgid: int) -> bool:
-    """True while a live (non-zombie) process is in the group. Zombies do not count: in a
-    container whose PID 1 does not reap, a killed orphan stays a zombie for good."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    with os.scandir(proc) as entries:
-        for entry in entries:
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = Path(entry.path, "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2 :].split()
-            if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-                return True
-    return False

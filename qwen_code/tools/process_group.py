@@ -1,0 +1,74 @@
+"""Process groups: is anything in a group still alive, signal it, stop it for good.
+
+Commands run in their own process group (session) so that a timeout, Ctrl-C or the end of
+a session can stop the command together with everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+KILL_GRACE_S = 2.0
+"""Time a process group gets between SIGTERM and SIGKILL."""
+POLL_S = 0.02
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def group_alive(pgid: int) -> bool:
+    """True while a live (non-zombie) process is in the group. Zombies do not count: in a
+    container whose PID 1 does not reap, a killed orphan stays a zombie for good."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    with os.scandir(proc) as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(")") + 2 :].split()
+            if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+                return True
+    return False
+
+
+async def wait_gone(groups: list[int], timeout_s: float) -> bool:
+    """Poll until no process of `groups` is alive (True) or `timeout_s` passed (False).
+    Polling, because nothing signals the death of a grandchild we are not the parent of."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if not any(group_alive(g) for g in groups):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(POLL_S)
+
+
+async def terminate_groups(groups: list[int], grace_s: float = KILL_GRACE_S) -> None:
+    """SIGTERM each group, then SIGKILL whatever is left after the grace period (also when
+    this wait is itself cancelled, e.g. by a second Ctrl-C)."""
+    for pgid in groups:
+        signal_group(pgid, signal.SIGTERM)
+    try:
+        await wait_gone(groups, grace_s)
+    finally:
+        for pgid in groups:
+            if group_alive(pgid):
+                signal_group(pgid, signal.SIGKILL)
