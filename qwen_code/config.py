@@ -56,6 +56,14 @@ class GenerationConfig(_Section):
     context_window_size: int | None = None
     custom_headers: dict[str, str] = Field(default_factory=dict)
     extra_body: dict[str, Any] = Field(default_factory=dict, alias="extra_body")
+    enable_cache_control: bool = False
+    """DashScope: mark the stable prompt prefix for explicit caching (cache_control)."""
+
+
+class ChatCompressionSettings(_Section):
+    context_percentage_threshold: float = Field(default=0.7, ge=0, le=1)
+    """Compress the history when a request would use this share of the context window;
+    0 turns automatic compression off."""
 
 
 class ModelSettings(_Section):
@@ -64,6 +72,7 @@ class ModelSettings(_Section):
     max_session_turns: int = -1
     """Most model requests for one prompt; -1 means no limit."""
     generation_config: GenerationConfig = Field(default_factory=GenerationConfig)
+    chat_compression: ChatCompressionSettings = Field(default_factory=ChatCompressionSettings)
 
 
 class AuthSettings(_Section):
@@ -109,6 +118,12 @@ class Settings(_Section):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
     context: ContextSettings = Field(default_factory=ContextSettings)
+    model_pricing: dict[str, Any] = Field(default_factory=dict)
+    """Prices per model id (USD per 1M tokens), overriding the built-in table."""
+    system_prompt: str | None = Field(default=None, exclude=True)
+    """Replaces the shipped system prompt (from --system-prompt or QWEN_SYSTEM_MD)."""
+    append_system_prompt: str | None = Field(default=None, exclude=True)
+    """Added after the system prompt (--append-system-prompt)."""
     sources: list[str] = Field(default_factory=list, exclude=True)
     """Settings files that were read, for diagnostics."""
     api_key_source: str = Field(default="", exclude=True)
@@ -126,6 +141,8 @@ class Flags:
     max_session_turns: int | None = None
     include_directories: list[str] = field(default_factory=list)
     allowed_tools: list[str] = field(default_factory=list)
+    system_prompt: str | None = None
+    append_system_prompt: str | None = None
 
 
 def qwen_home(env: Mapping[str, str] | None = None) -> Path:

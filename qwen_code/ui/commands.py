@@ -49,6 +49,23 @@ def command(
     return register
 
 
+def load_command_modules(repl: Repl) -> None:
+    """Import every `qwen_code/ui/commands_*.py` (each registers its commands with
+    `@command`) and call its `setup(repl)` when it has one (e.g. to register commands
+    found on disk). Adding a group of commands is adding such a module."""
+    import importlib
+    import pkgutil
+
+    from qwen_code import ui
+
+    for info in sorted(pkgutil.iter_modules(ui.__path__), key=lambda m: m.name):
+        if info.name.startswith("commands_"):
+            module = importlib.import_module(f"qwen_code.ui.{info.name}")
+            setup = getattr(module, "setup", None)
+            if callable(setup):
+                setup(repl)
+
+
 def unique_commands() -> list[Command]:
     seen: dict[str, Command] = {}
     for entry in COMMANDS.values():

@@ -55,6 +55,7 @@ class Repl:
         self.exit_requested = False
         self.started = time.monotonic()
         self._turn: asyncio.Task[None] | None = None
+        commands.load_command_modules(self)
         self.prompt = prompt_session or self._prompt_session()
         session.runner.approver = InteractiveApprover(
             console,
