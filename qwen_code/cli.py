@@ -101,6 +101,13 @@ Partial = Annotated[
     typer.Option("--include-partial-messages", help="stream-json: also stream text as it arrives."),
 ]
 Debug = Annotated[bool, typer.Option("-d", "--debug", help="Log details to stderr.")]
+SystemPrompt = Annotated[
+    str | None, typer.Option("--system-prompt", help="Replace the built-in system prompt.")
+]
+AppendSystemPrompt = Annotated[
+    str | None,
+    typer.Option("--append-system-prompt", help="Add this text after the system prompt."),
+]
 Version = Annotated[
     bool | None,
     typer.Option("--version", "-v", callback=_version, is_eager=True, help="Show the version."),
@@ -111,7 +118,8 @@ Version = Annotated[
     DEFAULT_COMMAND,
     cls=RunCommand,
     epilog="Examples: qwen-code -p 'fix the failing test' --yolo | "
-    "git diff | qwen-code -p 'review this' -o json",
+    "git diff | qwen-code -p 'review this' -o json. "
+    "Other commands: qwen-code prompts show|export DIR.",
 )
 def run(
     query: Query = None,
@@ -127,6 +135,8 @@ def run(
     include_directories: IncludeDirs = None,
     output_format: OutputFormat = "text",
     include_partial_messages: Partial = False,
+    system_prompt: SystemPrompt = None,
+    append_system_prompt: AppendSystemPrompt = None,
     debug: Debug = False,
     version: Version = None,
 ) -> int:
@@ -150,6 +160,8 @@ def run(
         max_session_turns=max_session_turns,
         include_directories=_split(include_directories),
         allowed_tools=_split(allowed_tools),
+        system_prompt=system_prompt,
+        append_system_prompt=append_system_prompt,
     )
     _configure_logging(debug)
     text = _prompt_text(prompt, query)
@@ -211,6 +223,45 @@ def _headless(flags: Any, prompt: str, output_format: str, partial: bool) -> int
             settings, provider, full_prompt, output_format=output_format, partial=partial
         )
     )
+
+
+prompts_app = typer.Typer(
+    help="Inspect and customize the prompts sent to the model.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(prompts_app, name="prompts")
+
+
+@prompts_app.command("show")
+def prompts_show() -> None:
+    """Print the system prompt exactly as this directory's sessions send it."""
+    from pathlib import Path
+
+    from qwen_code.config import load_settings, qwen_home
+    from qwen_code.prompts import build_system_prompt
+
+    settings = load_settings()
+    cwd = Path.cwd().resolve()
+    extra = [(cwd / d).resolve() for d in settings.context.include_directories]
+    prompt, _ = build_system_prompt(settings, cwd, home=qwen_home(), extra_roots=extra)
+    print(prompt)
+
+
+@prompts_app.command("export")
+def prompts_export(
+    directory: Annotated[str, typer.Argument(help="Where to write the templates.")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Write the shipped templates to DIRECTORY for editing.
+
+    Put edited copies in .qwen/prompts/ (this project) or ~/.qwen/prompts/ (you) and they
+    replace the shipped ones. Templates use $name placeholders ($$ for a dollar sign).
+    """
+    from qwen_code.prompts import export_templates
+
+    for path, written in export_templates(directory, force=force):
+        print(f"{'wrote' if written else 'kept existing'} {path}")
 
 
 def _configure_logging(debug: bool) -> None:

@@ -259,12 +259,34 @@ def load_settings(
         raise ConfigError(f"Invalid settings ({', '.join(sources) or 'flags'}):\n{exc}") from exc
     settings.sources = sources
     settings.api_key_source = _key_source(flags, key_source, settings)
+    settings.system_prompt = flags.system_prompt or _system_md(env, cwd)
+    settings.append_system_prompt = flags.append_system_prompt
     settings.tools.allowed = [*settings.tools.allowed, *flags.allowed_tools]
     settings.context.include_directories = [
         *settings.context.include_directories,
         *flags.include_directories,
     ]
     return settings
+
+
+def _system_md(env: Mapping[str, str], cwd: Path) -> str | None:
+    """`QWEN_SYSTEM_MD`: `1`/`true` → `.qwen/system.md` of the project, a path → that file,
+    `0`/`false`/unset → the shipped prompt."""
+    value = (env.get("QWEN_SYSTEM_MD") or "").strip()
+    if value.lower() in ("", "0", "false"):
+        return None
+    if value.lower() in ("1", "true"):
+        path = project_root(cwd) / ".qwen" / "system.md"
+    else:
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else cwd / path
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"QWEN_SYSTEM_MD points to {path}, which cannot be read ({exc.strerror}). "
+            "Create the file, or unset QWEN_SYSTEM_MD to use the built-in prompt."
+        ) from exc
 
 
 def _key_source(flags: Flags, env_source: str, settings: Settings) -> str:

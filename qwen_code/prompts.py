@@ -14,14 +14,36 @@ from collections.abc import Mapping
 from datetime import date
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from qwen_code import memory
 from qwen_code.errors import ConfigError
+
+if TYPE_CHECKING:
+    from qwen_code.config import Settings
+    from qwen_code.memory import ContextFile
 
 
 def shipped_dir() -> Path:
     """The packaged templates; in an editable install, the repository's `prompts/`."""
     packaged = Path(str(files("qwen_code") / "prompts"))
     return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "prompts"
+
+
+def export_templates(directory: str | Path, *, force: bool = False) -> list[tuple[Path, bool]]:
+    """Copy the shipped templates into `directory`; (path, written) for each."""
+    from qwen_code.tools.fileio import atomic_write
+
+    target = Path(directory).expanduser()
+    results = []
+    for source in sorted(shipped_dir().rglob("*.md")):
+        dest = target / source.relative_to(shipped_dir())
+        if dest.exists() and not force:
+            results.append((dest, False))
+            continue
+        atomic_write(dest, source.read_bytes())
+        results.append((dest, True))
+    return results
 
 
 def find_template(name: str, *, project_dir: Path | None, user_dir: Path | None) -> Path:
@@ -101,7 +123,7 @@ def system_prompt(
     extra_roots: list[Path] | None = None,
     context: str = "",
 ) -> str:
-    """The session's system prompt: the template, then the user's context files."""
+    """The shipped (or overridden) template, then the user's context files."""
     base = load(
         "system.md",
         environment_values(cwd, extra_roots),
@@ -109,3 +131,22 @@ def system_prompt(
         user_dir=user_dir,
     ).strip()
     return f"{base}\n\n{context}" if context else base
+
+
+def build_system_prompt(
+    settings: Settings, cwd: Path, *, home: Path, extra_roots: list[Path] | None = None
+) -> tuple[str, list[ContextFile]]:
+    """The session's system prompt and the context files in it.
+
+    `--system-prompt` / `QWEN_SYSTEM_MD` replace the template (context files are still
+    added, as in Qwen Code); `--append-system-prompt` goes last. Built once per session:
+    it never changes between turns, so every request extends the previous one.
+    """
+    files = memory.discover(cwd, home, settings.context.file_names())
+    context = memory.render(files)
+    if settings.system_prompt is not None:
+        base = "\n\n".join(p for p in (settings.system_prompt.strip(), context) if p)
+    else:
+        base = system_prompt(cwd, user_dir=home, extra_roots=extra_roots, context=context)
+    extra = (settings.append_system_prompt or "").strip()
+    return (f"{base}\n\n{extra}" if extra else base), files

@@ -71,6 +71,9 @@ class ToolContext:
     """Where a tool may keep files for this session (full shell output, background logs)."""
     state: dict[str, Any] = field(default_factory=dict)
     """Per-session state tools keep between calls (background jobs, todo list)."""
+    home: Path | None = None
+    """The qwen-code home ($QWEN_HOME), where the user's memory file lives."""
+    memory_file_name: str = "QWEN.md"
 
     def scratch(self) -> Path:
         """The scratch directory, created on first use."""

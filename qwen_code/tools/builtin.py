@@ -6,6 +6,7 @@ from qwen_code.tools.edit import EditTool
 from qwen_code.tools.glob import GlobTool
 from qwen_code.tools.grep import GrepTool
 from qwen_code.tools.ls import ListDirectoryTool
+from qwen_code.tools.memory import SaveMemoryTool
 from qwen_code.tools.read import ReadFileTool
 from qwen_code.tools.shell import ShellTool
 from qwen_code.tools.todo import TodoWriteTool
@@ -20,4 +21,5 @@ BUILTIN_TOOLS = (
     ListDirectoryTool,
     ShellTool,
     TodoWriteTool,
+    SaveMemoryTool,
 )

@@ -1,0 +1,64 @@
+"""`/memory show | add TEXT | refresh`: the instruction files (QWEN.md, AGENTS.md)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.markdown import Markdown
+
+from qwen_code import memory
+from qwen_code.prompts import build_system_prompt
+from qwen_code.ui.commands import command
+
+if TYPE_CHECKING:
+    from qwen_code.ui.repl import Repl
+
+USAGE = "Usage: /memory show | /memory add TEXT | /memory refresh"
+
+
+@command(
+    "memory",
+    "Instruction files: /memory show, /memory add TEXT, /memory refresh",
+    args=lambda repl: ["show", "add", "refresh"],
+)
+async def _memory(repl: Repl, args: str) -> None:
+    action, _, rest = args.partition(" ")
+    if action in ("", "show"):
+        show(repl)
+    elif action == "add" and rest.strip():
+        path = memory.add_memory(rest, repl.home, repl.session.settings.context.file_names()[0])
+        repl.console.print(f"Saved to {path}.")
+        refresh(repl)
+    elif action == "refresh":
+        refresh(repl)
+    else:
+        repl.console.print(f"[red]{USAGE}[/red]")
+
+
+def show(repl: Repl) -> None:
+    files = repl.session.context_files
+    if not files:
+        repl.console.print(
+            "No QWEN.md or AGENTS.md in use. /init writes a QWEN.md for this project."
+        )
+        return
+    for file in files:
+        repl.console.rule(str(file.path))
+        repl.console.print(Markdown(file.content))
+        for imported in file.imports:
+            repl.console.print(f"[dim]imports {imported}[/dim]")
+
+
+def refresh(repl: Repl) -> None:
+    """Read the files again and put the new system prompt into the conversation."""
+    session = repl.session
+    extra = [r for r in session.tool_ctx.workspace.extra_roots if r != session.tool_ctx.scratch_dir]
+    prompt, files = build_system_prompt(
+        session.settings, session.cwd, home=repl.home, extra_roots=extra
+    )
+    session.system_prompt, session.context_files = prompt, files
+    messages = session.agent.conversation.messages
+    if messages and messages[0]["role"] == "system":
+        messages[0]["content"] = prompt
+    names = ", ".join(str(f.path) for f in files) or "none"
+    repl.console.print(f"[dim]Instruction files reloaded ({names}).[/dim]")
