@@ -127,6 +127,25 @@ class Error:
     type: Literal["error"] = "error"
 
 
+CompressionMethod: TypeAlias = Literal["summary", "elided", "dropped"]
+CompressionReason: TypeAlias = Literal["threshold", "overflow", "manual"]
+
+
+@dataclass(**_EV)
+class Compressed:
+    """The history was compressed: a model summary, old tool output elided, or old turns
+    dropped. Token counts are estimates of the next request's prompt."""
+
+    before_tokens: int
+    after_tokens: int
+    method: CompressionMethod
+    reason: CompressionReason = "threshold"
+    """What set it off: the threshold, an overflow error from the server, or /compress."""
+    usage: UsageInfo | None = None
+    """What the summarizing request cost, when one was made."""
+    type: Literal["compressed"] = "compressed"
+
+
 TurnEndReason: TypeAlias = Literal["completed", "max_turns", "error", "cancelled"]
 
 
@@ -151,5 +170,6 @@ Event: TypeAlias = (
     | TodosUpdated
     | Usage
     | Error
+    | Compressed
     | TurnEnd
 )

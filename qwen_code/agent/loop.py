@@ -6,14 +6,19 @@ REPL, the headless printers and tests all consume the same stream.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from qwen_code.agent.compress import Compressor
+from qwen_code.agent.context import ContextBudget
 from qwen_code.agent.conversation import Conversation
 from qwen_code.agent.events import (
     AssistantMessage,
+    Compressed,
+    CompressionReason,
     Error,
     Event,
     TextDelta,
@@ -25,6 +30,8 @@ from qwen_code.agent.events import (
 from qwen_code.agent.tool_runner import ToolRunner
 from qwen_code.errors import ModelError
 from qwen_code.llm.types import ModelResponse, RetryNotice, StreamItem, TextChunk
+
+T = TypeVar("T")
 
 
 class ChatModel(Protocol):
@@ -55,18 +62,25 @@ class Agent:
         tools: ToolRunner,
         conversation: Conversation,
         max_turns: int = -1,
+        compressor: Compressor | None = None,
     ) -> None:
         self.model = model
         self.tools = tools
         self.conversation = conversation
         self.max_turns = max_turns
+        self.compressor = compressor or Compressor()
+        """Keeps the history inside the context budget (`self.budget`)."""
         self.usage = UsageInfo()
         self.api_seconds = 0.0
         """Time spent waiting on the model, for reports."""
         self._partial: list[str] = []
         """Text streamed so far in the current request."""
 
-    async def run(self, prompt: str) -> AsyncIterator[Event]:
+    @property
+    def budget(self) -> ContextBudget:
+        return self.compressor.budget
+
+    async def run(self, prompt: str) -> AsyncIterator[Event | Compressed]:
         """Work on one user message until the model is done or a limit stops it."""
         self.conversation.add_user(prompt)
         turns, last_text = 0, ""
@@ -78,7 +92,7 @@ class Agent:
                 turns += 1
                 response: ModelResponse | None = None
                 self._partial.clear()
-                async for event in self._query():
+                async for event in self._request():
                     if isinstance(event, ModelResponse):
                         response = event
                     else:
@@ -113,8 +127,73 @@ class Agent:
             self.conversation.add_assistant(f"{partial}\n\n{note}" if partial else note)
         self._partial.clear()
 
-    async def _query(self) -> AsyncIterator[Event | ModelResponse]:
-        stream = self.model.stream_chat(self.conversation.messages, self.tools.registry.schemas())
+    async def compress(self, *, force: bool = True, focus: str = "") -> Compressed | None:
+        """Compress the history now (`/compress`), or only when over budget (`force=False`).
+        None when there was nothing worth compressing."""
+        tools = self.tools.registry.schemas()
+        if not force:
+            return await self._timed(self.compressor.fit(self.conversation, self.model, tools))
+        return await self._compress("manual", tools, focus=focus)
+
+    async def _request(self) -> AsyncIterator[Event | Compressed | ModelResponse]:
+        """One model request that fits the context budget (compressing first when needed).
+        An overflow error from the server is answered once: compress, then retry."""
+        tools = self.tools.registry.schemas()
+        fitted = await self._timed(self.compressor.fit(self.conversation, self.model, tools))
+        if fitted is not None:
+            yield self._count(fitted)
+        try:
+            async for item in self._query(tools):
+                yield item
+            return
+        except ModelError as exc:
+            if exc.kind != "context_overflow" or self._partial:
+                raise
+            overflow = exc
+        yield Error(
+            message=f"{overflow.message} Compressing the conversation and retrying.",
+            kind=overflow.kind,
+            retrying=True,
+        )
+        actual = self.budget.learn_overflow(overflow.message, self.conversation.messages, tools)
+        before = max(actual or 0, self.budget.estimate(self.conversation.messages, tools))
+        compressed = await self._compress("overflow", tools, before=before)
+        if compressed is None:
+            raise overflow
+        yield compressed
+        async for item in self._query(tools):
+            yield item
+
+    async def _compress(
+        self,
+        reason: CompressionReason,
+        tools: list[dict[str, Any]],
+        *,
+        before: int | None = None,
+        focus: str = "",
+    ) -> Compressed | None:
+        compressed = await self._timed(
+            self.compressor.compress(
+                self.conversation, self.model, tools, reason=reason, before=before, focus=focus
+            )
+        )
+        return self._count(compressed) if compressed is not None else None
+
+    def _count(self, compressed: Compressed) -> Compressed:
+        """Add what the summarizing request cost to the session's usage."""
+        if compressed.usage is not None:
+            self.usage = self.usage + compressed.usage
+        return compressed
+
+    async def _timed(self, work: Awaitable[T]) -> T:
+        started = time.monotonic()
+        try:
+            return await work
+        finally:
+            self.api_seconds += time.monotonic() - started
+
+    async def _query(self, tools: list[dict[str, Any]]) -> AsyncIterator[Event | ModelResponse]:
+        stream = self.model.stream_chat(self.conversation.messages, tools)
         started = time.monotonic()
         try:
             async for item in stream:
@@ -130,6 +209,9 @@ class Agent:
 
     async def _record(self, response: ModelResponse) -> AsyncIterator[Event]:
         self.conversation.add_assistant(response.text, response.tool_calls)
+        self.budget.observe(
+            self.conversation.messages, self.tools.registry.schemas(), response.usage
+        )
         yield AssistantMessage(
             text=response.text,
             tool_calls=response.tool_calls,
@@ -147,5 +229,12 @@ class Agent:
     async def _run_tools(self, response: ModelResponse) -> AsyncIterator[Event]:
         async for event in self.tools.run(response.tool_calls):
             if isinstance(event, ToolResult):
+                event = self._fit_result(event)
                 self.conversation.add_tool_result(event.call.id, event.output)
             yield event
+
+    def _fit_result(self, result: ToolResult) -> ToolResult:
+        """Cap one tool result at a safe share of the context window (head and tail)."""
+        path = result.data.get("output_path")
+        output = self.budget.cap_tool_output(result.output, path if isinstance(path, str) else None)
+        return result if output is result.output else dataclasses.replace(result, output=output)

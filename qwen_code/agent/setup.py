@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qwen_code import memory
 from qwen_code.agent.approval import Approver, parse_rules
+from qwen_code.agent.compress import Compressor
+from qwen_code.agent.context import ContextBudget
 from qwen_code.agent.conversation import Conversation
 from qwen_code.agent.loop import Agent
 from qwen_code.agent.tool_runner import ToolRunner
@@ -22,10 +23,11 @@ from qwen_code.config import Provider, Settings, qwen_home
 from qwen_code.errors import ConfigError
 from qwen_code.llm.client import ChatClient
 from qwen_code.llm.models import known_context_window
+from qwen_code.llm.pricing import PriceTable, load_pricing
 from qwen_code.llm.sampling import default_sampling
 from qwen_code.llm.types import ModelConfig
 from qwen_code.memory import ContextFile
-from qwen_code.prompts import system_prompt
+from qwen_code.prompts import build_system_prompt
 from qwen_code.tools.base import ToolContext, ToolLimits
 from qwen_code.tools.registry import ToolRegistry, builtin_registry
 from qwen_code.tools.shell import shutdown_background_jobs
@@ -49,6 +51,8 @@ class Session:
     context_files: list[ContextFile] = field(default_factory=list)
     context_window: int | None = None
     """Tokens the model accepts, when known (settings, server, or the built-in table)."""
+    pricing: PriceTable | None = None
+    """Token prices (settings `modelPricing` over the built-in table), for cost display."""
     started_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -58,12 +62,15 @@ class Session:
     def clear(self) -> None:
         """Start a new conversation (same system prompt, so server prefix caches still hit)."""
         self.agent.conversation = Conversation.with_system(self.system_prompt)
+        self.agent.budget.reset()
 
     def switch_model(self, model: str, served: list[dict[str, Any]] | None = None) -> None:
         """Use another model from the next request on."""
         self.client.config = model_config(self.settings, self.provider, model)
         self.model = model
         self.context_window = context_window_for(self.settings, model, served)
+        self.agent.budget.window = self.context_window
+        self.agent.budget.max_output_tokens = max_output_tokens(self.client.config)
 
     async def aclose(self) -> None:
         """Stop background jobs, close connections, remove the scratch directory."""
@@ -89,6 +96,12 @@ def model_config(settings: Settings, provider: Provider, model: str) -> ModelCon
         headers=dict(generation.custom_headers),
         extra_body=dict(generation.extra_body),
     )
+
+
+def max_output_tokens(config: ModelConfig) -> int | None:
+    """The reply's token limit when the request sets one."""
+    value = config.max_tokens or config.sampling.get("max_tokens")
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def context_window_for(
@@ -134,7 +147,10 @@ async def connect(
 ) -> tuple[ChatClient, list[dict[str, Any]]]:
     """A client for the provider's model, asking the server for one when none is set.
     Also returns the server's model list when it was fetched (else [])."""
-    client = ChatClient(model_config(settings, provider, provider.model or ""))
+    cache_control = settings.model.generation_config.enable_cache_control
+    client = ChatClient(
+        model_config(settings, provider, provider.model or ""), cache_control=cache_control
+    )
     served: list[dict[str, Any]] = []
     if provider.model is None:
         try:
@@ -151,6 +167,7 @@ async def open_session(
     settings: Settings, provider: Provider, *, cwd: Path, approver: Approver
 ) -> Session:
     session_id = str(uuid.uuid4())
+    pricing = load_pricing(settings.model_pricing, base_url=provider.base_url)
     home = qwen_home()
     scratch = home / "tmp" / session_id
     workspace = workspace_for(settings, cwd, scratch)
@@ -158,7 +175,13 @@ async def open_session(
         max_output_chars=settings.tools.truncate_tool_output_threshold,
         max_output_lines=settings.tools.truncate_tool_output_lines,
     )
-    tool_ctx = ToolContext(workspace=workspace, limits=limits, scratch_dir=scratch)
+    tool_ctx = ToolContext(
+        workspace=workspace,
+        limits=limits,
+        scratch_dir=scratch,
+        home=home,
+        memory_file_name=settings.context.file_names()[0],
+    )
     client, served = await connect(settings, provider)
     registry = builtin_registry()
     runner = ToolRunner(
@@ -169,15 +192,19 @@ async def open_session(
         rules=parse_rules(settings.tools.allowed),
     )
     included = list(workspace.extra_roots[:-1])
-    files = memory.discover(workspace.root, home, settings.context.file_names())
-    prompt = system_prompt(
-        workspace.root, user_dir=home, extra_roots=included, context=memory.render(files)
+    prompt, files = build_system_prompt(settings, workspace.root, home=home, extra_roots=included)
+    window = context_window_for(settings, client.config.model, served)
+    budget = ContextBudget(
+        window=window,
+        threshold=settings.model.chat_compression.context_percentage_threshold,
+        max_output_tokens=max_output_tokens(client.config),
     )
     agent = Agent(
         model=client,
         tools=runner,
         conversation=Conversation.with_system(prompt),
         max_turns=settings.model.max_session_turns,
+        compressor=Compressor(budget=budget, project_dir=workspace.root, user_dir=home),
     )
     return Session(
         id=session_id,
@@ -191,5 +218,6 @@ async def open_session(
         cwd=workspace.root,
         system_prompt=prompt,
         context_files=files,
-        context_window=context_window_for(settings, client.config.model, served),
+        context_window=window,
+        pricing=pricing,
     )

@@ -1,6 +1,8 @@
-"""Session statistics (`/stats`): tokens, turns, tool calls and time per tool.
+"""Session statistics (`/stats`): tokens, turns, tool calls, time per tool and cost.
 
-Fed with the same events every front end sees, so it needs no hooks in the loop.
+Fed with the same events every front end sees, so it needs no hooks in the loop. Cost
+is priced per request (the price tier depends on each request's input tokens) when a
+front end asks for it with the model in use: `stats.settle(model, pricing)`.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from dataclasses import dataclass, field
 from qwen_code.agent.events import (
     ApprovalRequested,
     AssistantMessage,
+    Compressed,
     Event,
     ToolResult,
     TurnEnd,
     UsageInfo,
 )
+from qwen_code.llm.pricing import CostTotals, PriceTable, cache_creation_tokens, total_cost
 
 
 @dataclass(slots=True)
@@ -32,7 +36,13 @@ class SessionStats:
     requests: int = 0
     prompts: int = 0
     denials: int = 0
+    compressions: int = 0
     tools: dict[str, ToolStats] = field(default_factory=dict)
+    cache_creation_tokens: int = 0
+    """Input tokens written to DashScope's explicit cache (billed at 125%)."""
+    costs: CostTotals = field(default_factory=CostTotals)
+    """Cost of the requests priced so far (see `settle`)."""
+    _unpriced: list[UsageInfo] = field(default_factory=list, init=False, repr=False)
 
     def observe(self, event: Event) -> None:
         match event:
@@ -40,6 +50,8 @@ class SessionStats:
                 self.requests += 1
                 if usage is not None:
                     self.usage = self.usage + usage
+                    self.cache_creation_tokens += cache_creation_tokens(usage)
+                    self._unpriced.append(usage)
                     self.last_prompt_tokens = usage.prompt_tokens + usage.completion_tokens
             case ToolResult(call=call, is_error=is_error, duration_ms=ms):
                 entry = self.tools.setdefault(call.name, ToolStats())
@@ -48,8 +60,32 @@ class SessionStats:
                 entry.total_ms += ms
             case ApprovalRequested(decision="denied"):
                 self.denials += 1
+            case Compressed(usage=usage, after_tokens=after):
+                self.compressions += 1
+                self.last_prompt_tokens = after
+                if usage is not None:  # the summarizing request
+                    self.usage = self.usage + usage
+                    self._unpriced.append(usage)
             case TurnEnd():
                 self.prompts += 1
+
+    def settle(self, model: str, pricing: PriceTable | None = None) -> CostTotals:
+        """Price the requests observed since the last call at `model`'s prices (`pricing`,
+        else the built-in table) and return the session totals. Call it with the model in
+        use before switching models, so every request is priced at its own model."""
+        if self._unpriced:
+            self.costs.merge(total_cost(model, self._unpriced, pricing))
+            self._unpriced.clear()
+        return self.costs
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Cost of the priced requests; None when any request's cost is unknown."""
+        return self.costs.cost_usd
+
+    @property
+    def cache_savings_usd(self) -> float:
+        return self.costs.savings_usd
 
     @property
     def tool_calls(self) -> int:

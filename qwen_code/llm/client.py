@@ -55,11 +55,24 @@ def build_headers(config: ModelConfig) -> dict[str, str]:
     return headers
 
 
+EPHEMERAL = {"type": "ephemeral"}
+
+
 def build_request(
-    config: ModelConfig, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] | None
+    config: ModelConfig,
+    messages: list[dict[str, Any]],
+    tools: Sequence[dict[str, Any]] | None,
+    *,
+    cache_control: bool = False,
 ) -> dict[str, Any]:
-    """The JSON body of a streaming chat-completions request."""
+    """The JSON body of a streaming chat-completions request.
+
+    With `cache_control` and a DashScope endpoint, the body carries explicit-cache markers
+    as Qwen Code sends them (see `add_cache_markers`); `messages` itself is never changed.
+    """
     standard, extra = split_sampling(config.sampling)
+    if cache_control and is_dashscope(config.base_url):
+        messages, tools = add_cache_markers(messages, tools)
     body: dict[str, Any] = {"model": config.model, "messages": messages}
     if tools:
         body["tools"] = list(tools)
@@ -71,6 +84,44 @@ def build_request(
     body["stream"] = True
     body["stream_options"] = {"include_usage": True}
     return body
+
+
+def add_cache_markers(
+    messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """DashScope explicit caching: `cache_control: {"type": "ephemeral"}` on the system
+    message, the last message whose content can carry it, and the last tool.
+
+    Returns new lists; only the marked messages (and the marked tool) are copies, the
+    rest are the caller's objects, untouched. String content becomes one text block.
+    """
+    marked = list(messages)
+    system = next((i for i, m in enumerate(marked) if m.get("role") == "system"), None)
+    if system is not None:
+        _mark_message(marked, system)
+    for index in range(len(marked) - 1, -1, -1):
+        if index == system or _mark_message(marked, index):
+            break
+    if not tools:
+        return marked, None
+    marked_tools = list(tools)
+    marked_tools[-1] = {**marked_tools[-1], "cache_control": dict(EPHEMERAL)}
+    return marked, marked_tools
+
+
+def _mark_message(messages: list[dict[str, Any]], index: int) -> bool:
+    """Put the marker on `messages[index]` (replacing it with a copy); False when its
+    content cannot carry one (no content: an assistant message with only tool calls)."""
+    message = messages[index]
+    content = message.get("content")
+    if isinstance(content, str) and content:
+        blocks: list[Any] = [{"type": "text", "text": content, "cache_control": dict(EPHEMERAL)}]
+    elif isinstance(content, list) and content and isinstance(content[-1], dict):
+        blocks = [*content[:-1], {**content[-1], "cache_control": dict(EPHEMERAL)}]
+    else:
+        return False
+    messages[index] = {**message, "content": blocks}
+    return True
 
 
 def _context_length(model: dict[str, Any]) -> int | None:
@@ -113,8 +164,10 @@ class _Attempt:
 class ChatClient:
     """Talks to one OpenAI-compatible endpoint described by a `ModelConfig`."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, *, cache_control: bool = False) -> None:
         self.config = config
+        self.cache_control = cache_control
+        """DashScope explicit caching: send cache_control markers (DashScope hosts only)."""
         self.headers = build_headers(config)
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -148,7 +201,7 @@ class ChatClient:
         Every failure is a ModelError.
         """
         config = self.config
-        body = build_request(config, messages, tools)
+        body = build_request(config, messages, tools, cache_control=self.cache_control)
         attempt = 0
         while True:
             outcome = _Attempt()

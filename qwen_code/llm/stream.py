@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qwen_code.agent.events import ToolCall, UsageInfo
+from qwen_code.llm.pricing import with_cache_details
 from qwen_code.llm.types import ModelResponse
 
 
@@ -98,11 +99,12 @@ def read_usage(usage: dict[str, Any]) -> UsageInfo:
     cached = details.get("cached_tokens") if isinstance(details, dict) else None
     if cached is None:
         cached = usage.get("cached_tokens")
-    return UsageInfo(
+    info = UsageInfo(
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
         completion_tokens=int(usage.get("completion_tokens") or 0),
         cached_tokens=int(cached or 0),
     )
+    return with_cache_details(info, details)  # DashScope explicit cache: creation tokens
 
 
 class StreamAccumulator:

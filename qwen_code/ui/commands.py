@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rich.markdown import Markdown
 from rich.table import Table
 
 from qwen_code import __version__
@@ -111,15 +110,34 @@ async def _clear(repl: Repl, args: str) -> None:
     repl.console.rule("[dim]new conversation[/dim]")
 
 
-@command("stats", "Tokens, turns, tool calls and time per tool")
+@command("stats", "Tokens, cost, turns, tool calls and time per tool")
 async def _stats(repl: Repl, args: str) -> None:
+    from qwen_code.llm.pricing import format_usd
+
     stats = repl.stats
     usage = stats.usage
+    costs = stats.settle(repl.session.model, repl.session.pricing)
+    cached = f"cached: {usage.cached_tokens:,}"
+    if usage.prompt_tokens and usage.cached_tokens:
+        cached += f" ({usage.cached_tokens / usage.prompt_tokens:.0%})"
+    if stats.cache_creation_tokens:
+        cached += f"   cache writes: {stats.cache_creation_tokens:,}"
+    if costs.cost_usd is None:
+        cost = (
+            f"Cost: unknown (no price for {repl.session.model!r} at this endpoint; "
+            "add it under modelPricing in settings.json)"
+        )
+    else:
+        cost = (
+            f"Cost: {format_usd(costs.cost_usd)}   cache savings: {format_usd(costs.savings_usd)}"
+        )
+        if costs.cache_write_premium_usd:
+            cost += f" (cache writes cost {format_usd(costs.cache_write_premium_usd)} extra)"
     lines = [
         f"Model requests: {stats.requests}   prompts: {stats.prompts}   "
         f"tool calls: {stats.tool_calls}   denied: {stats.denials}",
-        f"Tokens in: {usage.prompt_tokens:,}   out: {usage.completion_tokens:,}   "
-        f"cached: {usage.cached_tokens:,}",
+        f"Tokens in: {usage.prompt_tokens:,}   out: {usage.completion_tokens:,}   {cached}",
+        cost,
         f"Context: {repl.context_line()}",
         f"Session time: {repl.elapsed()}",
     ]
@@ -179,22 +197,6 @@ async def _approval_mode(repl: Repl, args: str) -> None:
         repl.console.print(f"[red]Unknown mode {args!r}.[/red] Choose one of {', '.join(MODES)}.")
         return
     repl.set_mode(args)  # type: ignore[arg-type]
-
-
-@command("memory", "Show the instruction files in use: /memory show", args=lambda r: ["show"])
-async def _memory(repl: Repl, args: str) -> None:
-    if args not in ("", "show"):
-        repl.console.print("[red]Usage: /memory show[/red]")
-        return
-    files = repl.session.context_files
-    if not files:
-        repl.console.print(
-            "No QWEN.md or AGENTS.md in use. /init writes a QWEN.md for this project."
-        )
-        return
-    for file in files:
-        repl.console.rule(str(file.path))
-        repl.console.print(Markdown(file.content))
 
 
 @command("init", "Analyse the project and write a QWEN.md")

@@ -2,6 +2,11 @@
 
 Approvals are never read from stdin: whatever needs approval is denied with a message
 the model sees, and the final output reports it.
+
+A prompt that starts with the name of a custom command (`/git:commit fix typo`) is
+expanded first (see `qwen_code.custom_commands`); its `!{…}` commands follow the same
+approval policy, and what could not be done is noted on stderr. Any other `/text` is
+sent as it is.
 """
 
 from __future__ import annotations
@@ -14,14 +19,17 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from qwen_code import __version__
 from qwen_code.agent.approval import HeadlessApprover
 from qwen_code.agent.events import Event
-from qwen_code.config import Provider, Settings
+from qwen_code.config import Provider, Settings, qwen_home
 from qwen_code.errors import ExitCode
 from qwen_code.ui.headless_output import Outcome, Printer, Recorder, RunInfo, printer_for
+
+if TYPE_CHECKING:
+    from qwen_code.agent.setup import Session
 
 STDIN_CAP = 8 * 1024 * 1024
 STDIN_FIRST_BYTE_WAIT_S = 0.5
@@ -45,10 +53,61 @@ def read_piped_stdin(
     return data[:cap].decode("utf-8", errors="replace"), truncated
 
 
-def compose_prompt(prompt: str | None, piped: str) -> str:
-    """Piped input goes before the prompt, as Qwen Code does."""
+def compose_prompt(prompt: str | None, piped: str, *, cwd: Path | None = None) -> str:
+    """Piped input goes before the prompt, as Qwen Code does; except after a custom
+    command (`git diff | qwen-code -p /review`), where it becomes part of the command's
+    arguments."""
     parts = [p for p in (piped.strip("\n"), (prompt or "").strip()) if p]
+    if len(parts) == 2 and _names_custom_command(parts[1], cwd or Path.cwd()):
+        parts.reverse()
     return "\n\n".join(parts)
+
+
+def _names_custom_command(prompt: str, cwd: Path) -> bool:
+    from qwen_code.custom_commands import CustomCommand, find_command, split_invocation
+
+    invocation = split_invocation(prompt)
+    if invocation is None:
+        return False
+    return isinstance(find_command(invocation[0], cwd, qwen_home()), CustomCommand)
+
+
+async def expand_custom_command(session: Session, prompt: str, err: IO[str]) -> str:
+    """`prompt` with a leading custom command expanded; unchanged when it names none. The
+    notes (unreadable file, command denied or failed, broken command file) go to `err`."""
+    from qwen_code.custom_commands import (
+        CommandProblem,
+        expand,
+        find_command,
+        split_invocation,
+        tool_runner_shell,
+    )
+
+    invocation = split_invocation(prompt)
+    if invocation is None:
+        return prompt
+    name, args = invocation
+    home = session.tool_ctx.home or qwen_home()
+    found = await asyncio.to_thread(find_command, name, session.cwd, home)
+    if found is None:
+        return prompt
+    if isinstance(found, CommandProblem):
+        _note(err, f"custom command {found}; sending the prompt as it is.")
+        return prompt
+    expansion = await expand(
+        found,
+        args,
+        workspace=session.tool_ctx.workspace,
+        shell=tool_runner_shell(session.runner),
+    )
+    for note in expansion.notes:
+        _note(err, f"/{name}: {note}")
+    return expansion.text
+
+
+def _note(err: IO[str], line: str) -> None:
+    err.write(f"qwen-code: {line}\n")
+    err.flush()
 
 
 async def _drive(events: AsyncIterator[Event], printer: Printer, recorder: Recorder) -> None:
@@ -82,11 +141,13 @@ async def run_headless(
         tools=session.registry.names(),
         permission_mode=mode,
         version=__version__,
+        pricing=session.pricing,
     )
     printer = printer_for(output_format, out=out, err=err, partial=partial)
     recorder = Recorder()
     printer.start(info)
     try:
+        prompt = await expand_custom_command(session, prompt, err or sys.stderr)
         await _drive(session.agent.run(prompt), printer, recorder)
     except asyncio.CancelledError:
         recorder.outcome.reason = "cancelled"
@@ -132,4 +193,11 @@ def stdin_is_piped() -> bool:
         return False
 
 
-__all__ = ["Outcome", "compose_prompt", "read_piped_stdin", "run_headless", "run_until_complete"]
+__all__ = [
+    "Outcome",
+    "compose_prompt",
+    "expand_custom_command",
+    "read_piped_stdin",
+    "run_headless",
+    "run_until_complete",
+]

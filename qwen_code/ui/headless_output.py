@@ -16,6 +16,7 @@ from typing import IO, Any, Protocol
 from qwen_code.agent.events import (
     ApprovalRequested,
     AssistantMessage,
+    Compressed,
     Error,
     Event,
     TextDelta,
@@ -25,6 +26,7 @@ from qwen_code.agent.events import (
     UsageInfo,
 )
 from qwen_code.errors import ExitCode
+from qwen_code.llm.pricing import PriceTable, cache_creation_tokens, total_cost
 
 
 @dataclass(slots=True, kw_only=True)
@@ -35,6 +37,8 @@ class RunInfo:
     tools: list[str]
     permission_mode: str
     version: str
+    pricing: PriceTable | None = None
+    """Token prices for `total_cost_usd` (the session's; default: the built-in table)."""
     started_at: float = field(default_factory=time.monotonic)
 
 
@@ -48,6 +52,8 @@ class Outcome:
     error: str | None = None
     error_kind: str | None = None
     usage: UsageInfo = field(default_factory=UsageInfo)
+    requests: list[UsageInfo] = field(default_factory=list)
+    """Usage of each model request, for pricing (tiers depend on each request's size)."""
     api_seconds: float = 0.0
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     denials: list[dict[str, Any]] = field(default_factory=list)
@@ -95,6 +101,7 @@ class Recorder:
                 )
             case AssistantMessage(usage=usage) if usage is not None:
                 self.outcome.usage = self.outcome.usage + usage
+                self.outcome.requests.append(usage)
             case Error(message=message, kind=kind, retrying=False):
                 self.outcome.error, self.outcome.error_kind = message, kind
             case TurnEnd(reason=reason, final_text=text, num_turns=turns, error=error):
@@ -109,13 +116,21 @@ class Printer(Protocol):
     def finish(self, info: RunInfo, outcome: Outcome) -> None: ...
 
 
-def usage_json(usage: UsageInfo) -> dict[str, int]:
+def usage_json(usage: UsageInfo, cache_creation: int | None = None) -> dict[str, int]:
+    created = cache_creation_tokens(usage) if cache_creation is None else cache_creation
     return {
         "input_tokens": usage.prompt_tokens,
         "output_tokens": usage.completion_tokens,
         "cache_read_input_tokens": usage.cached_tokens,
+        "cache_creation_input_tokens": created,
         "total_tokens": usage.total_tokens,
     }
+
+
+def cost_usd(info: RunInfo, outcome: Outcome) -> float | None:
+    """What the run's requests cost at `info.model`'s prices; None when unknown."""
+    cost = total_cost(info.model, outcome.requests, info.pricing).cost_usd
+    return None if cost is None else round(cost, 8)
 
 
 def result_message(info: RunInfo, outcome: Outcome) -> dict[str, Any]:
@@ -130,7 +145,8 @@ def result_message(info: RunInfo, outcome: Outcome) -> dict[str, Any]:
         "num_turns": outcome.num_turns,
         "result": outcome.result,
         "model": info.model,
-        "usage": usage_json(outcome.usage),
+        "usage": usage_json(outcome.usage, sum(cache_creation_tokens(u) for u in outcome.requests)),
+        "total_cost_usd": cost_usd(info, outcome),
         "tool_calls": outcome.tool_calls,
         "permission_denials": outcome.denials,
     }
@@ -163,6 +179,8 @@ class TextPrinter:
                 self._note(f"  ✗ {output.strip().splitlines()[0][:200] if output.strip() else ''}")
             case Error(message=message, retrying=True):
                 self._note(f"  ↻ {message}")
+            case Compressed(before_tokens=before, after_tokens=after):
+                self._note(f"  context compressed: {before:,} → {after:,} tokens")
 
     def _note(self, line: str) -> None:
         self.err.write(line + "\n")
@@ -269,6 +287,8 @@ class StreamJsonPrinter:
                 self._emit(
                     {"type": "system", "subtype": "api_retry", "error": kind, "message": message}
                 )
+            case Compressed():
+                self._emit(compact_boundary(event))
 
     def _partial_text(self, text: str) -> None:
         if not self._streaming:
@@ -335,6 +355,22 @@ def assistant_message(event: AssistantMessage, info: RunInfo | None) -> dict[str
             "content": content,
             "stop_reason": _STOP.get(event.finish_reason or "", event.finish_reason),
             "usage": usage_json(event.usage or UsageInfo()),
+        },
+    }
+
+
+def compact_boundary(event: Compressed) -> dict[str, Any]:
+    """Claude Agent SDK's `system/compact_boundary` message for a compression."""
+    return {
+        "type": "system",
+        "subtype": "compact_boundary",
+        "uuid": str(uuid.uuid4()),
+        "compact_metadata": {
+            "trigger": "manual" if event.reason == "manual" else "auto",
+            "reason": event.reason,
+            "method": event.method,
+            "pre_tokens": event.before_tokens,
+            "post_tokens": event.after_tokens,
         },
     }
 

@@ -21,6 +21,7 @@ from rich.text import Text
 from qwen_code.agent.events import (
     ApprovalRequested,
     AssistantMessage,
+    Compressed,
     Error,
     Event,
     TextDelta,
@@ -160,6 +161,14 @@ class EventRenderer:
                 )
             case Error():
                 self._error(event)
+            case Compressed(before_tokens=before, after_tokens=after, method=method):
+                self._quiet()
+                how = {
+                    "summary": "summarized",
+                    "elided": "old tool output elided",
+                    "dropped": "oldest turns dropped",
+                }[method]
+                self._line(f"  Context compressed ({how}): {before:,} → {after:,} tokens", "dim")
             case TurnEnd():
                 self._turn_end(event)
 

@@ -127,9 +127,13 @@ class Repl:
         return bindings
 
     def toolbar(self) -> str:
+        from qwen_code.llm.pricing import format_usd
+
         mode = self.session.runner.mode
         shell = " │ shell mode (! to leave)" if self.shell_mode else ""
-        return f" {self.session.model} │ {mode} (shift+tab) │ {self.context_line()}{shell}"
+        cost = self.stats.settle(self.session.model, self.session.pricing).cost_usd
+        spent = f" │ {format_usd(cost)}" if cost is not None and self.stats.requests else ""
+        return f" {self.session.model} │ {mode} (shift+tab) │ {self.context_line()}{spent}{shell}"
 
     def context_line(self) -> str:
         used = self.stats.last_prompt_tokens

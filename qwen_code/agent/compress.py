@@ -1,0 +1,501 @@
+"""Compressing the history when it no longer fits the context budget.
+
+The model summarizes the older part of the conversation (`prompts/compress.md`) and the
+most recent ~30% is kept verbatim: system prompt (unchanged, so prefix caches still hit)
++ one user message carrying the summary (+ an assistant acknowledgement when the kept
+part starts with a user message) + the kept messages. The split never separates an
+assistant message's tool calls from their results.
+
+When the summary cannot be had (the request would not fit, or the model fails), the
+history is shrunk without the model, least harmful step first: old tool outputs are
+replaced by one-line stubs, then the oldest turns are dropped, and only then the
+current turn is cut (never its user message or its latest round). A request known not
+to fit is never sent: if nothing more can go, `ContextTooLarge` says so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from qwen_code import prompts
+from qwen_code.agent.context import ContextBudget, Message, Targets, message_tokens
+from qwen_code.agent.conversation import Conversation
+from qwen_code.agent.events import Compressed, CompressionMethod, CompressionReason, UsageInfo
+from qwen_code.errors import ConfigError, ModelError
+from qwen_code.llm.types import ModelResponse, StreamItem
+
+KEEP_FRACTION = 0.3
+"""Share of the history (by tokens) kept verbatim after a summary."""
+USER_SPLIT_SLACK = 0.15
+"""A split at a user message is preferred if it is within this share of the history of
+the best split."""
+MIN_SUMMARIZED_SHARE = 0.05
+"""Automatic compression skips the summary when less than this would be summarized."""
+TEMPLATE = "compress.md"
+
+SUMMARY_INTRO = (
+    "This session is being continued from an earlier conversation that was compressed to "
+    "fit the model's context window. The summary below covers the earlier part of the "
+    "conversation; the messages after it are verbatim. Continue the work from where it "
+    "stands without asking the user to repeat anything.\n\n"
+)
+SUMMARY_ACK = (
+    "Understood. I have the summary of the earlier conversation and will continue from there."
+)
+DROPPED_NOTE = (
+    "[Earlier parts of this conversation ({count} messages) were removed to fit the model's "
+    "context window and are no longer visible. Read files again rather than relying on "
+    "memory of them.]"
+)
+DROPPED_ACK = "Understood."
+ELIDED_OUTPUT = "[Old output of {name} elided to save context; run the tool again if needed.]"
+ELIDED_ARGUMENT = "[{count:,} characters elided to save context]"
+ELIDE_MIN_TOKENS = 40
+"""Tool results smaller than this are left alone (a stub would not save much)."""
+ELIDE_ARGUMENT_CHARS = 300
+
+_SNAPSHOT = re.compile(r"<state_snapshot>.*?</state_snapshot>", re.DOTALL)
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
+
+
+class SummaryModel(Protocol):
+    def stream_chat(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    ) -> AsyncIterator[StreamItem]: ...
+
+
+class ContextTooLarge(ModelError):
+    """Even the smallest history that keeps the current request does not fit."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            message,
+            kind="context_overflow",
+            hint="Start a new conversation, or send a shorter message.",
+        )
+
+
+# --- where to split ------------------------------------------------------------------
+
+
+def split_point(
+    messages: Sequence[Message],
+    count: Callable[[Message], int],
+    keep_fraction: float = KEEP_FRACTION,
+) -> int | None:
+    """Index of the first message kept verbatim, so that about `keep_fraction` of the
+    history (by tokens) is kept; None when nothing would be left to summarize.
+
+    The kept part starts at a user message or at an assistant message (the start of a
+    round), never at a tool result, so tool calls and their results stay together. A
+    user message is preferred when one is nearly as close to the target.
+    """
+    sizes = [count(m) for m in messages]
+    kept_from = [0] * (len(messages) + 1)
+    for index in range(len(messages) - 1, -1, -1):
+        kept_from[index] = kept_from[index + 1] + sizes[index]
+    total = kept_from[1]
+    target = total * keep_fraction
+    boundaries = [i for i in range(2, len(messages)) if messages[i]["role"] != "tool"]
+    if not boundaries:
+        return None
+
+    def distance(i: int) -> float:
+        return abs(kept_from[i] - target)
+
+    best = min(boundaries, key=distance)
+    users = [i for i in boundaries if messages[i]["role"] == "user"]
+    if users:
+        best_user = min(users, key=distance)
+        if distance(best_user) <= distance(best) + USER_SPLIT_SLACK * total:
+            return best_user
+    return best
+
+
+# --- shrinking without the model -------------------------------------------------------
+
+
+def split_units(messages: Sequence[Message]) -> list[list[Message]]:
+    """User messages alone; an assistant message together with the tool results after it."""
+    units: list[list[Message]] = []
+    for message in messages:
+        if message["role"] == "tool" and units and units[-1][0]["role"] == "assistant":
+            units[-1].append(message)
+        else:
+            units.append([message])
+    return units
+
+
+def elide_unit(unit: list[Message]) -> list[Message]:
+    """The unit with long tool outputs stubbed and long tool-call arguments shortened."""
+    names: dict[str, str] = {}
+    out: list[Message] = []
+    for message in unit:
+        if message.get("tool_calls"):
+            calls = []
+            for tool_call in message["tool_calls"]:
+                function = tool_call.get("function") or {}
+                names[tool_call.get("id", "")] = function.get("name") or "a tool"
+                arguments = _elide_arguments(function.get("arguments") or "")
+                calls.append({**tool_call, "function": {**function, "arguments": arguments}})
+            message = {**message, "tool_calls": calls}
+        elif message["role"] == "tool":
+            stub = ELIDED_OUTPUT.format(name=names.get(message.get("tool_call_id", ""), "a tool"))
+            if message_tokens(message) - message_tokens({"content": stub}) >= ELIDE_MIN_TOKENS:
+                message = {**message, "content": stub}
+        out.append(message)
+    return out
+
+
+def _elide_arguments(arguments: str) -> str:
+    if len(arguments) <= ELIDE_ARGUMENT_CHARS:
+        return arguments
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        return arguments
+    if not isinstance(parsed, dict):
+        return arguments
+    short = {
+        key: ELIDED_ARGUMENT.format(count=len(value))
+        if isinstance(value, str) and len(value) > ELIDE_ARGUMENT_CHARS
+        else value
+        for key, value in parsed.items()
+    }
+    return json.dumps(short, ensure_ascii=False)
+
+
+def assemble(prefix: Sequence[Message], rest: Sequence[Message], dropped: int) -> list[Message]:
+    """`prefix` + a note on dropped messages + `rest`, with an acknowledgement inserted
+    where two user messages would otherwise follow each other."""
+    out = list(prefix)
+    noted = bool(dropped) and out[-1]["role"] == "system"
+    if noted:
+        out.append({"role": "user", "content": DROPPED_NOTE.format(count=dropped)})
+    if out[-1]["role"] == "user" and (not rest or rest[0]["role"] == "user"):
+        out.append({"role": "assistant", "content": DROPPED_ACK if noted else SUMMARY_ACK})
+    out.extend(rest)
+    return out
+
+
+@dataclass(slots=True)
+class Shrinker:
+    """Shrinks a history step by step, keeping the running token estimate.
+
+    messages[:pinned] are never touched; units starting before `keep_from` are "old".
+    The last user message and the latest round after it are protected.
+    """
+
+    messages: Sequence[Message]
+    pinned: int
+    keep_from: int
+    count: Callable[[Message], int]
+    measure: Callable[[list[Message]], int]
+    """Tokens of a whole request with the given messages."""
+    units: list[list[Message] | None] = field(init=False)
+    sizes: list[int] = field(init=False)
+    starts: list[int] = field(init=False)
+    total: int = field(init=False)
+    dropped: int = 0
+    elided: bool = False
+
+    def __post_init__(self) -> None:
+        units = split_units(self.messages[self.pinned :])
+        self.units = list(units)
+        self.sizes = [sum(self.count(m) for m in unit) for unit in units]
+        self.starts, position = [], self.pinned
+        for unit in units:
+            self.starts.append(position)
+            position += len(unit)
+        self.total = self.measure(list(self.messages))
+
+    def protected(self) -> tuple[int | None, int | None]:
+        """(the last user unit, the last round after it)."""
+        roles = [u[0]["role"] for u in self.units if u is not None]
+        alive = [i for i, u in enumerate(self.units) if u is not None]
+        user = next((alive[k] for k in range(len(alive) - 1, -1, -1) if roles[k] == "user"), None)
+        last = alive[-1] if alive and alive[-1] != user else None
+        return user, last
+
+    def run(self, targets: Targets) -> bool:
+        """Shrink towards the targets; True when the result fits the ceiling."""
+        self._shrink(targets)
+        return self.measure(self.result()) <= targets.ceiling
+
+    def _shrink(self, targets: Targets) -> None:
+        """Old units (before `keep_from`) go first, down to the goal; then recent ones,
+        down to the limit; the latest round's output last."""
+        user, last = self.protected()
+        keep = {user, last}
+        old = [i for i in range(len(self.units)) if self.starts[i] < self.keep_from]
+        old = [i for i in old if i not in keep]
+        if self._elide(old, targets.goal) or self._drop(old, targets.goal):
+            return
+        recent = [i for i, u in enumerate(self.units) if u is not None and i not in keep]
+        if self._elide(recent, targets.limit) or self._drop(recent, targets.limit):
+            return
+        if last is not None:
+            self._elide([last], targets.limit)
+
+    def _elide(self, indices: list[int], target: int) -> bool:
+        if self.total <= target:
+            return True
+        for i in indices:
+            unit = self.units[i]
+            if unit is None:
+                continue
+            shorter = elide_unit(unit)
+            size = sum(self.count(m) for m in shorter)
+            if size < self.sizes[i]:
+                self.units[i], self.total = shorter, self.total - self.sizes[i] + size
+                self.sizes[i], self.elided = size, True
+                if self.total <= target:
+                    return True
+        return False
+
+    def _drop(self, indices: list[int], target: int) -> bool:
+        """Drop units oldest first, checking the budget only at turn boundaries."""
+        alive = [i for i in indices if self.units[i] is not None]
+        for position, i in enumerate(alive):
+            unit = self.units[i]
+            assert unit is not None
+            self.units[i], self.total = None, self.total - self.sizes[i]
+            self.dropped += len(unit)
+            following = alive[position + 1] if position + 1 < len(alive) else None
+            nxt = self.units[following] if following is not None else None
+            boundary = following != i + 1 or nxt is None or nxt[0]["role"] == "user"
+            if boundary and self.total <= target:
+                return True
+        return self.total <= target
+
+    def result(self) -> list[Message]:
+        rest = [m for unit in self.units if unit is not None for m in unit]
+        return assemble(self.messages[: self.pinned], rest, self.dropped)
+
+    @property
+    def method(self) -> CompressionMethod | None:
+        return "dropped" if self.dropped else "elided" if self.elided else None
+
+
+def shrink(
+    messages: Sequence[Message],
+    *,
+    pinned: int,
+    keep_from: int,
+    targets: Targets,
+    count: Callable[[Message], int],
+    measure: Callable[[list[Message]], int],
+) -> tuple[list[Message], CompressionMethod | None] | None:
+    """The shrunk history and how it was shrunk (None: unchanged), or None if it cannot
+    be brought under `targets.ceiling`."""
+    shrinker = Shrinker(messages, pinned, keep_from, count, measure)
+    if not shrinker.run(targets):
+        return None
+    return shrinker.result(), shrinker.method
+
+
+# --- summaries ---------------------------------------------------------------------------
+
+
+def extract_summary(text: str) -> str:
+    """The <state_snapshot> block of the model's answer (or the answer without thinking)."""
+    found = _SNAPSHOT.search(text)
+    if found:
+        return found.group(0).strip()
+    return _THINK.sub("", text).strip()
+
+
+def summary_message(summary: str) -> Message:
+    return {"role": "user", "content": SUMMARY_INTRO + summary}
+
+
+def summary_request(old: Sequence[Message], instruction: str) -> list[Message]:
+    """The summarizing request: the old messages (system prompt first, so the server's
+    prefix cache still hits) and the instruction as the last user message."""
+    messages = list(old)
+    last = messages[-1]
+    if last["role"] == "user" and isinstance(last.get("content"), str):
+        merged = f"{last['content']}\n\n---\n\n{instruction}"
+        messages[-1] = {"role": "user", "content": merged}
+    else:
+        messages.append({"role": "user", "content": instruction})
+    return messages
+
+
+async def complete(model: SummaryModel, messages: list[Message]) -> ModelResponse:
+    """Drain one streamed request without tools."""
+    response: ModelResponse | None = None
+    async for item in model.stream_chat(messages, []):
+        if isinstance(item, ModelResponse):
+            response = item
+    if response is None:
+        raise ModelError("The model stream ended without a response.", kind="server")
+    return response
+
+
+@dataclass(slots=True, kw_only=True)
+class Compressor:
+    """Keeps one conversation inside its context budget."""
+
+    budget: ContextBudget = field(default_factory=ContextBudget)
+    keep_fraction: float = KEEP_FRACTION
+    project_dir: Path | None = None
+    """Where `.qwen/prompts/compress.md` may override the shipped template."""
+    user_dir: Path | None = None
+    _template: str | None = None
+
+    def instruction(self, focus: str = "") -> str:
+        if self._template is None:
+            self._template = prompts.load(
+                TEMPLATE, {}, project_dir=self.project_dir, user_dir=self.user_dir
+            ).strip()
+        if focus.strip():
+            return f"{self._template}\n\nThe user asks the summary to focus on: {focus.strip()}"
+        return self._template
+
+    def count(self, message: Message) -> int:
+        return message_tokens(message, self.budget.chars_per_token)
+
+    async def fit(
+        self, conversation: Conversation, model: SummaryModel, tools: Sequence[dict[str, Any]]
+    ) -> Compressed | None:
+        """Compress before a request when the budget says so."""
+        estimate = self.budget.estimate(conversation.messages, tools)
+        if not self.budget.needs_compression(estimate):
+            return None
+        return await self.compress(conversation, model, tools, reason="threshold", before=estimate)
+
+    async def compress(
+        self,
+        conversation: Conversation,
+        model: SummaryModel,
+        tools: Sequence[dict[str, Any]],
+        *,
+        reason: CompressionReason,
+        before: int | None = None,
+        focus: str = "",
+    ) -> Compressed | None:
+        """Compress the history in place; None when there was nothing to compress (or
+        nothing that would help). Raises ContextTooLarge when the request cannot fit."""
+        budget, messages = self.budget, conversation.messages
+        if before is None:
+            before = budget.estimate(messages, tools)
+        targets = budget.targets(before, reason, budget.estimate_all(messages[:1], tools))
+        split = split_point(messages, self.count, self.keep_fraction)
+        result: tuple[list[Message], CompressionMethod | None] | None = None
+        usage: UsageInfo | None = None
+        if split is not None and self._worth_summarizing(messages, split, reason):
+            try:
+                result, usage = await self._summarize(messages, split, model, tools, targets, focus)
+            except (ModelError, ConfigError):
+                result = None
+        elif reason == "manual":
+            return None
+        if result is None:
+            result = shrink(
+                messages,
+                pinned=1,
+                keep_from=split or len(messages),
+                targets=targets,
+                count=self.count,
+                measure=lambda m: budget.estimate_all(m, tools),
+            )
+        if result is None or result[1] is None:
+            return self._no_help(messages, tools, before, reason)
+        new, method = result
+        after = budget.estimate_all(new, tools)
+        conversation.messages = new
+        budget.reset()
+        budget.settled(after)
+        return Compressed(
+            before_tokens=before, after_tokens=after, method=method, reason=reason, usage=usage
+        )
+
+    def _worth_summarizing(self, messages: list[Message], split: int, reason: str) -> bool:
+        if reason == "manual":
+            return True
+        old = sum(self.count(m) for m in messages[1:split])
+        return old >= MIN_SUMMARIZED_SHARE * sum(self.count(m) for m in messages[1:])
+
+    def _no_help(
+        self,
+        messages: list[Message],
+        tools: Sequence[dict[str, Any]],
+        before: int,
+        reason: CompressionReason,
+    ) -> None:
+        """Nothing could be compressed: fine unless the request is known not to fit."""
+        hard = self.budget.hard_limit
+        if reason == "manual" or (reason == "threshold" and hard is not None and before <= hard):
+            self.budget.settled(before)
+            return None
+        least = self.budget.estimate_all([messages[0], _last_user(messages)], tools)
+        window = self.budget.window
+        size = f"the {window:,}-token context window" if window else "the model's context"
+        if hard is not None and least > hard:
+            raise ContextTooLarge(
+                f"The conversation does not fit in {size}: the system prompt, the tools and "
+                f"the last user message alone take about {least:,} tokens."
+            )
+        raise ContextTooLarge(
+            f"The conversation does not fit in {size}, even after compressing it: the "
+            "current request and its latest tool results cannot be shortened further."
+        )
+
+    async def _summarize(
+        self,
+        messages: list[Message],
+        split: int,
+        model: SummaryModel,
+        tools: Sequence[dict[str, Any]],
+        targets: Targets,
+        focus: str,
+    ) -> tuple[tuple[list[Message], CompressionMethod | None] | None, UsageInfo | None]:
+        request = summary_request(messages[:split], self.instruction(focus))
+        request_fit = self.fit_summary_request(request)
+        if request_fit is None:
+            return None, None
+        response = await complete(model, request_fit)
+        summary = extract_summary(response.text)
+        if not summary:
+            return None, response.usage
+        candidate = [messages[0], summary_message(summary), *messages[split:]]
+        shrunk = shrink(
+            candidate,
+            pinned=2,
+            keep_from=2,
+            targets=Targets(goal=targets.limit, limit=targets.limit, ceiling=targets.ceiling),
+            count=self.count,
+            measure=lambda m: self.budget.estimate_all(m, tools),
+        )
+        if shrunk is None:
+            return None, response.usage
+        return (shrunk[0], "summary"), response.usage
+
+    def fit_summary_request(self, request: list[Message]) -> list[Message] | None:
+        """The summarizing request, shortened (old outputs elided, oldest turns dropped)
+        when it would not fit the window itself; None when it cannot be made to fit."""
+        hard = self.budget.hard_limit
+        if hard is None or self.budget.estimate_all(request, None) <= hard:
+            return request
+        shrunk = shrink(
+            request,
+            pinned=1,
+            keep_from=len(request),
+            targets=Targets(goal=hard, limit=hard, ceiling=hard),
+            count=self.count,
+            measure=lambda m: self.budget.estimate_all(m, None),
+        )
+        return shrunk[0] if shrunk is not None else None
+
+
+def _last_user(messages: list[Message]) -> Message:
+    for message in reversed(messages):
+        if message["role"] == "user":
+            return message
+    return messages[-1]
