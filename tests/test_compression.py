@@ -19,19 +19,16 @@ from rich.console import Console
 
 from qwen_code.agent.approval import HeadlessApprover
 from qwen_code.agent.compress import (
-    ELIDED_OUTPUT,
     SUMMARY_INTRO,
     Compressor,
-    assemble,
-    elide_unit,
     extract_summary,
-    shrink,
     split_point,
     summary_request,
 )
 from qwen_code.agent.context import ContextBudget, Targets, message_tokens
 from qwen_code.agent.events import Compressed, Error, Event, TurnEnd
 from qwen_code.agent.setup import Session, open_session
+from qwen_code.agent.shrink import ELIDED_OUTPUT, assemble, elide_unit, shrink
 from qwen_code.config import load_settings, qwen_home, resolve_provider
 from qwen_code.prompts import load
 from qwen_code.ui import commands
