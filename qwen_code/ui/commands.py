@@ -203,9 +203,8 @@ async def _approval_mode(repl: Repl, args: str) -> None:
 async def _init(repl: Repl, args: str) -> None:
     from qwen_code.prompts import load
 
-    from_user = repl.session.cwd
-    prompt = load("init.md", {}, project_dir=from_user, user_dir=repl.home)
-    await repl.send(prompt, echo="/init")
+    prompt = load("init.md", {}, project_dir=repl.session.cwd, user_dir=repl.home)
+    await repl.send(prompt)
 
 
 @command("about", "Version, model, endpoint and settings in use")

@@ -109,8 +109,7 @@ async def run_custom_command(repl: Repl, custom: CustomCommand, args: str) -> No
         return
     for note in expansion.notes:
         _warn(repl, f"  ⚠ {note}")
-    echo = f"/{current.name} {args.strip()}".rstrip()
-    await repl.send(expansion.text, echo=echo)
+    await repl.send(expansion.text)  # the typed "/name args" is already on screen
 
 
 def report(repl: Repl, *, problems_only: bool = False) -> None:
