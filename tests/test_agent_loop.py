@@ -316,3 +316,18 @@ async def test_include_directories_extend_the_workspace(
     assert "outside the workspace" in refused["content"]
     system = fake_llm.chat_requests[0].body["messages"][0]["content"]  # type: ignore[index]
     assert str(lib) in system
+
+
+async def test_tool_descriptions_are_templates_a_project_can_override(
+    workspace: Path, fake_llm: FakeLLM
+) -> None:
+    override = workspace / ".qwen" / "prompts" / "tools" / "grep_search.md"
+    override.parent.mkdir(parents=True)
+    override.write_text("Search the monorepo; prefer narrow globs.\n")
+    fake_llm.script(text("ok"))
+    await run(await session_for(workspace), "hi")
+    body = fake_llm.chat_requests[0].body
+    assert body is not None
+    descriptions = {t["function"]["name"]: t["function"]["description"] for t in body["tools"]}
+    assert descriptions["grep_search"] == "Search the monorepo; prefer narrow globs."
+    assert descriptions["read_file"].startswith("Read a text file")

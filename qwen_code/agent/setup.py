@@ -183,7 +183,7 @@ async def open_session(
         memory_file_name=settings.context.file_names()[0],
     )
     client, served = await connect(settings, provider)
-    registry = builtin_registry()
+    registry = builtin_registry(project_dir=workspace.root, user_dir=home)
     runner = ToolRunner(
         registry=registry,
         ctx=tool_ctx,

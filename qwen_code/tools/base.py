@@ -89,9 +89,23 @@ class Tool(ABC, Generic[P]):
     """A tool the model can call. Subclasses set the class attributes and `run`."""
 
     name: ClassVar[str]
-    description: ClassVar[str]
     kind: ClassVar[ToolKind]
     Params: ClassVar[type[ToolParams]]
+
+    _description: str | None = None
+
+    @property
+    def description(self) -> str:
+        """What the model reads about the tool: the template `prompts/tools/<name>.md`
+        (shipped, or a project/user override chosen by `use_description`)."""
+        if self._description is None:
+            from qwen_code import prompts
+
+            self._description = prompts.load(f"tools/{self.name}.md", {}).strip()
+        return self._description
+
+    def use_description(self, text: str) -> None:
+        self._description = text.strip()
 
     @abstractmethod
     async def run(self, params: P, ctx: ToolContext) -> ToolOutput:

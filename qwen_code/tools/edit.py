@@ -44,14 +44,6 @@ _TYPOGRAPHIC = str.maketrans(
 
 class EditTool(Tool["EditTool.Params"]):
     name = "edit"
-    description = (
-        "Replace text in a file. `old_string` must match the file exactly (whitespace and "
-        "indentation included) and, unless `replace_all` is true, exactly once: include "
-        "enough surrounding lines to make it unique. Read the file first and copy the text "
-        "from it, without line-number prefixes. The file keeps its line endings and "
-        "encoding. To create a new file pass an empty `old_string` and the content as "
-        "`new_string`. If the match fails, the error shows the closest lines to retry with."
-    )
     kind = "edit"
 
     class Params(ToolParams):

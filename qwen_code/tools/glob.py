@@ -12,14 +12,6 @@ from qwen_code.tools.fileio import list_files
 
 class GlobTool(Tool["GlobTool.Params"]):
     name = "glob"
-    description = (
-        "Find files whose paths match a glob pattern, such as '**/*.py' or "
-        "'src/**/*.{ts,tsx}'. Returns absolute paths, one per line, most recently modified "
-        "first. Files ignored by .gitignore and the .git folder are skipped. The pattern is "
-        "relative to `path` (default: the workspace root); '*' does not cross '/', so use "
-        "'**/' to search subdirectories. Matching is case-insensitive. Use it to locate "
-        "files by name; use grep_search to search file contents."
-    )
     kind = "read"
 
     class Params(ToolParams):

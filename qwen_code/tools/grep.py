@@ -61,13 +61,6 @@ class _Hits:
 
 class GrepTool(Tool["GrepTool.Params"]):
     name = "grep_search"
-    description = (
-        "Search file contents for a regular expression (ripgrep syntax, case-insensitive). "
-        "Returns matching lines grouped by file, each with its line number ('L12: ...'). "
-        "Files ignored by .gitignore are skipped. Narrow the search with `path` (a directory "
-        "or file) and `glob` (e.g. '*.py' or 'src/**/*.ts'). Results are capped; refine the "
-        "pattern or pass `limit` for fewer. Use glob to find files by name."
-    )
     kind = "read"
 
     class Params(ToolParams):

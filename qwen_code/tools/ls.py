@@ -10,13 +10,6 @@ from qwen_code.tools.base import Tool, ToolContext, ToolError, ToolOutput, ToolP
 
 class ListDirectoryTool(Tool["ListDirectoryTool.Params"]):
     name = "list_directory"
-    description = (
-        "List the files and subdirectories directly inside a directory (not recursive). "
-        "Directories come first, marked '[DIR]', then files, each sorted by name; the .git "
-        "folder is skipped. Use `ignore` to leave out names matching glob patterns such as "
-        "['*.pyc', 'node_modules']. To find files by pattern across subdirectories use "
-        "glob instead."
-    )
     kind = "read"
 
     class Params(ToolParams):

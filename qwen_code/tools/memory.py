@@ -15,12 +15,6 @@ from qwen_code.tools.fileio import unified_diff
 
 class SaveMemoryTool(Tool["SaveMemoryTool.Params"]):
     name = "save_memory"
-    description = (
-        "Save a short fact to long-term memory (the user's QWEN.md), so that future sessions "
-        "know it. Use it when the user asks you to remember something, or states a lasting "
-        "preference about how to work (e.g. 'always use pnpm', 'my name is Ana'). Not for "
-        "notes about the current task or facts found in the code."
-    )
     kind = "edit"
 
     class Params(ToolParams):

@@ -40,13 +40,6 @@ class _Chunk:
 
 class ReadFileTool(Tool["ReadFileTool.Params"]):
     name = "read_file"
-    description = (
-        "Read a text file and return its content. By default it returns up to the first "
-        "1000 lines; for longer files the result says which lines are shown and how to read "
-        "more with `offset` (0-based line to start at) and `limit` (number of lines). Very "
-        "long lines are shortened. Binary files are refused; images and PDFs are not "
-        "supported yet. Read a file before editing it so old_string matches exactly."
-    )
     kind = "read"
 
     class Params(ToolParams):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -99,11 +100,18 @@ def format_validation_error(tool_name: str, exc: ValidationError) -> str:
     return f"Invalid arguments for {tool_name}:\n" + "\n".join(problems)
 
 
-def builtin_registry() -> ToolRegistry:
-    """A registry with every built-in tool, in the order the model sees them."""
+def builtin_registry(
+    *, project_dir: Path | None = None, user_dir: Path | None = None
+) -> ToolRegistry:
+    """A registry with every built-in tool, in the order the model sees them. Each tool's
+    description comes from `tools/<name>.md` (project > user > shipped prompts)."""
+    from qwen_code import prompts
     from qwen_code.tools.builtin import BUILTIN_TOOLS
 
     registry = ToolRegistry()
     for tool_cls in BUILTIN_TOOLS:
-        registry.register(tool_cls())
+        tool = tool_cls()
+        name = f"tools/{tool.name}.md"
+        tool.use_description(prompts.load(name, {}, project_dir=project_dir, user_dir=user_dir))
+        registry.register(tool)
     return registry

@@ -51,29 +51,6 @@ _WHOLE_READ_BYTES = 4 * 1024 * 1024
 """Outputs up to this size are read whole; larger ones only in a head and a tail chunk."""
 _SHELL_ENV = {"QWEN_CODE": "1", "PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
 
-_DESCRIPTION = """\
-Runs a shell command with `bash -c <command>` and returns its exit code and output \
-(stdout and stderr interleaved).
-
-Use it for things the file tools cannot do: building, running tests, git, package \
-managers, running scripts. Prefer read_file, grep_search, glob and list_directory for \
-reading and searching files, and edit/write_file for changing them.
-
-- The command runs non-interactively with stdin closed: anything that waits for input \
-gets EOF at once. Pass non-interactive flags (`-y`, `--yes`, `--no-edit`, \
-`--non-interactive`, `CI=1`) and avoid editors, pagers and interactive prompts.
-- It runs in the workspace root unless `directory` names a directory inside the \
-workspace; `cd` inside a command does not carry over to the next call.
-- `timeout` is in milliseconds (default 120000, at most 600000). On timeout the command \
-and every process it started are killed and the output so far is returned.
-- Set `is_background` to true for servers, watchers and anything else that does not \
-finish by itself: the call returns at once with the process group id and a log file; \
-read the log with `tail -n 50 <log>` and stop the job with `kill -- -<pgid>`. Background \
-jobs are stopped when the session ends. Do not append `&` yourself.
-- Long output is cut to its head and tail; the full output is saved to a file whose path \
-the result names.
-- Chain dependent commands with `&&`; quote paths that contain spaces."""
-
 
 @dataclass(slots=True, kw_only=True)
 class BackgroundJob:
@@ -117,7 +94,6 @@ async def shutdown_background_jobs(ctx: ToolContext) -> None:
 
 class ShellTool(Tool["ShellTool.Params"]):
     name = "run_shell_command"
-    description = _DESCRIPTION
     kind = "execute"
 
     class Params(ToolParams):

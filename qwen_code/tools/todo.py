@@ -18,21 +18,6 @@ TODOS_KEY = "todos"
 TodoStatus: TypeAlias = Literal["pending", "in_progress", "completed"]
 _MARKS = {"pending": "[ ]", "in_progress": "[>]", "completed": "[x]"}
 
-_DESCRIPTION = """\
-Creates or updates your task list for this session. Each call replaces the whole list: \
-send every item, with its current status.
-
-Use it for work with several steps (three or more), when the user gives a list of \
-things to do, or when new sub-tasks turn up while you work. Skip it for a single, \
-simple step or a question you can just answer.
-
-- Add the items before you start, all `pending`.
-- Mark an item `in_progress` right before you start on it; keep exactly one item \
-`in_progress` at a time.
-- Mark an item `completed` as soon as it is done, not in a batch at the end; leave it \
-`in_progress` if tests fail or the work is partial, and add an item for the blocker.
-- Keep each item's `id` stable across updates."""
-
 
 class TodoItem(BaseModel):
     """One task of the list."""
@@ -49,7 +34,6 @@ class TodoItem(BaseModel):
 
 class TodoWriteTool(Tool["TodoWriteTool.Params"]):
     name = "todo_write"
-    description = _DESCRIPTION
     kind = "think"
 
     class Params(ToolParams):

@@ -20,13 +20,6 @@ from qwen_code.tools.fileio import (
 
 class WriteFileTool(Tool["WriteFileTool.Params"]):
     name = "write_file"
-    description = (
-        "Write content to a file, replacing it entirely if it exists or creating it (and any "
-        "missing parent directories) if not. The write is atomic. An existing file keeps its "
-        "line endings (e.g. CRLF), encoding and permissions, so always write plain '\\n' "
-        "line endings. Prefer edit for changing part of an existing file; use write_file for "
-        "new files or complete rewrites."
-    )
     kind = "edit"
 
     class Params(ToolParams):
