@@ -29,9 +29,7 @@ async def _compress(repl: Repl, args: str) -> None:
     if info is None:
         repl.console.print("Nothing to compress yet: the conversation is still short.")
         return
-    repl.stats.last_prompt_tokens = info.after_tokens
-    if info.usage is not None:
-        repl.stats.usage = repl.stats.usage + info.usage
+    repl.stats.observe(info)  # counts the summary request's tokens and cost
     window = repl.session.context_window
     share = f" ({info.after_tokens / window:.0%} of the window)" if window else ""
     repl.console.print(
