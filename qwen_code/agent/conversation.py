@@ -65,3 +65,81 @@ class Conversation:
         """Answer every unanswered tool call, so the next request is valid."""
         for call_id in self.pending_tool_calls():
             self.add_tool_result(call_id, content)
+
+    def repair(self) -> list[str]:
+        """Make the history one the server accepts, whatever produced it (a crash, a
+        cancel, an old session file). Returns what was fixed, for logs.
+
+        - every assistant tool call gets a result (a "cancelled" one when missing);
+        - a tool message whose call is not in the assistant message before it is dropped;
+        - two user messages in a row are merged;
+        - tool-call arguments are valid JSON object strings (vLLM answers 500 otherwise).
+        """
+        fixes: list[str] = []
+        repaired: list[Message] = []
+        open_calls: list[str] = []
+        for message in self.messages:
+            role = message.get("role")
+            if role == "tool":
+                if message.get("tool_call_id") in open_calls:
+                    open_calls.remove(message["tool_call_id"])
+                    repaired.append(message)
+                else:
+                    fixes.append(f"dropped a result for unknown call {message.get('tool_call_id')}")
+                continue
+            _answer_open_calls(repaired, open_calls, fixes)
+            if role == "assistant" and message.get("tool_calls"):
+                message = _normalize_calls(message, fixes)
+                open_calls = [call["id"] for call in message["tool_calls"]]
+            if role == "user" and repaired and repaired[-1].get("role") == "user":
+                repaired[-1] = _merge_user(repaired[-1], message)
+                fixes.append("merged two user messages in a row")
+                continue
+            repaired.append(message)
+        if fixes:
+            self.messages[:] = repaired
+        return fixes
+
+
+def _answer_open_calls(messages: list[Message], open_calls: list[str], fixes: list[str]) -> None:
+    for call_id in open_calls:
+        messages.append({"role": "tool", "tool_call_id": call_id, "content": CANCELLED_RESULT})
+        fixes.append(f"answered unanswered call {call_id}")
+    open_calls.clear()
+
+
+def _normalize_calls(message: Message, fixes: list[str]) -> Message:
+    calls = []
+    changed = False
+    for index, call in enumerate(message["tool_calls"]):
+        function = dict(call.get("function") or {})
+        arguments = function.get("arguments")
+        if not _is_json_object(arguments):
+            function["arguments"] = "{}"
+            changed = True
+        call_id = call.get("id") or f"call_repaired_{index}"
+        changed = changed or call_id != call.get("id")
+        calls.append({**call, "id": call_id, "type": "function", "function": function})
+    if changed:
+        fixes.append("replaced tool-call arguments that were not a JSON object")
+        return {**message, "tool_calls": calls}
+    return message
+
+
+def _is_json_object(text: Any) -> bool:
+    if not isinstance(text, str):
+        return False
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
+def _merge_user(first: Message, second: Message) -> Message:
+    def text(message: Message) -> str:
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        return "".join(p.get("text", "") for p in content or () if isinstance(p, dict))
+
+    return {"role": "user", "content": f"{text(first)}\n\n{text(second)}"}

@@ -7,6 +7,7 @@ REPL, the headless printers and tests all consume the same stream.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from qwen_code.agent.events import (
 from qwen_code.agent.tool_runner import ToolRunner
 from qwen_code.errors import ModelError
 from qwen_code.llm.types import ModelResponse, RetryNotice, StreamItem, TextChunk
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -139,6 +142,8 @@ class Agent:
         """One model request that fits the context budget (compressing first when needed).
         An overflow error from the server is answered once: compress, then retry."""
         tools = self.tools.registry.schemas()
+        for fix in self.conversation.repair():
+            log.warning("conversation repaired before the request: %s", fix)
         fitted = await self._timed(self.compressor.fit(self.conversation, self.model, tools))
         if fitted is not None:
             yield self._count(fitted)

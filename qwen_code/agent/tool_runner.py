@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from qwen_code.agent.approval import (
@@ -24,7 +24,7 @@ from qwen_code.agent.approval import (
 )
 from qwen_code.agent.events import ApprovalRequested, Event, ToolCall, ToolCallStarted, ToolResult
 from qwen_code.config import ApprovalMode
-from qwen_code.tools.base import ToolContext, ToolOutput
+from qwen_code.tools.base import ToolContext, ToolKind, ToolOutput
 from qwen_code.tools.registry import ToolRegistry, ValidCall
 
 
@@ -35,6 +35,8 @@ class ToolRunner:
     approver: Approver
     mode: ApprovalMode = "default"
     rules: list[AllowRule] = field(default_factory=list)
+    before_change: Callable[[ToolCall, ToolKind], Awaitable[None]] | None = None
+    """Called before a tool that changes the workspace runs (checkpoints hook in here)."""
 
     def set_mode(self, mode: ApprovalMode) -> None:
         """Switch approval mode mid-session; yolo also lifts the workspace boundary."""
@@ -109,6 +111,8 @@ class ToolRunner:
                 denial = answer.message or f"The user denied the {call.name} call."
                 yield ToolResult(call=call, output=denial, is_error=True)
                 return
+        if self.before_change is not None:
+            await self.before_change(call, prepared.tool.kind)
         result, output = await self._execute(call, prepared)
         yield result
         for event in output.events:
