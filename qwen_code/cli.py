@@ -7,6 +7,7 @@ imported inside the command that needs it, so `--help` and `--version` stay fast
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import typer
@@ -101,6 +102,15 @@ Partial = Annotated[
     typer.Option("--include-partial-messages", help="stream-json: also stream text as it arrives."),
 ]
 Debug = Annotated[bool, typer.Option("-d", "--debug", help="Log details to stderr.")]
+Continue = Annotated[
+    bool, typer.Option("-c", "--continue", help="Continue this project's latest session.")
+]
+Resume = Annotated[
+    str | None,
+    typer.Option(
+        "-r", "--resume", help="Continue a saved session by id (alone: pick one in the session)."
+    ),
+]
 SystemPrompt = Annotated[
     str | None, typer.Option("--system-prompt", help="Replace the built-in system prompt.")
 ]
@@ -137,6 +147,8 @@ def run(
     include_partial_messages: Partial = False,
     system_prompt: SystemPrompt = None,
     append_system_prompt: AppendSystemPrompt = None,
+    continue_session: Continue = False,
+    resume: Resume = None,
     debug: Debug = False,
     version: Version = None,
 ) -> int:
@@ -165,9 +177,18 @@ def run(
     )
     _configure_logging(debug)
     text = _prompt_text(prompt, query)
+    where = Where(latest=continue_session, session_id=resume)
     if prompt_interactive is not None or (not text and _stdin_is_terminal()):
-        return _interactive(flags, prompt_interactive, output_format)
-    return _headless(flags, text, output_format, include_partial_messages)
+        return _interactive(flags, prompt_interactive, output_format, where)
+    return _headless(flags, text, output_format, include_partial_messages, where)
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Which saved session to continue: the latest (`-c`) or one by id (`-r`)."""
+
+    latest: bool = False
+    session_id: str | None = None
 
 
 def _stdin_is_terminal() -> bool:
@@ -176,7 +197,7 @@ def _stdin_is_terminal() -> bool:
     return not headless.stdin_is_piped()
 
 
-def _interactive(flags: Any, first_message: str | None, output_format: str) -> int:
+def _interactive(flags: Any, first_message: str | None, output_format: str, where: Where) -> int:
     from qwen_code.config import load_settings, resolve_provider
     from qwen_code.errors import InputError
 
@@ -190,7 +211,15 @@ def _interactive(flags: Any, first_message: str | None, output_format: str) -> i
 
     from qwen_code.ui.repl import run_interactive
 
-    return asyncio.run(run_interactive(settings, provider, first_message=first_message))
+    return asyncio.run(
+        run_interactive(
+            settings,
+            provider,
+            first_message=first_message,
+            latest=where.latest,
+            session_id=where.session_id,
+        )
+    )
 
 
 def _prompt_text(prompt: str | None, query: list[str] | None) -> str:
@@ -200,9 +229,12 @@ def _prompt_text(prompt: str | None, query: list[str] | None) -> str:
     return f"{prompt}\n\n{words}" if words else prompt
 
 
-def _headless(flags: Any, prompt: str, output_format: str, partial: bool) -> int:
-    from qwen_code.config import load_settings, resolve_provider
+def _headless(flags: Any, prompt: str, output_format: str, partial: bool, where: Where) -> int:
+    from pathlib import Path
+
+    from qwen_code.config import load_settings, qwen_home, resolve_provider
     from qwen_code.errors import InputError
+    from qwen_code.session import resume
     from qwen_code.ui import headless
 
     piped, truncated = ("", False)
@@ -210,17 +242,29 @@ def _headless(flags: Any, prompt: str, output_format: str, partial: bool) -> int
         piped, truncated = headless.read_piped_stdin()
         if truncated:
             print("qwen-code: stdin was cut at 8 MB.", file=sys.stderr)
-    full_prompt = headless.compose_prompt(prompt, piped)
+    full_prompt = headless.compose_prompt(prompt, piped, cwd=Path.cwd())
     if not full_prompt:
         raise InputError(
             'No prompt given. Pass one as an argument (qwen-code "fix the test"), with -p, '
             "or pipe it on stdin; run qwen-code in a terminal without one for a session."
         )
+    if where.session_id == resume.PICK:
+        raise InputError(
+            "-r/--resume needs a session id here; `qwen-code sessions list` shows them."
+        )
     settings = load_settings(flags)
     provider = resolve_provider(settings)
+    saved = resume.resolve(
+        qwen_home(), Path.cwd(), latest=where.latest, session_id=where.session_id
+    )
     return headless.run_until_complete(
         headless.run_headless(
-            settings, provider, full_prompt, output_format=output_format, partial=partial
+            settings,
+            provider,
+            full_prompt,
+            output_format=output_format,
+            partial=partial,
+            resume=saved,
         )
     )
 
@@ -264,6 +308,128 @@ def prompts_export(
         print(f"{'wrote' if written else 'kept existing'} {path}")
 
 
+sessions_app = typer.Typer(
+    help="Saved sessions of this project.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(sessions_app, name="sessions")
+
+
+@sessions_app.command("list")
+def sessions_list() -> None:
+    """List this project's sessions, most recent first (continue one with -r ID)."""
+    from pathlib import Path
+
+    from qwen_code.config import qwen_home
+    from qwen_code.session.resume import describe
+    from qwen_code.session.store import list_sessions
+
+    sessions = list_sessions(qwen_home(), Path.cwd())
+    if not sessions:
+        print("No saved sessions for this project.")
+    for info in sessions:
+        print(describe(info))
+
+
+@sessions_app.command("show")
+def sessions_show(
+    session_id: Annotated[str, typer.Argument(help="Session id (or prefix).")],
+) -> None:
+    """Print a session's conversation."""
+    from qwen_code.session.store import load
+
+    for message in load(_session_path(session_id)).messages:
+        role = message.get("role", "?")
+        content = message.get("content") or ""
+        calls = ", ".join(c["function"]["name"] for c in message.get("tool_calls") or ())
+        text = content if isinstance(content, str) else str(content)
+        print(f"[{role}]{' calls ' + calls if calls else ''}\n{text.strip()[:2000]}\n")
+
+
+@sessions_app.command("delete")
+def sessions_delete(
+    session_id: Annotated[str, typer.Argument(help="Session id (or prefix).")],
+) -> None:
+    """Delete a saved session."""
+    path = _session_path(session_id)
+    path.unlink()
+    print(f"Deleted {path.stem}.")
+
+
+def _session_path(session_id: str) -> Any:
+    from pathlib import Path
+
+    from qwen_code.config import qwen_home
+    from qwen_code.errors import InputError
+    from qwen_code.session.store import find_session
+
+    path = find_session(qwen_home(), Path.cwd(), session_id)
+    if path is None:
+        raise InputError(f"No saved session {session_id!r} for this project.")
+    return path
+
+
+checkpoints_app = typer.Typer(
+    help="Workspace checkpoints (undo what the agent changed).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(checkpoints_app, name="checkpoints")
+
+
+@checkpoints_app.command("list")
+def checkpoints_list() -> None:
+    """List this project's checkpoints, newest first, with the files changed since each."""
+    import time
+    from pathlib import Path
+
+    from qwen_code.config import qwen_home
+    from qwen_code.session.checkpoints import Checkpoints
+
+    found = Checkpoints(qwen_home(), Path.cwd()).list(limit=50)
+    if not found:
+        print("No checkpoints for this project.")
+    for cp in found:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(cp.created))
+        changed = ", ".join(cp.changed[:5]) + (" ..." if len(cp.changed) > 5 else "")
+        print(
+            f"{cp.id[:8]}  {when}  session {cp.session_id[:8]}  turn {cp.turn}  "
+            f"{cp.prompt[:40]!r}  changed since: {changed or 'none'}"
+        )
+
+
+@checkpoints_app.command("restore")
+def checkpoints_restore(
+    checkpoint_id: Annotated[str, typer.Argument(help="Checkpoint id (or prefix).")],
+) -> None:
+    """Put the files back as they were at a checkpoint (and its session's conversation)."""
+    from pathlib import Path
+
+    from qwen_code.config import qwen_home
+    from qwen_code.session.checkpoints import CheckpointError, Checkpoints
+    from qwen_code.session.rewind import rewind_transcript
+
+    home = qwen_home()
+    try:
+        restored = Checkpoints(home, Path.cwd()).restore(checkpoint_id)
+    except CheckpointError as exc:
+        raise typer.Exit(_fail(str(exc))) from exc
+    for name in restored.restored:
+        print(f"restored {name}")
+    for name in restored.deleted:
+        print(f"removed  {name}")
+    session = rewind_transcript(home, Path.cwd(), restored)
+    if session:
+        print(
+            f"The conversation of session {session[:8]} is back to that point: "
+            f"qwen-code -r {session} continues it."
+        )
+
+
+def _fail(message: str) -> int:
+    print(f"qwen-code: {message}", file=sys.stderr)
+    return 1
+
+
 def _configure_logging(debug: bool) -> None:
     import logging
 
@@ -274,9 +440,21 @@ def _configure_logging(debug: bool) -> None:
     )
 
 
+def _optional_resume_value(args: list[str]) -> list[str]:
+    """`-r`/`--resume` with no id (last, or followed by an option) means "let me pick"."""
+    fixed = list(args)
+    for index, arg in enumerate(fixed):
+        if arg in ("-r", "--resume"):
+            following = fixed[index + 1] if index + 1 < len(fixed) else None
+            if following is None or following.startswith("-"):
+                fixed.insert(index + 1, "__pick__")
+            break
+    return fixed
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: returns the process exit code."""
-    args = sys.argv[1:] if argv is None else list(argv)
+    args = _optional_resume_value(sys.argv[1:] if argv is None else list(argv))
     if args in (["--version"], ["-v"]):
         print(f"qwen-code {__version__}")
         return 0

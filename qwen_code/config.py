@@ -50,7 +50,13 @@ class GenerationConfig(_Section):
     timeout: int = 120_000
     """Request timeout in milliseconds (for a stream: the longest wait for the next chunk)."""
     max_retries: int = 5
-    """Retries on 429, 5xx, timeouts and connection errors."""
+    """Retries on 429, 5xx, timeouts, dropped or stalled streams and connection errors."""
+    max_retry_time: int = Field(default=180_000, ge=0)
+    """Milliseconds after a request's first failure during which it is retried (all retries
+    together, waits included); then the error is reported."""
+    stream_stall_timeout: int = Field(default=60_000, ge=0)
+    """Milliseconds without any data, once a streamed reply has started, before the stream
+    counts as stalled and is retried; 0 turns stall detection off."""
     sampling_params: dict[str, Any] | None = None
     """temperature, top_p, top_k, repetition_penalty, max_tokens: replace the model defaults."""
     context_window_size: int | None = None
@@ -73,6 +79,8 @@ class ModelSettings(_Section):
     """Most model requests for one prompt; -1 means no limit."""
     generation_config: GenerationConfig = Field(default_factory=GenerationConfig)
     chat_compression: ChatCompressionSettings = Field(default_factory=ChatCompressionSettings)
+    skip_loop_detection: bool = False
+    """Turn off loop detection (repeated tool calls and repeated text)."""
 
 
 class AuthSettings(_Section):
@@ -86,12 +94,22 @@ class SecuritySettings(_Section):
     auth: AuthSettings = Field(default_factory=AuthSettings)
 
 
+class ShellSettings(_Section):
+    input_wait_seconds: float = Field(default=5.0, ge=0)
+    """End a command that has been silent this long while blocked reading a terminal or
+    a named pipe (it waits for input that never comes); 0 turns this off."""
+    auto_background_seconds: float = Field(default=10.0, ge=0)
+    """Move a foreground command that looks like a server or watcher to the background
+    when it still runs after this long; 0 turns this off."""
+
+
 class ToolsSettings(_Section):
     approval_mode: ApprovalMode = "default"
     allowed: list[str] = Field(default_factory=list)
     """Tools (or `run_shell_command(prefix)` rules) that never need approval."""
     truncate_tool_output_threshold: int = 25_000
     truncate_tool_output_lines: int = 1_000
+    shell: ShellSettings = Field(default_factory=ShellSettings)
 
 
 class ContextSettings(_Section):
@@ -105,9 +123,19 @@ class ContextSettings(_Section):
         return (self.file_name,) if isinstance(self.file_name, str) else tuple(self.file_name)
 
 
+class CheckpointingSettings(_Section):
+    enabled: bool = True
+    """Snapshot the workspace before the first change of each prompt (for /restore)."""
+    include_shell: bool = False
+    """Also snapshot before shell commands, not only before edits and writes."""
+
+
 class GeneralSettings(_Section):
     vim_mode: bool = False
     """Vi key bindings in the interactive prompt."""
+    checkpointing: CheckpointingSettings = Field(default_factory=CheckpointingSettings)
+    session_recording: bool = True
+    """Save every session's transcript under $QWEN_HOME/projects/ (for --continue)."""
 
 
 class Settings(_Section):
@@ -297,6 +325,16 @@ def _key_source(flags: Flags, env_source: str, settings: Settings) -> str:
     return "security.auth.apiKey in settings.json" if settings.security.auth.api_key else ""
 
 
+_ENDPOINT_SUFFIX = re.compile(r"/(chat/completions|completions|models)/*$", re.IGNORECASE)
+
+
+def normalize_base_url(url: str) -> str:
+    """The base URL without surrounding space, trailing slashes, or an endpoint path pasted
+    with it (`…/v1/chat/completions` → `…/v1`). A missing `/v1` is not added here: the
+    client adds it after a 404 (servers differ in whether they need it)."""
+    return _ENDPOINT_SUFFIX.sub("", url.strip()).rstrip("/")
+
+
 def _is_dashscope(url: str) -> bool:
     host = urlparse(url).hostname or ""
     return host.endswith(".aliyuncs.com") and "dashscope" in host
@@ -328,7 +366,7 @@ def resolve_provider(settings: Settings, *, home: Path | None = None) -> Provide
     auth = settings.security.auth
     if not auth.api_key and not auth.base_url:
         raise CredentialsError(MISSING_CREDENTIALS.format(home=home or qwen_home()))
-    base_url = (auth.base_url or DASHSCOPE_URLS[auth.dashscope_region]).rstrip("/")
+    base_url = normalize_base_url(auth.base_url or DASHSCOPE_URLS[auth.dashscope_region])
     dashscope = _is_dashscope(base_url)
     model = settings.model.name or (DEFAULT_DASHSCOPE_MODEL if dashscope else None)
     return Provider(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from qwen_code.agent.approval import Approver, parse_rules
 from qwen_code.agent.compress import Compressor
 from qwen_code.agent.context import ContextBudget
 from qwen_code.agent.conversation import Conversation
+from qwen_code.agent.events import Event, ToolCall
 from qwen_code.agent.loop import Agent
+from qwen_code.agent.loop_detection import LoopDetector
 from qwen_code.agent.tool_runner import ToolRunner
 from qwen_code.config import Provider, Settings, qwen_home
 from qwen_code.errors import ConfigError
@@ -28,9 +31,12 @@ from qwen_code.llm.sampling import default_sampling
 from qwen_code.llm.types import ModelConfig
 from qwen_code.memory import ContextFile
 from qwen_code.prompts import build_system_prompt
-from qwen_code.tools.base import ToolContext, ToolLimits
+from qwen_code.session.persistence import Persistence
+from qwen_code.session.store import LoadedSession
+from qwen_code.tools.base import ToolContext, ToolKind, ToolLimits
 from qwen_code.tools.registry import ToolRegistry, builtin_registry
 from qwen_code.tools.shell import shutdown_background_jobs
+from qwen_code.tools.shell_watch import SHELL_OPTIONS_KEY, ShellOptions
 from qwen_code.tools.workspace import Workspace
 
 
@@ -53,16 +59,53 @@ class Session:
     """Tokens the model accepts, when known (settings, server, or the built-in table)."""
     pricing: PriceTable | None = None
     """Token prices (settings `modelPricing` over the built-in table), for cost display."""
+    persistence: Persistence | None = None
+    """The transcript file and the checkpoints (None when both are turned off)."""
     started_at: float = field(default_factory=time.monotonic)
+
+    def attach_persistence(self, home: Path, resume: LoadedSession | None = None) -> None:
+        self.persistence = Persistence.create(
+            self.settings, home=home, cwd=self.cwd, session_id=self.id, model=self.model
+        )
+        if resume is not None and self.persistence.writer is not None:
+            self.persistence.writer.adopt(resume.messages)
+        conversation = lambda: self.agent.conversation  # noqa: E731 (it is replaced by /clear)
+        persistence = self.persistence
+
+        async def before_change(call: ToolCall, kind: ToolKind) -> None:
+            await persistence.before_change(call, kind, conversation())
+
+        self.runner.before_change = before_change
+
+    def run(self, prompt: str) -> AsyncIterator[Event]:
+        """`agent.run(prompt)`, with the transcript saved and checkpoints made as it goes."""
+        events = self.agent.run(prompt)
+        if self.persistence is None:
+            return events
+        self.persistence.start_warm_up()
+        return self.persistence.run(self.agent.conversation, events)
+
+    def replace_conversation(self, messages: list[dict[str, Any]]) -> None:
+        """Continue from other messages (a restored checkpoint, a saved chat)."""
+        conversation = Conversation.with_system(self.system_prompt)
+        conversation.messages.extend(messages)
+        conversation.repair()
+        self.agent.conversation = conversation
+        self.agent.budget.reset()
+        if self.persistence is not None:
+            self.persistence.sync(conversation)
 
     @property
     def runner(self) -> ToolRunner:
         return self.agent.tools
 
     def clear(self) -> None:
-        """Start a new conversation (same system prompt, so server prefix caches still hit)."""
-        self.agent.conversation = Conversation.with_system(self.system_prompt)
-        self.agent.budget.reset()
+        """Start a new conversation, with a new id and transcript (same system prompt, so
+        server prefix caches still hit). The old session can still be resumed."""
+        self.id = str(uuid.uuid4())
+        if self.persistence is not None:
+            self.persistence.restart(self.id, home=qwen_home(), cwd=self.cwd, model=self.model)
+        self.replace_conversation([])
 
     def switch_model(self, model: str, served: list[dict[str, Any]] | None = None) -> None:
         """Use another model from the next request on."""
@@ -77,6 +120,9 @@ class Session:
         try:
             await shutdown_background_jobs(self.tool_ctx)
         finally:
+            if self.persistence is not None:
+                self.persistence.sync(self.agent.conversation)
+                self.persistence.close()
             await self.client.aclose()
             if self.tool_ctx.scratch_dir is not None:
                 shutil.rmtree(self.tool_ctx.scratch_dir, ignore_errors=True)
@@ -164,24 +210,24 @@ async def connect(
 
 
 async def open_session(
-    settings: Settings, provider: Provider, *, cwd: Path, approver: Approver
+    settings: Settings,
+    provider: Provider,
+    *,
+    cwd: Path,
+    approver: Approver,
+    resume: LoadedSession | None = None,
 ) -> Session:
-    session_id = str(uuid.uuid4())
+    """Everything one conversation needs. With `resume`, the saved conversation continues
+    (same id, same transcript file) after being checked and repaired."""
+    session_id = resume.info.id if resume else str(uuid.uuid4())
     pricing = load_pricing(settings.model_pricing, base_url=provider.base_url)
     home = qwen_home()
-    scratch = home / "tmp" / session_id
-    workspace = workspace_for(settings, cwd, scratch)
-    limits = ToolLimits(
-        max_output_chars=settings.tools.truncate_tool_output_threshold,
-        max_output_lines=settings.tools.truncate_tool_output_lines,
+    tool_ctx = _tool_context(settings, cwd, home, home / "tmp" / session_id)
+    shell = settings.tools.shell
+    tool_ctx.state[SHELL_OPTIONS_KEY] = ShellOptions(
+        input_wait_s=shell.input_wait_seconds, auto_background_s=shell.auto_background_seconds
     )
-    tool_ctx = ToolContext(
-        workspace=workspace,
-        limits=limits,
-        scratch_dir=scratch,
-        home=home,
-        memory_file_name=settings.context.file_names()[0],
-    )
+    workspace = tool_ctx.workspace
     client, served = await connect(settings, provider)
     registry = builtin_registry(project_dir=workspace.root, user_dir=home)
     runner = ToolRunner(
@@ -199,14 +245,19 @@ async def open_session(
         threshold=settings.model.chat_compression.context_percentage_threshold,
         max_output_tokens=max_output_tokens(client.config),
     )
+    conversation = Conversation.with_system(prompt)
+    if resume:
+        conversation.messages.extend(resume.messages)
+        conversation.repair()
     agent = Agent(
         model=client,
         tools=runner,
-        conversation=Conversation.with_system(prompt),
+        conversation=conversation,
         max_turns=settings.model.max_session_turns,
         compressor=Compressor(budget=budget, project_dir=workspace.root, user_dir=home),
+        loops=LoopDetector(enabled=not settings.model.skip_loop_detection),
     )
-    return Session(
+    session = Session(
         id=session_id,
         agent=agent,
         client=client,
@@ -220,4 +271,20 @@ async def open_session(
         context_files=files,
         context_window=window,
         pricing=pricing,
+    )
+    session.attach_persistence(home, resume)
+    return session
+
+
+def _tool_context(settings: Settings, cwd: Path, home: Path, scratch: Path) -> ToolContext:
+    limits = ToolLimits(
+        max_output_chars=settings.tools.truncate_tool_output_threshold,
+        max_output_lines=settings.tools.truncate_tool_output_lines,
+    )
+    return ToolContext(
+        workspace=workspace_for(settings, cwd, scratch),
+        limits=limits,
+        scratch_dir=scratch,
+        home=home,
+        memory_file_name=settings.context.file_names()[0],
     )

@@ -26,6 +26,7 @@ from qwen_code.agent.approval import HeadlessApprover
 from qwen_code.agent.events import Event
 from qwen_code.config import Provider, Settings, qwen_home
 from qwen_code.errors import ExitCode
+from qwen_code.session.store import LoadedSession
 from qwen_code.ui.headless_output import Outcome, Printer, Recorder, RunInfo, printer_for
 
 if TYPE_CHECKING:
@@ -126,13 +127,15 @@ async def run_headless(
     cwd: Path | None = None,
     out: IO[str] | None = None,
     err: IO[str] | None = None,
+    resume: LoadedSession | None = None,
 ) -> int:
-    """Run one prompt to completion and return the exit code."""
+    """Run one prompt to completion and return the exit code. With `resume`, the saved
+    conversation continues."""
     from qwen_code.agent.setup import open_session
 
     mode = settings.tools.approval_mode
     session = await open_session(
-        settings, provider, cwd=cwd or Path.cwd(), approver=HeadlessApprover(mode)
+        settings, provider, cwd=cwd or Path.cwd(), approver=HeadlessApprover(mode), resume=resume
     )
     info = RunInfo(
         session_id=session.id,
@@ -148,7 +151,7 @@ async def run_headless(
     printer.start(info)
     try:
         prompt = await expand_custom_command(session, prompt, err or sys.stderr)
-        await _drive(session.agent.run(prompt), printer, recorder)
+        await _drive(session.run(prompt), printer, recorder)
     except asyncio.CancelledError:
         recorder.outcome.reason = "cancelled"
         raise

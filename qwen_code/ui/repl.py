@@ -19,6 +19,7 @@ from prompt_toolkit.completion import ThreadedCompleter
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from rich.console import Console
+from rich.text import Text
 
 from qwen_code import __version__
 from qwen_code.agent.setup import Session
@@ -240,7 +241,7 @@ class Repl:
     async def _consume(self, message: str) -> None:
         self.renderer.start_turn()
         try:
-            async for event in self.session.agent.run(message):
+            async for event in self.session.run(message):
                 self.stats.observe(event)
                 self.renderer.handle(event)
         except ModelError as exc:  # raised before the loop could report it
@@ -289,6 +290,27 @@ class Repl:
             await asyncio.to_thread(_import_openai)
             await self.fetch_models()
 
+    def show_resumed(self, messages: list[dict[str, Any]]) -> None:
+        """After resuming: say so, and show the last exchange for context."""
+        users = [m for m in messages if m.get("role") == "user"]
+        self.console.print(
+            f"[dim]Resumed session {self.session.id[:8]} ({len(messages)} messages, "
+            f"{len(users)} prompts).[/dim]"
+        )
+        last = next(
+            (
+                m
+                for m in reversed(messages)
+                if m.get("role") == "assistant"
+                and isinstance(m.get("content"), str)
+                and m["content"].strip()
+            ),
+            None,
+        )
+        if last is not None:
+            preview = last["content"].strip()[:300]
+            self.console.print(Text.assemble(("Last answer: ", "dim"), preview))
+
     def _banner(self) -> None:
         session = self.session
         self.console.print(
@@ -299,22 +321,55 @@ class Repl:
 
 
 async def run_interactive(
-    settings: Any, provider: Any, *, first_message: str | None = None, cwd: Path | None = None
+    settings: Any,
+    provider: Any,
+    *,
+    first_message: str | None = None,
+    cwd: Path | None = None,
+    latest: bool = False,
+    session_id: str | None = None,
 ) -> int:
-    """Open a session and run the REPL until the user leaves."""
+    """Open a session (new, or a saved one to continue) and run the REPL until the user
+    leaves."""
     from qwen_code.agent.approval import HeadlessApprover
     from qwen_code.agent.setup import open_session
     from qwen_code.config import qwen_home
+    from qwen_code.session import resume
     from qwen_code.ui.terminal import Terminal, make_console
 
     console = make_console(Terminal.detect())
+    cwd = cwd or Path.cwd()
+    if session_id == resume.PICK:
+        session_id = await pick_session(console, qwen_home(), cwd)
+    saved = resume.resolve(qwen_home(), cwd, latest=latest, session_id=session_id)
     session = await open_session(
         settings,
         provider,
-        cwd=cwd or Path.cwd(),
+        cwd=cwd,
         approver=HeadlessApprover(settings.tools.approval_mode),
+        resume=saved,
     )
     try:
-        return await Repl(session, console=console, home=qwen_home()).run(first_message)
+        repl = Repl(session, console=console, home=qwen_home())
+        if saved is not None:
+            repl.show_resumed(saved.messages)
+        return await repl.run(first_message)
     finally:
         await session.aclose()
+
+
+async def pick_session(console: Console, home: Path, cwd: Path) -> str | None:
+    """Let the user choose one of this project's saved sessions (None: start a new one)."""
+    from qwen_code.session.resume import describe
+    from qwen_code.session.store import list_sessions
+
+    sessions = list_sessions(home, cwd)[:20]
+    if not sessions:
+        console.print("[dim]No saved sessions for this project; starting a new one.[/dim]")
+        return None
+    for number, info in enumerate(sessions, 1):
+        console.print(f"{number:>3}. {describe(info)}", markup=False, highlight=False)
+    answer = await PromptSession[str]().prompt_async("Session number (Enter for a new one): ")
+    if answer.strip().isdigit() and 1 <= int(answer) <= len(sessions):
+        return sessions[int(answer) - 1].id
+    return None

@@ -1,0 +1,1 @@
+"""Saved sessions (JSONL transcripts, resume, named chats) and workspace checkpoints."""

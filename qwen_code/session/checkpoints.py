@@ -1,0 +1,213 @@
+"""Checkpoints: snapshots of the workspace in a shadow git repository, to undo changes.
+
+The shadow repository lives in `$QWEN_HOME/history/<project-id>/` and uses the project
+as its work tree (`GIT_DIR` + `GIT_WORK_TREE`), so the user's own `.git`, index, branches
+and stash are never touched, and directories that are not git repositories work too.
+The project's `.gitignore` files are honoured, and a default exclude list keeps large
+build and dependency folders out. Each checkpoint is a commit whose message holds JSON
+metadata; the conversation at that point is saved next to it, so `/restore` can put
+back both the files and the conversation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qwen_code.config import project_id, project_root
+
+REF = "refs/heads/checkpoints"
+DEFAULT_EXCLUDES = (
+    "node_modules/",
+    ".venv/",
+    "venv/",
+    "__pycache__/",
+    ".mypy_cache/",
+    ".pytest_cache/",
+    ".ruff_cache/",
+    ".tox/",
+    ".gradle/",
+    ".next/",
+    ".cache/",
+    "target/",
+    "*.pyc",
+)
+
+
+class CheckpointError(Exception):
+    """A checkpoint could not be made or restored; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    id: str
+    created: float
+    session_id: str
+    turn: int
+    prompt: str
+    changed: tuple[str, ...] = ()
+    """Files that differ between the checkpoint and the workspace now."""
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    checkpoint: Checkpoint
+    restored: tuple[str, ...]
+    deleted: tuple[str, ...]
+    messages: list[dict[str, Any]] | None = field(default=None)
+
+
+class Checkpoints:
+    def __init__(self, home: Path, cwd: Path) -> None:
+        self.root = project_root(cwd.resolve())
+        self.git_dir = home / "history" / project_id(cwd)
+        self._git_cmd: Any = None
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def _git(self, *args: str) -> str:
+        if self._git_cmd is None:
+            self._git_cmd = self._open()
+        try:
+            return str(self._git_cmd.execute(["git", *args], with_extended_output=False))
+        except Exception as exc:  # gitpython's GitCommandError carries git's stderr
+            raise CheckpointError(f"git {' '.join(args[:2])} failed: {exc}") from exc
+
+    def _open(self) -> Any:
+        import git  # gitpython: imported on the first checkpoint, not at start-up
+
+        cmd = git.Git(str(self.root))
+        cmd.update_environment(
+            GIT_DIR=str(self.git_dir),
+            GIT_WORK_TREE=str(self.root),
+            GIT_AUTHOR_NAME="qwen-code",
+            GIT_AUTHOR_EMAIL="checkpoints@qwen-code.invalid",
+            GIT_COMMITTER_NAME="qwen-code",
+            GIT_COMMITTER_EMAIL="checkpoints@qwen-code.invalid",
+        )
+        if not (self.git_dir / "HEAD").exists():
+            self.git_dir.mkdir(parents=True, exist_ok=True)
+            cmd.execute(["git", "init", "--quiet"])
+            for key, value in (
+                ("core.autocrlf", "false"),
+                ("gc.auto", "0"),
+                ("core.quotepath", "false"),
+            ):
+                cmd.execute(["git", "config", key, value])
+            exclude = self.git_dir / "info" / "exclude"
+            exclude.parent.mkdir(parents=True, exist_ok=True)
+            exclude.write_text("\n".join(DEFAULT_EXCLUDES) + "\n", encoding="utf-8")
+        return cmd
+
+    def _stage(self) -> str:
+        """Stage the whole work tree into the shadow index; return its tree id."""
+        self._git("add", "--all", "--", ".")
+        return self._git("write-tree").strip()
+
+    def _head(self) -> str | None:
+        try:
+            return self._git("rev-parse", "--verify", "--quiet", REF).strip() or None
+        except CheckpointError:
+            return None
+
+    # --- the API ----------------------------------------------------------------------
+
+    def warm(self) -> None:
+        """Import gitpython and create the shadow repository if needed."""
+        try:
+            if self._git_cmd is None:
+                self._git_cmd = self._open()
+        except Exception as exc:  # no git binary, unwritable home: checkpoints just fail later
+            raise CheckpointError(str(exc)) from exc
+
+    def create(
+        self, *, session_id: str, turn: int, prompt: str, messages: list[dict[str, Any]]
+    ) -> str:
+        """Snapshot the work tree now; returns the checkpoint id."""
+        tree = self._stage()
+        meta = {"session": session_id, "turn": turn, "prompt": prompt[:200], "time": time.time()}
+        parent = self._head()
+        args = ["commit-tree", tree, "-m", json.dumps(meta, ensure_ascii=False)]
+        if parent:
+            args += ["-p", parent]
+        commit = self._git(*args).strip()
+        self._git("update-ref", REF, commit)
+        self._save_messages(commit, messages)
+        return commit
+
+    def list(self, *, session_id: str | None = None, limit: int = 50) -> list[Checkpoint]:
+        """Newest first; `changed` lists what restoring each would change."""
+        if self._head() is None:
+            return []
+        log = self._git("log", f"-{limit * 4}", "--format=%H%x00%ct%x00%B%x1e", REF)
+        self._stage()
+        found = []
+        for entry in log.split("\x1e"):
+            parts = entry.strip().split("\x00")
+            if len(parts) != 3:
+                continue
+            checkpoint = self._parse(*parts)
+            if session_id is None or checkpoint.session_id == session_id:
+                found.append(checkpoint)
+            if len(found) >= limit:
+                break
+        return found
+
+    def _parse(self, commit: str, ctime: str, body: str) -> Checkpoint:
+        try:
+            meta = json.loads(body)
+        except ValueError:
+            meta = {}
+        changed = self._git("diff", "--cached", "--name-only", commit).split("\n")
+        return Checkpoint(
+            id=commit,
+            created=float(meta.get("time") or ctime),
+            session_id=str(meta.get("session", "")),
+            turn=int(meta.get("turn") or 0),
+            prompt=str(meta.get("prompt", "")),
+            changed=tuple(c for c in changed if c),
+        )
+
+    def find(self, prefix: str) -> Checkpoint:
+        for checkpoint in self.list(limit=1000):
+            if checkpoint.id.startswith(prefix.strip()):
+                return checkpoint
+        raise CheckpointError(f"No checkpoint {prefix!r} in {self.git_dir}.")
+
+    def restore(self, prefix: str) -> Restored:
+        """Put the work tree back as it was at the checkpoint: changed and deleted files
+        come back, files created since are removed. Ignored files are left alone."""
+        checkpoint = self.find(prefix)
+        added = self._git(
+            "diff", "--cached", "--name-only", "--diff-filter=A", checkpoint.id
+        ).split("\n")
+        deleted = []
+        for name in filter(None, added):
+            path = self.root / name
+            if path.is_file() or path.is_symlink():
+                path.unlink()
+                deleted.append(name)
+        self._git("read-tree", checkpoint.id)
+        restored = tuple(c for c in checkpoint.changed if c not in deleted)
+        for start in range(0, len(restored), 200):
+            self._git("checkout-index", "--force", "--", *restored[start : start + 200])
+        return Restored(checkpoint, restored, tuple(deleted), self._load_messages(checkpoint.id))
+
+    def _messages_path(self, commit: str) -> Path:
+        return self.git_dir / "conversations" / f"{commit}.json"
+
+    def _save_messages(self, commit: str, messages: list[dict[str, Any]]) -> None:
+        from qwen_code.tools.fileio import atomic_write
+
+        data = json.dumps(messages, ensure_ascii=False).encode("utf-8")
+        atomic_write(self._messages_path(commit), data)
+
+    def _load_messages(self, commit: str) -> list[dict[str, Any]] | None:
+        try:
+            data = json.loads(self._messages_path(commit).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, list) else None

@@ -1,0 +1,100 @@
+"""Finding the session to continue (`--continue`, `--resume ID`) and named chats (`/chat`)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from qwen_code.config import project_id
+from qwen_code.errors import InputError
+from qwen_code.session.store import LoadedSession, SessionInfo, find_session, list_sessions, load
+
+PICK = "__pick__"
+"""`--resume` given without an id: let the user pick."""
+
+
+def describe(info: SessionInfo) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
+    first = info.first_message or "(no message)"
+    return (
+        f"{info.id[:8]}  {when}  {info.messages:>4} msgs  {info.size / 1024:>7.1f} KB  {first[:60]}"
+    )
+
+
+def resolve(home: Path, cwd: Path, *, latest: bool, session_id: str | None) -> LoadedSession | None:
+    """The session to continue, or None for a new one. Raises InputError when asked for a
+    session that does not exist."""
+    if session_id and session_id != PICK:
+        path = find_session(home, cwd, session_id)
+        if path is None:
+            raise InputError(
+                f"No saved session {session_id!r} for this project.{_recent(home, cwd)}"
+            )
+        return load(path)
+    if latest:
+        sessions = list_sessions(home, cwd)
+        if not sessions:
+            raise InputError("There is no saved session for this project to continue.")
+        return load(sessions[0].path)
+    return None
+
+
+def _recent(home: Path, cwd: Path) -> str:
+    sessions = list_sessions(home, cwd)[:5]
+    if not sessions:
+        return ""
+    return "\nRecent sessions:\n" + "\n".join(f"  {describe(s)}" for s in sessions)
+
+
+def chats_dir(home: Path, cwd: Path) -> Path:
+    return home / "projects" / project_id(cwd) / "chats"
+
+
+def _tag_path(home: Path, cwd: Path, tag: str) -> Path:
+    if not re.fullmatch(r"[\w.-]{1,64}", tag):
+        raise InputError("A chat tag is 1-64 letters, digits, '.', '-' or '_'.")
+    return chats_dir(home, cwd) / f"{tag}.json"
+
+
+def save_chat(home: Path, cwd: Path, tag: str, messages: list[dict[str, Any]], model: str) -> Path:
+    from qwen_code.tools.fileio import atomic_write
+
+    path = _tag_path(home, cwd, tag)
+    record = {"tag": tag, "saved": time.time(), "model": model, "messages": messages}
+    atomic_write(path, json.dumps(record, ensure_ascii=False).encode("utf-8"))
+    return path
+
+
+def load_chat(home: Path, cwd: Path, tag: str) -> list[dict[str, Any]]:
+    path = _tag_path(home, cwd, tag)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(f"No saved chat {tag!r}. /chat list shows them.") from exc
+    except ValueError as exc:
+        raise InputError(f"The saved chat {tag!r} is damaged ({path}).") from exc
+    messages = record.get("messages") if isinstance(record, dict) else None
+    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+
+def list_chats(home: Path, cwd: Path) -> list[tuple[str, float, int]]:
+    """(tag, saved time, message count), newest first."""
+    found = []
+    for path in chats_dir(home, cwd).glob("*.json"):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            found.append((path.stem, float(record.get("saved", 0)), len(record["messages"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return sorted(found, key=lambda item: item[1], reverse=True)
+
+
+def delete_chat(home: Path, cwd: Path, tag: str) -> bool:
+    path = _tag_path(home, cwd, tag)
+    if path.exists():
+        path.unlink()
+        return True
+    return False

@@ -1,0 +1,167 @@
+"""Session transcripts: one append-only JSONL file per session, written as it happens.
+
+`$QWEN_HOME/projects/<project-id>/sessions/<session-id>.jsonl`. The first line describes
+the session; then one line per conversation message (the system prompt is not stored:
+a resumed session gets a fresh one). When the history is rewritten (compression,
+`/clear`, `/restore`), a `replace` line carries the whole new history. Each line is
+written with one `write` on an O_APPEND descriptor, so a process killed at any moment
+leaves at most one torn last line, which loading skips. API keys are never written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qwen_code import __version__
+from qwen_code.config import project_id
+
+Message = dict[str, Any]
+
+
+def sessions_dir(home: Path, cwd: Path) -> Path:
+    return home / "projects" / project_id(cwd) / "sessions"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    id: str
+    path: Path
+    created: float
+    modified: float
+    size: int
+    first_message: str
+    messages: int
+    model: str = ""
+
+
+@dataclass(slots=True)
+class LoadedSession:
+    info: SessionInfo
+    messages: list[Message]
+    torn_lines: int = 0
+
+
+class SessionWriter:
+    """Appends a session's messages to its file as the conversation grows."""
+
+    def __init__(self, path: Path, *, session_id: str, cwd: Path, model: str) -> None:
+        self.path = path
+        self._saved: list[Message] = []
+        new = not path.exists()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if new:
+            header = {
+                "type": "session",
+                "id": session_id,
+                "cwd": str(cwd),
+                "model": model,
+                "created": time.time(),
+                "version": __version__,
+            }
+            self._write(header)
+
+    def adopt(self, messages: list[Message]) -> None:
+        """Messages already in the file (a resumed session): not written again."""
+        self._saved = list(messages)
+
+    def sync(self, messages: list[Message]) -> None:
+        """Write what changed since the last call: new messages, or a full replacement
+        when earlier messages were rewritten. `messages` excludes the system prompt."""
+        saved = self._saved
+        prefix_kept = len(messages) >= len(saved) and all(
+            a is b or a == b for a, b in zip(saved, messages, strict=False)
+        )
+        if prefix_kept:
+            for message in messages[len(saved) :]:
+                self._write({"type": "message", "message": message})
+        else:
+            self.replace(messages)
+            return
+        self._saved = list(messages)
+
+    def replace(self, messages: list[Message]) -> None:
+        """Record that the whole history is now `messages`."""
+        self._write({"type": "replace", "messages": messages})
+        self._saved = list(messages)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        os.write(self._fd, data)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def load(path: Path) -> LoadedSession:
+    """Replay a session file. A torn or malformed line (a kill mid-write) is skipped."""
+    header: dict[str, Any] = {}
+    messages: list[Message] = []
+    torn = 0
+    with path.open("rb") as fh:
+        for raw in fh:
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                torn += 1
+                continue
+            kind = record.get("type") if isinstance(record, dict) else None
+            if kind == "session":
+                header = record
+            elif kind == "message" and isinstance(record.get("message"), dict):
+                messages.append(record["message"])
+            elif kind == "replace" and isinstance(record.get("messages"), list):
+                messages = [m for m in record["messages"] if isinstance(m, dict)]
+            else:
+                torn += 1
+    return LoadedSession(_info(path, header, messages), messages, torn)
+
+
+def _info(path: Path, header: dict[str, Any], messages: list[Message]) -> SessionInfo:
+    stat = path.stat()
+    first = next((_text(m) for m in messages if m.get("role") == "user"), "")
+    return SessionInfo(
+        id=path.stem,
+        path=path,
+        created=float(header.get("created") or stat.st_mtime),
+        modified=stat.st_mtime,
+        size=stat.st_size,
+        first_message=" ".join(first.split())[:200],
+        messages=len(messages),
+        model=str(header.get("model") or ""),
+    )
+
+
+def _text(message: Message) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+def list_sessions(home: Path, cwd: Path) -> list[SessionInfo]:
+    """This project's sessions, most recently used first."""
+    folder = sessions_dir(home, cwd)
+    if not folder.is_dir():
+        return []
+    infos = [load(path).info for path in folder.glob("*.jsonl")]
+    return sorted(infos, key=lambda info: info.modified, reverse=True)
+
+
+def find_session(home: Path, cwd: Path, session_id: str) -> Path | None:
+    """A session file by id, or by a unique prefix of it."""
+    folder = sessions_dir(home, cwd)
+    exact = folder / f"{session_id}.jsonl"
+    if exact.is_file():
+        return exact
+    matches = list(folder.glob(f"{session_id}*.jsonl")) if session_id else []
+    return matches[0] if len(matches) == 1 else None

@@ -1,0 +1,169 @@
+"""Checkpoints: snapshot before the first change of a prompt, restore files and conversation,
+never touching the user's own git state."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from qwen_code.config import qwen_home
+from qwen_code.session.checkpoints import Checkpoints
+from tests.fakeserver import FakeLLM, call, text, tool_turn
+from tests.helpers import git_init
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=root, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def user_repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git_init(root)
+    (root / "app.py").write_text("VALUE = 1\n")
+    (root / "keep.txt").write_text("keep\n")
+    (root / ".gitignore").write_text("build/\n")
+    (root / "build").mkdir()
+    (root / "build" / "big.bin").write_bytes(b"x" * 1000)
+    git(root, "add", ".")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "init")
+    git(root, "branch", "feature")
+    (root / "stashed.txt").write_text("wip\n")
+    git(root, "add", "stashed.txt")
+    git(root, "stash", "-q")
+    (root / "untracked.txt").write_text("mine\n")
+    return root
+
+
+def git_state(root: Path) -> tuple[str, str, str, str]:
+    return (
+        git(root, "status", "--porcelain"),
+        git(root, "branch", "--list"),
+        git(root, "stash", "list"),
+        git(root, "rev-parse", "HEAD"),
+    )
+
+
+def qwen_code(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "qwen_code", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_round_trip_in_a_git_repo_leaves_the_users_git_alone(
+    tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    root = user_repo(tmp_path)
+    before = git_state(root)
+    fake_llm.script(
+        tool_turn(call("edit", file_path="app.py", old_string="VALUE = 1", new_string="VALUE = 2")),
+        tool_turn(call("run_shell_command", command="rm keep.txt && echo new > created.txt")),
+        text("Changed things."),
+    )
+    result = qwen_code(root, "-p", "change it", "--yolo")
+    assert result.returncode == 0, result.stderr
+    assert (root / "app.py").read_text() == "VALUE = 2\n"
+    assert not (root / "keep.txt").exists()
+
+    listing = qwen_code(root, "checkpoints", "list")
+    assert "change it" in listing.stdout
+    checkpoint = listing.stdout.split()[0]
+    restored = qwen_code(root, "checkpoints", "restore", checkpoint)
+    assert restored.returncode == 0, restored.stderr
+    assert (root / "app.py").read_text() == "VALUE = 1\n"
+    assert (root / "keep.txt").read_text() == "keep\n"
+    assert not (root / "created.txt").exists()
+    assert (root / "untracked.txt").read_text() == "mine\n"
+    assert (root / "build" / "big.bin").exists()
+    assert git_state(root) == before  # status, branches, stash and HEAD as they were
+    shadow = qwen_home() / "history"
+    assert not any(p.name == "big.bin" for p in shadow.rglob("*"))
+
+
+def test_round_trip_in_a_plain_directory(tmp_path: Path) -> None:
+    root = tmp_path / "plain"
+    root.mkdir()
+    (root / "notes.md").write_text("v1\n")
+    (root / "node_modules").mkdir()
+    (root / "node_modules" / "dep.js").write_text("dep\n")
+    checkpoints = Checkpoints(tmp_path / "home", root)
+    first = checkpoints.create(session_id="s", turn=1, prompt="p", messages=[])
+    (root / "notes.md").write_text("v2\n")
+    (root / "extra.md").write_text("new\n")
+    (root / "node_modules" / "dep.js").write_text("changed dep\n")
+    (listed,) = checkpoints.list()
+    assert set(listed.changed) == {"notes.md", "extra.md"}
+    result = checkpoints.restore(first[:10])
+    assert (root / "notes.md").read_text() == "v1\n"
+    assert not (root / "extra.md").exists()
+    assert result.deleted == ("extra.md",)
+    assert (root / "node_modules" / "dep.js").read_text() == "changed dep\n"  # excluded
+
+
+async def test_restore_in_the_session_brings_back_files_and_conversation(
+    tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    import io
+
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+    from rich.console import Console
+
+    from qwen_code.agent.approval import HeadlessApprover
+    from qwen_code.agent.setup import open_session
+    from qwen_code.config import Flags, load_settings, resolve_provider
+    from qwen_code.ui import commands
+    from qwen_code.ui.repl import Repl
+
+    root = user_repo(tmp_path)
+    settings = load_settings(Flags(yolo=True), cwd=root)
+    session = await open_session(
+        settings, resolve_provider(settings), cwd=root, approver=HeadlessApprover("yolo")
+    )
+    console = Console(record=True, file=io.StringIO(), width=120)
+    fake_llm.script(
+        text("first answer"),
+        tool_turn(call("write_file", file_path="app.py", content="VALUE = 99\n")),
+        text("rewrote it"),
+    )
+    with create_pipe_input() as pipe:
+        prompt = PromptSession[str](input=pipe, output=DummyOutput())
+        repl = Repl(session, console=console, home=qwen_home(), prompt_session=prompt)
+        await repl.send("hello")
+        await repl.send("rewrite app.py")
+        assert (root / "app.py").read_text() == "VALUE = 99\n"
+        await commands.dispatch(repl, "/restore")
+        listing = console.export_text(clear=False)
+        assert "rewrite app.py" in listing
+        checkpoint = session.persistence.last_checkpoint  # type: ignore[union-attr]
+        assert checkpoint is not None
+        await commands.dispatch(repl, f"/restore {checkpoint[:8]}")
+    await session.aclose()
+    assert (root / "app.py").read_text() == "VALUE = 1\n"
+    roles = [m["role"] for m in session.agent.conversation.messages]
+    assert roles == ["system", "user", "assistant"]  # back to before the prompt that changed it
+
+
+def test_checkpointing_can_be_turned_off(tmp_path: Path, fake_llm: FakeLLM) -> None:
+    root = user_repo(tmp_path)
+    (root / ".qwen").mkdir()
+    (root / ".qwen" / "settings.json").write_text(
+        '{"general": {"checkpointing": {"enabled": false}}}'
+    )
+    fake_llm.script(
+        tool_turn(call("edit", file_path="app.py", old_string="VALUE = 1", new_string="VALUE = 3")),
+        text("ok"),
+    )
+    assert qwen_code(root, "-p", "edit", "--yolo").returncode == 0
+    assert "No checkpoints" in qwen_code(root, "checkpoints", "list").stdout

@@ -1,0 +1,206 @@
+"""Sessions: recorded as they happen, resumed with -c / -r, repaired, never holding keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from qwen_code.agent.conversation import CANCELLED_RESULT, Conversation
+from qwen_code.config import qwen_home
+from qwen_code.session.store import list_sessions, load
+from tests.fakeserver import FakeLLM, HTTPError, Turn, call, error_body, text, tool_turn
+from tests.helpers import git_init
+from tests.ordering import order_problem
+
+
+def strict(reply: Turn) -> Callable[[dict[str, Any]], Turn | HTTPError]:
+    """A turn played only if the request obeys the ordering rules (else 400, as vLLM)."""
+
+    def respond(body: dict[str, Any]) -> Turn | HTTPError:
+        problem = order_problem(body["messages"])
+        return HTTPError(400, error_body(problem, 400)) if problem else reply
+
+    return respond
+
+
+def qwen_code(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "qwen_code", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env or os.environ.copy(),
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    git_init(root)
+    (root / "a.py").write_text("A = 1\n")
+    return root
+
+
+def test_a_run_is_recorded_and_resumed_by_id_and_by_continue(
+    tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    root = project(tmp_path)
+    fake_llm.script(tool_turn(call("read_file", file_path="a.py")), text("A is 1."))
+    first = qwen_code(root, "-p", "what is A?", "-o", "json")
+    assert first.returncode == 0, first.stderr
+    session_id = json.loads(first.stdout)["session_id"]
+    (info,) = list_sessions(qwen_home(), root)
+    assert info.id == session_id
+    assert info.first_message == "what is A?"
+    assert [m["role"] for m in load(info.path).messages] == [
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+    ]
+
+    fake_llm.script(strict(text("A is still 1.")), strict(text("Third.")))
+    again = qwen_code(root, "-r", session_id[:8], "-p", "and now?", "-o", "json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["session_id"] == session_id
+    roles = [m["role"] for m in fake_llm.chat_requests[-1].body["messages"]]  # type: ignore[index]
+    assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
+    latest = qwen_code(root, "-c", "-p", "third")
+    assert latest.returncode == 0, latest.stderr
+    assert len(fake_llm.chat_requests[-1].body["messages"]) == 8  # type: ignore[index]
+    assert len(list_sessions(qwen_home(), root)) == 1
+
+
+def test_unknown_session_and_nothing_to_continue_are_bad_input(
+    tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    root = project(tmp_path)
+    missing = qwen_code(root, "-r", "nope", "-p", "hi")
+    assert missing.returncode == 42
+    assert "No saved session 'nope'" in missing.stderr
+    nothing = qwen_code(root, "-c", "-p", "hi")
+    assert nothing.returncode == 42
+    assert fake_llm.chat_requests == []
+
+
+def test_transcripts_never_hold_the_api_key(tmp_path: Path, fake_llm: FakeLLM) -> None:
+    root = project(tmp_path)
+    env = {**os.environ, "OPENAI_API_KEY": "sk-very-secret-key-123"}
+    fake_llm.script(text("ok"))
+    assert qwen_code(root, "-p", "hi", env=env).returncode == 0
+    (info,) = list_sessions(qwen_home(), root)
+    assert "sk-very-secret-key-123" not in info.path.read_text()
+
+
+def test_sessions_cli_list_show_delete(tmp_path: Path, fake_llm: FakeLLM) -> None:
+    root = project(tmp_path)
+    fake_llm.script(text("Hello from the model."))
+    assert qwen_code(root, "-p", "say hello").returncode == 0
+    listing = qwen_code(root, "sessions", "list")
+    assert "say hello" in listing.stdout
+    session_id = listing.stdout.split()[0]
+    shown = qwen_code(root, "sessions", "show", session_id)
+    assert "Hello from the model." in shown.stdout
+    assert qwen_code(root, "sessions", "delete", session_id).returncode == 0
+    assert list_sessions(qwen_home(), root) == []
+
+
+def test_a_torn_last_line_is_skipped(tmp_path: Path, fake_llm: FakeLLM) -> None:
+    root = project(tmp_path)
+    fake_llm.script(text("ok"))
+    assert qwen_code(root, "-p", "hi").returncode == 0
+    (info,) = list_sessions(qwen_home(), root)
+    with info.path.open("a") as fh:
+        fh.write('{"type": "message", "message": {"role": "user", "con')
+    loaded = load(info.path)
+    assert loaded.torn_lines == 1
+    assert [m["role"] for m in loaded.messages] == ["user", "assistant"]
+
+
+def test_repairs_of_each_broken_shape() -> None:
+    conversation = Conversation.with_system("sys")
+    conversation.messages += [
+        {"role": "user", "content": "one"},
+        {"role": "user", "content": "two"},
+        {"role": "tool", "tool_call_id": "ghost", "content": "orphan"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "x", "arguments": "{'a': 1"}},
+                {"id": "c2", "type": "function", "function": {"name": "y", "arguments": "{}"}},
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c2", "content": "done"},
+        {"role": "user", "content": "three"},
+    ]
+    fixes = conversation.repair()
+    assert len(fixes) >= 4
+    assert order_problem(conversation.messages) is None
+    roles = [m["role"] for m in conversation.messages]
+    assert roles == ["system", "user", "assistant", "tool", "tool", "user"]
+    assert conversation.messages[1]["content"] == "one\n\ntwo"
+    assert conversation.messages[2]["tool_calls"][0]["function"]["arguments"] == "{}"
+    answered = {
+        m["tool_call_id"]: m["content"] for m in conversation.messages if m["role"] == "tool"
+    }
+    assert answered == {"c2": "done", "c1": CANCELLED_RESULT}
+    assert conversation.repair() == []  # idempotent
+
+
+KILL_TRIALS = 8
+
+
+def test_sigkill_at_random_points_then_continue_works(tmp_path: Path) -> None:
+    """A real process killed mid-session; `--continue` then sends a request a strict server
+    accepts. The kill points are spread over start-up, streaming and tool runs."""
+    rng = random.Random(1234)
+    root = project(tmp_path)
+    resumed = 0
+    for trial in range(KILL_TRIALS):
+        with FakeLLM() as server:
+            env = {**os.environ, "OPENAI_BASE_URL": server.base_url}
+            steps = [
+                tool_turn(
+                    call("run_shell_command", command=f"sleep 0.2; echo step{i} >> log.txt"),
+                    delay_s=0.1,
+                )
+                for i in range(6)
+            ]
+            server.script(*steps, Turn(text="done " * 200, chunk_delay_s=0.002))
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "qwen_code", "-p", f"work {trial}", "--yolo"],
+                cwd=root,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+            )
+            time.sleep(rng.uniform(0.8, 4.0))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        if not list_sessions(qwen_home(), root):
+            continue  # killed before the first message was saved: nothing to continue
+        with FakeLLM() as server:
+            env = {**os.environ, "OPENAI_BASE_URL": server.base_url}
+            server.script(strict(text("Continuing.")))
+            result = qwen_code(root, "-c", "-p", "go on", "--yolo", env=env)
+            assert result.returncode == 0, (trial, result.stderr)
+            assert server.unscripted == 0
+            body = server.chat_requests[-1].body
+            assert body is not None
+            assert order_problem(body["messages"]) is None
+            resumed += 1
+    assert resumed >= KILL_TRIALS // 2
