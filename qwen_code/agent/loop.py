@@ -23,11 +23,13 @@ from qwen_code.agent.events import (
     Error,
     Event,
     TextDelta,
+    ToolCallStarted,
     ToolResult,
     TurnEnd,
     Usage,
     UsageInfo,
 )
+from qwen_code.agent.loop_detection import LoopDetector, Stop
 from qwen_code.agent.tool_runner import ToolRunner
 from qwen_code.errors import ModelError
 from qwen_code.llm.types import ModelResponse, RetryNotice, StreamItem, TextChunk
@@ -43,16 +45,15 @@ class ChatModel(Protocol):
     ) -> AsyncIterator[StreamItem]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Continue:
-    """The model asked for tools: run them and ask again."""
+_TEXT_LOOP_NOTICE = "The reply repeated itself; asking the model to go on without repeating."
 
 
-@dataclass(frozen=True, slots=True)
-class Done:
-    """The model answered without tool calls."""
+@dataclass(slots=True)
+class _Step:
+    """What one model request came to: its text, and `end` when the turn is over."""
 
-    text: str
+    text: str = ""
+    end: TurnEnd | None = None
 
 
 class Agent:
@@ -66,6 +67,7 @@ class Agent:
         conversation: Conversation,
         max_turns: int = -1,
         compressor: Compressor | None = None,
+        loops: LoopDetector | None = None,
     ) -> None:
         self.model = model
         self.tools = tools
@@ -76,6 +78,8 @@ class Agent:
         self.usage = UsageInfo()
         self.api_seconds = 0.0
         """Time spent waiting on the model, for reports."""
+        self.loops = loops or LoopDetector()
+        """Watches for repeated tool calls and repeated text (`model.skipLoopDetection`)."""
         self._partial: list[str] = []
         """Text streamed so far in the current request."""
 
@@ -86,6 +90,7 @@ class Agent:
     async def run(self, prompt: str) -> AsyncIterator[Event | Compressed]:
         """Work on one user message until the model is done or a limit stops it."""
         self.conversation.add_user(prompt)
+        self.loops.reset()
         turns, last_text = 0, ""
         try:
             while True:
@@ -93,32 +98,65 @@ class Agent:
                     yield TurnEnd(reason="max_turns", final_text=last_text, num_turns=turns)
                     return
                 turns += 1
-                response: ModelResponse | None = None
-                self._partial.clear()
-                async for event in self._request():
-                    if isinstance(event, ModelResponse):
-                        response = event
-                    else:
-                        if isinstance(event, TextDelta):
-                            self._partial.append(event.text)
-                        yield event
-                if response is None:
-                    raise ModelError("The model stream ended without a response.", kind="server")
-                last_text = response.text or last_text
-                async for event in self._record(response):
+                step = _Step()
+                async for event in self._step(step):
                     yield event
-                step = self._next_step(response)
-                if isinstance(step, Done):
-                    yield TurnEnd(reason="completed", final_text=step.text, num_turns=turns)
+                last_text = step.text or last_text
+                if step.end is not None:
+                    final = step.text if step.end.reason == "completed" else last_text
+                    yield dataclasses.replace(step.end, final_text=final, num_turns=turns)
                     return
-                async for event in self._run_tools(response):
-                    yield event
         except ModelError as exc:
             yield Error(message=str(exc), kind=exc.kind)
             yield TurnEnd(reason="error", final_text=last_text, num_turns=turns, error=str(exc))
         finally:
             self.conversation.close_pending()
             self._close_unanswered()
+
+    async def _step(self, step: _Step) -> AsyncIterator[Event | Compressed]:
+        """One model request and what follows from it: the tools it asks for, or the end
+        of the turn (`step.end`)."""
+        response: ModelResponse | None = None
+        self._partial.clear()
+        async for event in self._request():
+            if isinstance(event, ModelResponse):
+                response = event
+            else:
+                if isinstance(event, TextDelta):
+                    self._partial.append(event.text)
+                yield event
+        if response is None:
+            raise ModelError("The model stream ended without a response.", kind="server")
+        self._partial.clear()
+        text_loop = self.loops.check_text(response.text)
+        if text_loop is not None:
+            response = dataclasses.replace(response, text=text_loop.kept)
+        step.text = response.text
+        async for event in self._record(response):
+            yield event
+        stop = text_loop.stop if text_loop else None
+        stop = stop or self.loops.check_calls(response.tool_calls)
+        if stop is not None:
+            async for event in self._stop(response, stop, step):
+                yield event
+        elif response.tool_calls:
+            note = text_loop.note if text_loop else None
+            async for event in self._run_tools(response, note):
+                yield event
+        elif text_loop is not None:
+            self.conversation.add_user(text_loop.note)
+            yield Error(message=_TEXT_LOOP_NOTICE, kind="loop", retrying=True)
+        else:
+            step.end = TurnEnd(reason="completed")
+
+    async def _stop(self, response: ModelResponse, stop: Stop, step: _Step) -> AsyncIterator[Event]:
+        """End the turn for a loop: the calls of the response are answered, not run."""
+        for call in response.tool_calls:
+            yield ToolCallStarted(call=call)
+            self.conversation.add_tool_result(call.id, stop.result)
+            yield ToolResult(call=call, output=stop.result, is_error=True)
+        yield Error(message=stop.reason, kind="loop")
+        step.end = TurnEnd(reason="error", error=stop.reason)
 
     def _close_unanswered(self) -> None:
         """A request that got no complete reply (cancelled, failed) still gets an assistant
@@ -206,6 +244,8 @@ class Agent:
                     case TextChunk(text=text):
                         yield TextDelta(text=text)
                     case RetryNotice(message=message, kind=kind):
+                        if getattr(item, "restart", False):
+                            self._partial.clear()  # the failed attempt's text is void
                         yield Error(message=message, kind=kind, retrying=True)
                     case ModelResponse():
                         yield item
@@ -227,14 +267,19 @@ class Agent:
             self.usage = self.usage + response.usage
             yield Usage(request=response.usage, total=self.usage)
 
-    @staticmethod
-    def _next_step(response: ModelResponse) -> Continue | Done:
-        return Continue() if response.tool_calls else Done(response.text)
-
-    async def _run_tools(self, response: ModelResponse) -> AsyncIterator[Event]:
+    async def _run_tools(
+        self, response: ModelResponse, note: str | None = None
+    ) -> AsyncIterator[Event]:
+        """Run the calls and record their results; loop warnings (and `note`) go at the
+        end of the last result, so the history stays a valid call/result sequence."""
+        last_id = response.tool_calls[-1].id
         async for event in self.tools.run(response.tool_calls):
             if isinstance(event, ToolResult):
                 event = self._fit_result(event)
+                notes = [self.loops.note_for(event), note if event.call.id == last_id else None]
+                extra = "\n\n".join(n for n in notes if n)
+                if extra:
+                    event = dataclasses.replace(event, output=f"{event.output}\n\n{extra}")
                 self.conversation.add_tool_result(event.call.id, event.output)
             yield event
 

@@ -7,14 +7,15 @@ under the session's scratch directory (stdout and stderr interleaved, nothing he
 memory while it runs); the model gets a head+tail excerpt and, when that excerpt is cut,
 the path of the full output.
 
-Background commands (`is_background`) and processes a foreground command left running
-(`server &`) are kept in `ctx.state["background_jobs"]`; `shutdown_background_jobs`
-stops them all when the session ends.
+While a foreground command runs, `shell_watch.watch` ends it when it waits for input
+that cannot come, and moves it to the background when it turns out to be a server.
+Background commands (`is_background`), such servers and processes a foreground command
+left running (`server &`) are kept in `ctx.state["background_jobs"]`;
+`shutdown_background_jobs` stops them all when the session ends.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -35,21 +36,35 @@ from qwen_code.tools.base import (
     ToolLimits,
     ToolOutput,
     ToolParams,
-    truncate_text,
 )
 from qwen_code.tools.process_group import (
     group_alive,
     terminate_groups,
     wait_gone,
 )
+from qwen_code.tools.shell_output import Excerpt, read_output, size_text
+from qwen_code.tools.shell_watch import (
+    NON_INTERACTIVE_HINT,
+    Watched,
+    needs_terminal,
+    shell_options,
+    watch,
+)
 
 JOBS_KEY = "background_jobs"
 _BACKGROUND_PROBE_S = 0.3
 """How long a background start waits to catch commands that fail at once."""
 _POLL_S = 0.05
-_WHOLE_READ_BYTES = 4 * 1024 * 1024
-"""Outputs up to this size are read whole; larger ones only in a head and a tail chunk."""
-_SHELL_ENV = {"QWEN_CODE": "1", "PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
+_SHELL_ENV = {
+    "QWEN_CODE": "1",
+    "PAGER": "cat",
+    "GIT_PAGER": "cat",
+    "GIT_TERMINAL_PROMPT": "0",
+    "DEBIAN_FRONTEND": "noninteractive",
+    "PIP_NO_INPUT": "1",
+    "npm_config_yes": "true",
+}
+"""No pagers, and package tools that take their defaults instead of asking."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -126,27 +141,22 @@ class ShellTool(Tool["ShellTool.Params"]):
         timeout_s = _timeout_seconds(params.timeout, ctx.limits)
         log_path, out = _new_log(ctx, "shell")
         with out:
-            proc = await asyncio.create_subprocess_exec(
-                *_shell_argv(params.command),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=cwd,
-                env=_shell_env(),
-                start_new_session=True,
-            )
-        exit_code, timed_out = await _wait(proc, timeout_s)
+            proc = _spawn_detached(params.command, cwd, out)
+        watched = await watch(proc, log_path, params.command, timeout_s, shell_options(ctx))
+        if watched.outcome == "backgrounded":
+            return _auto_backgrounded(params.command, proc, log_path, watched, ctx)
         job = None
-        if not timed_out and group_alive(proc.pid):
+        if watched.outcome == "exited" and group_alive(proc.pid):
             job = _adopt_leftovers(params.command, proc.pid, log_path)
             background_jobs(ctx).append(job)
         return _foreground_result(
             log_path,
             ctx,
-            exit_code=exit_code,
-            timed_out=timed_out,
+            exit_code=watched.exit_code,
+            timed_out=watched.outcome == "timed_out",
             timeout_s=timeout_s,
             job=job,
+            waiting=watched.detail if watched.outcome == "waiting_for_input" else None,
         )
 
 
@@ -179,19 +189,6 @@ def _new_log(ctx: ToolContext, prefix: str) -> tuple[Path, IO[bytes]]:
     return Path(name), os.fdopen(fd, "wb")
 
 
-async def _wait(proc: asyncio.subprocess.Process, timeout_s: float) -> tuple[int | None, bool]:
-    """Wait for the shell: (exit code, timed out). A timeout or a cancel kills the whole
-    process group, so grandchildren (`sleep 100 &`) do not outlive the command."""
-    try:
-        return await asyncio.wait_for(proc.wait(), timeout_s), False
-    except TimeoutError:
-        await terminate_groups([proc.pid])
-        return await proc.wait(), True
-    except asyncio.CancelledError:
-        await terminate_groups([proc.pid])
-        raise
-
-
 def _adopt_leftovers(command: str, pgid: int, log_path: Path) -> BackgroundJob:
     """The shell exited but processes it started (`server &`) still run: track them as a
     background job so that the session end stops them."""
@@ -216,6 +213,15 @@ async def _run_background(command: str, cwd: Path, ctx: ToolContext) -> ToolOutp
             job=None,
             prefix="The background command has already finished.\n",
         )
+    job = _track(command, proc, log_path, ctx)
+    content = f"Started in the background: pid {job.pid}, process group {job.pgid}.\n"
+    return ToolOutput(content=content + _manage_note(job), data=_job_data(job))
+
+
+def _track(
+    command: str, proc: subprocess.Popen[bytes], log_path: Path, ctx: ToolContext
+) -> BackgroundJob:
+    """Keep a running command as a background job of the session."""
     job = BackgroundJob(
         command=command,
         pid=proc.pid,
@@ -225,13 +231,42 @@ async def _run_background(command: str, cwd: Path, ctx: ToolContext) -> ToolOutp
         process=proc,
     )
     background_jobs(ctx).append(job)
-    content = (
-        f"Started in the background: pid {job.pid}, process group {job.pgid}.\n"
-        f"Output (stdout and stderr) goes to {log_path}; read it with "
-        f"`tail -n 50 {log_path}`.\n"
+    return job
+
+
+def _manage_note(job: BackgroundJob) -> str:
+    log = job.log_path
+    return (
+        f"Output (stdout and stderr) goes to {log}; read the latest with `tail -n 50 {log}` "
+        f"or search it with `grep -n PATTERN {log}`.\n"
         f"Stop it with `kill -- -{job.pgid}`. It is stopped when the session ends."
     )
-    data = {"background": True, "pid": job.pid, "pgid": job.pgid, "log_path": str(log_path)}
+
+
+def _job_data(job: BackgroundJob) -> dict[str, object]:
+    return {"background": True, "pid": job.pid, "pgid": job.pgid, "log_path": str(job.log_path)}
+
+
+def _auto_backgrounded(
+    command: str,
+    proc: subprocess.Popen[bytes],
+    log_path: Path,
+    watched: Watched,
+    ctx: ToolContext,
+) -> ToolOutput:
+    """A foreground command that turned out to be a server: it keeps running as a
+    background job and the model learns how to follow and stop it."""
+    job = _track(command, proc, log_path, ctx)
+    after = _seconds(shell_options(ctx).auto_background_s)
+    excerpt = read_output(log_path, ctx.limits)
+    content = (
+        f"Moved to the background after {after} ({watched.detail}): it keeps "
+        f"running as pid {job.pid}, process group {job.pgid}.\n"
+        f"Output so far:\n{excerpt.text.rstrip() or '(no output yet)'}\n"
+        f"{_manage_note(job)}\n"
+        "Next time, start servers and watchers with is_background=true."
+    )
+    data = {**_job_data(job), "auto_background": True, "ports": list(watched.ports)}
     return ToolOutput(content=content, data=data)
 
 
@@ -248,14 +283,6 @@ def _spawn_detached(command: str, cwd: Path, out: IO[bytes]) -> subprocess.Popen
     )
 
 
-@dataclass(slots=True, frozen=True)
-class _Excerpt:
-    text: str
-    truncated: bool
-    total_bytes: int
-    total_lines: int
-
-
 def _foreground_result(
     log_path: Path,
     ctx: ToolContext,
@@ -265,11 +292,16 @@ def _foreground_result(
     timeout_s: float,
     job: BackgroundJob | None,
     prefix: str = "",
+    waiting: str | None = None,
 ) -> ToolOutput:
-    """The compact result: status line, output excerpt, where the full output is."""
-    excerpt = _read_output(log_path, ctx.limits)
+    """The compact result: status line, output excerpt, where the full output is, and
+    what to do about a timeout or a command that waited for input."""
+    excerpt = read_output(log_path, ctx.limits)
     if timed_out:
         status = f"Killed: timed out after {_seconds(timeout_s)}"
+    elif waiting:
+        quiet = _seconds(shell_options(ctx).input_wait_s)
+        status = f"Killed: waiting for input ({waiting}, no new output for {quiet})"
     else:
         status = f"Exit code: {_exit_text(exit_code)}"
     parts = [f"{prefix}{status}", "Output:", excerpt.text.rstrip("\n") or "(no output)"]
@@ -277,11 +309,7 @@ def _foreground_result(
     if excerpt.truncated:
         parts.append(_saved_note(log_path, excerpt, ctx))
         data["output_path"] = str(log_path)
-    if timed_out:
-        parts.append(
-            "If it is a server or watcher, run it with is_background=true; if it waits "
-            "for input, pass non-interactive flags; otherwise raise `timeout`."
-        )
+    parts.extend(_hints(excerpt.text, exit_code, timed_out, waiting, data))
     if job is not None:
         parts.append(
             f"Processes it started are still running in process group {job.pgid} "
@@ -290,11 +318,32 @@ def _foreground_result(
         data.update(background=True, pgid=job.pgid, log_path=str(log_path))
     if not excerpt.truncated and job is None:
         log_path.unlink(missing_ok=True)
-    is_error = timed_out or exit_code != 0
+    is_error = timed_out or bool(waiting) or exit_code != 0
     return ToolOutput(content="\n".join(parts), is_error=is_error, data=data)
 
 
-def _saved_note(log_path: Path, excerpt: _Excerpt, ctx: ToolContext) -> str:
+def _hints(
+    output: str,
+    exit_code: int | None,
+    timed_out: bool,
+    waiting: str | None,
+    data: dict[str, object],
+) -> list[str]:
+    if waiting:
+        data["waiting_for_input"] = True
+        return [NON_INTERACTIVE_HINT]
+    if timed_out:
+        return [
+            "If it is a server or watcher, run it with is_background=true; if it waits "
+            "for input, pass non-interactive flags; otherwise raise `timeout`."
+        ]
+    if exit_code not in (0, None) and needs_terminal(output):
+        data["needs_terminal"] = True
+        return ["It seems to need a terminal (there is none here). " + NON_INTERACTIVE_HINT]
+    return []
+
+
+def _saved_note(log_path: Path, excerpt: Excerpt, ctx: ToolContext) -> str:
     """Where the full output is and how to read it: with read_file/grep_search when the
     scratch directory is one of the workspace roots, else with shell commands."""
     if ctx.workspace.allow_outside or ctx.workspace.contains(log_path):
@@ -302,52 +351,9 @@ def _saved_note(log_path: Path, excerpt: _Excerpt, ctx: ToolContext) -> str:
     else:
         how = "`sed -n 'START,ENDp' FILE`, `grep -n PATTERN FILE` or `tail -n N FILE`"
     return (
-        f"[Output truncated: {excerpt.total_lines:,} lines, {_size(excerpt.total_bytes)} "
+        f"[Output truncated: {excerpt.total_lines:,} lines, {size_text(excerpt.total_bytes)} "
         f"in total. Full output saved to {log_path}; read parts of it with {how}.]"
     )
-
-
-def _read_output(path: Path, limits: ToolLimits) -> _Excerpt:
-    """The output capped to the limits (head and tail). Small files are read whole and
-    cut with `truncate_text`; big ones are never read whole."""
-    size = path.stat().st_size
-    if size <= max(_WHOLE_READ_BYTES, limits.max_output_chars * 8):
-        raw = path.read_bytes()
-        lines = raw.count(b"\n") + (1 if raw and not raw.endswith(b"\n") else 0)
-        text, truncated = truncate_text(
-            raw.decode("utf-8", errors="replace"),
-            max_chars=limits.max_output_chars,
-            max_lines=limits.max_output_lines,
-        )
-        return _Excerpt(text, truncated, size, lines)
-    return _Excerpt(_head_tail(path, size, limits), True, size, _count_lines(path))
-
-
-def _head_tail(path: Path, size: int, limits: ToolLimits) -> str:
-    """Head 1/5 and tail 4/5 of the caps, as `truncate_text` keeps, read from the file."""
-    head_c = limits.max_output_chars // 5
-    tail_c = limits.max_output_chars - head_c
-    head_n = limits.max_output_lines // 5
-    tail_n = limits.max_output_lines - head_n
-    with path.open("rb") as f:
-        head_raw = f.read(head_c * 4)
-        f.seek(max(size - tail_c * 4, 0))
-        tail_raw = f.read()
-    head_lines = head_raw.decode("utf-8", errors="replace").splitlines(keepends=True)
-    head = "".join(head_lines[:head_n])[:head_c]
-    tail_lines = tail_raw.decode("utf-8", errors="replace").splitlines(keepends=True)
-    tail = "".join(tail_lines[-tail_n:] if tail_n else [])[-tail_c:]
-    omitted = size - len(head.encode()) - len(tail.encode())
-    return f"{head}\n... [{_size(omitted)} truncated] ...\n{tail}"
-
-
-def _count_lines(path: Path) -> int:
-    count, last = 0, b""
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            count += chunk.count(b"\n")
-            last = chunk
-    return count + (1 if last and not last.endswith(b"\n") else 0)
 
 
 def _exit_text(code: int | None) -> str:
@@ -361,11 +367,3 @@ def _exit_text(code: int | None) -> str:
 
 def _seconds(value: float) -> str:
     return f"{value:g} s"
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} bytes"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / (1024 * 1024):.1f} MB"
