@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from qwen_code import __version__
+from qwen_code import __version__, cli_serve
 
 DEFAULT_COMMAND = "run"
 
@@ -129,7 +129,7 @@ Version = Annotated[
     cls=RunCommand,
     epilog="Examples: qwen-code -p 'fix the failing test' --yolo | "
     "git diff | qwen-code -p 'review this' -o json. "
-    "Other commands: qwen-code prompts show|export DIR.",
+    "Other commands: qwen-code serve|cost|sessions|checkpoints|prompts (each has --help).",
 )
 def run(
     query: Query = None,
@@ -275,6 +275,7 @@ prompts_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(prompts_app, name="prompts")
+cli_serve.register(app)
 
 
 @prompts_app.command("show")

@@ -1,0 +1,366 @@
+"""`qwen-code serve` (plan, start, stop, status) and `qwen-code cost`.
+
+Only typer is imported here at module level; `qwen_code.serve` is imported inside the
+commands. `register(app)` adds both to the main app. `python -m qwen_code.cli_serve ...`
+runs them on their own.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Annotated, Any
+
+import typer
+
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Catalog name (480b, 30b:bf16, next:fp8) or repo id."),
+]
+GpusOpt = Annotated[
+    str, typer.Option("--gpus", help="COUNTxTYPE per node (8xH200), or auto (nvidia-smi).")
+]
+GpuMemOpt = Annotated[
+    float | None, typer.Option("--gpu-mem", help="GB per GPU, for other GPU types.")
+]
+ContextOpt = Annotated[
+    str | None, typer.Option("--context", help="Tokens per sequence (262144, 128K, 1M).")
+]
+ConcurrencyOpt = Annotated[
+    int | None, typer.Option("--concurrency", help="Sequences that must fit at once.")
+]
+KvOpt = Annotated[str, typer.Option("--kv-cache-dtype", help="auto (BF16) or fp8.")]
+EngineOpt = Annotated[
+    str | None, typer.Option("--engine", help="vllm, sglang or llama.cpp (default: all).")
+]
+NodesOpt = Annotated[int, typer.Option("--nodes", help="Machines, each with --gpus.")]
+MemOpt = Annotated[
+    float, typer.Option("--mem-fraction", help="Share of GPU memory the engine may use.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _engines(engine: str | None) -> tuple[Any, ...]:
+    from qwen_code.serve.catalog import ServeError
+    from qwen_code.serve.plan import ENGINES
+
+    if engine is None:
+        return ENGINES
+    name = {"llamacpp": "llama.cpp", "llama": "llama.cpp", "llama-server": "llama.cpp"}.get(
+        engine.lower(), engine.lower()
+    )
+    if name not in ENGINES:
+        raise ServeError(f"Unknown engine {engine!r}: use vllm, sglang or llama.cpp.")
+    return (name,)
+
+
+def _plan(args: dict[str, Any]) -> Any:
+    """Resolve model and GPUs (detecting them for `auto`) and make the plan."""
+    from qwen_code.serve import gpus as gpu_detect
+    from qwen_code.serve.catalog import Catalog, ServeError, parse_gpus, parse_tokens
+    from qwen_code.serve.plan import PlanRequest, make_plan
+
+    if not args["model"]:
+        raise ServeError("Pass --model, e.g. --model 480b:fp8 (see qwen-code serve plan --help).")
+    if args["kv_cache_dtype"] not in ("auto", "fp8"):
+        raise ServeError("--kv-cache-dtype is auto or fp8.")
+    if args["gpus"].strip().lower() == "auto":
+        found = gpu_detect.detect(args["gpu_mem"])
+        out = sys.stderr if args.get("json_output") else sys.stdout
+        print(found.describe(), file=out)
+        for warning in found.warnings:
+            print(f"Warning: {warning}", file=out)
+        gpu_set = found.gpus
+    else:
+        gpu_set = parse_gpus(args["gpus"], args["gpu_mem"])
+    context = args["context"]
+    return make_plan(
+        PlanRequest(
+            choice=Catalog.load().resolve(args["model"]),
+            gpus=gpu_set,
+            nodes=max(args["nodes"], 1),
+            context=parse_tokens(context, binary=True) if context else None,
+            concurrency=args["concurrency"],
+            kv_cache_dtype=args["kv_cache_dtype"],
+            engines=_engines(args["engine"]),
+            mem_fraction=args["mem_fraction"],
+        )
+    )
+
+
+def serve_plan(
+    model: ModelOpt = None,
+    gpus: GpusOpt = "auto",
+    gpu_mem: GpuMemOpt = None,
+    context: ContextOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    kv_cache_dtype: KvOpt = "auto",
+    engine: EngineOpt = None,
+    nodes: NodesOpt = 1,
+    mem_fraction: MemOpt = 0.90,
+    json_output: JsonOpt = False,
+) -> int:
+    """Size every engine and parallel layout (TP, DP, EP, PP) for a model on some GPUs:
+    weights and KV cache per GPU, tokens that fit, concurrent sequences; rejected layouts
+    say why."""
+    import json
+
+    from qwen_code.serve.render import plan_json, plan_text
+
+    plan = _plan(locals())
+    print(json.dumps(plan_json(plan), indent=2) if json_output else plan_text(plan))
+    return 0 if plan.best else 1
+
+
+def serve_main(
+    ctx: typer.Context,
+    model: ModelOpt = None,
+    engine: EngineOpt = None,
+    gpus: GpusOpt = "auto",
+    gpu_mem: GpuMemOpt = None,
+    context: ContextOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    kv_cache_dtype: KvOpt = "auto",
+    tp: Annotated[int | None, typer.Option("--tp", help="Only layouts with this TP.")] = None,
+    dp: Annotated[int | None, typer.Option("--dp", help="Only layouts with this DP.")] = None,
+    ep: Annotated[int | None, typer.Option("--ep", help="Only layouts with this EP.")] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    served_name: Annotated[str | None, typer.Option("--served-name")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", help="Require this key.")] = None,
+    nodes: NodesOpt = 1,
+    node_rank: Annotated[int, typer.Option("--node-rank", help="This machine's rank.")] = 0,
+    head_address: Annotated[str | None, typer.Option("--head-address", help="HOST:PORT")] = None,
+    mem_fraction: MemOpt = 0.90,
+    gguf: Annotated[str | None, typer.Option("--gguf", help="Local GGUF file.")] = None,
+    chat_template_file: Annotated[str | None, typer.Option("--chat-template-file")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the command only.")] = False,
+    detach: Annotated[bool, typer.Option("--detach", help="Leave it running.")] = False,
+    ready_timeout: Annotated[float, typer.Option("--ready-timeout", help="Seconds.")] = 2400.0,
+) -> int:
+    """Start an engine for a model with the best plan (or the one --engine/--tp/--dp/--ep
+    pick), print how to use it, and stop the whole engine on Ctrl+C.
+    Subcommands: plan, stop, status."""
+    if ctx.invoked_subcommand:
+        return 0
+    return _serve(locals())
+
+
+def _serve(args: dict[str, Any]) -> int:
+    from qwen_code.serve.engines import ServeOptions, build_command
+
+    plan = _plan(args)
+    fit = pick_fit(plan, args["engine"], args["tp"], args["dp"], args["ep"])
+    opts = ServeOptions(
+        host=args["host"],
+        port=args["port"],
+        served_name=args["served_name"],
+        api_key=args["api_key"],
+        head_address=args["head_address"],
+        chat_template_file=args["chat_template_file"],
+        gguf_file=args["gguf"],
+    )
+    command = build_command(plan, fit, opts)
+    print(_fit_summary(fit))
+    _print_commands(command, None if args["dry_run"] else args["node_rank"])
+    if args["dry_run"]:
+        return 0
+    return _launch(plan, fit, command, opts, args)
+
+
+def _launch(plan: Any, fit: Any, command: Any, opts: Any, args: dict[str, Any]) -> int:
+    from qwen_code.serve import engines, launch
+    from qwen_code.serve.display import Display
+
+    node = command.for_rank(args["node_rank"])
+    fallback = ("python", "-m", "llama_cpp.server")
+    if (
+        node.argv[0] == "llama-server"
+        and engines.missing_program(node.argv)
+        and engines.missing_program(fallback) is None
+    ):
+        node = engines.llama_cpp_python(node, plan, fit, opts)
+        print(f"llama-server is not installed; using llama-cpp-python:\n  {node.shell()}")
+    options = launch.LaunchOptions.default(
+        ready_timeout_s=args["ready_timeout"],
+        detach=args["detach"],
+        planned_kv_tokens=fit.kv_tokens,
+    )
+    return launch.run(command, node, args["port"], options, Display(sys.stdout))
+
+
+def pick_fit(plan: Any, engine: str | None, tp: int | None, dp: int | None, ep: int | None) -> Any:
+    """The best fitting layout that matches the filters; else an error that says why."""
+    from qwen_code.serve.catalog import ServeError
+
+    def matches(fit: Any) -> bool:
+        lay = fit.layout
+        wanted = (engine and _engines(engine)[0], tp, dp, ep)
+        have = (lay.engine, lay.tp, lay.dp, lay.ep)
+        return all(w is None or w == h for w, h in zip(wanted, have, strict=True))
+
+    candidates = [f for f in plan.fits if matches(f)]
+    if candidates and candidates[0].fits:
+        return candidates[0]
+    req = plan.request
+    what = f"{req.choice.name} on {req.nodes * req.gpus.count}x {req.gpus.gpu.name}"
+    reasons = "\n".join(
+        f"  - {f.layout.engine} {f.layout.label()}: {' '.join(f.reasons)}" for f in candidates[:6]
+    )
+    if not candidates:
+        raise ServeError(f"No layout of {what} matches --engine/--tp/--dp/--ep.")
+    if plan.best is not None:
+        raise ServeError(
+            f"The layout asked for cannot serve {what}:",
+            hint=f"{reasons}\nWithout the filters the best is {plan.best.layout.engine} "
+            f"{plan.best.layout.label()}.",
+        )
+    experts, dense, embed = req.choice.weights_gb()
+    need = math.ceil((experts + dense + embed) / max(req.usable_gb, 0.1))
+    raise ServeError(
+        f"Nothing fits {what}: the weights alone need at least {need} GPUs of "
+        f"{req.gpus.gpu.memory_gb:g} GB, and every layout was rejected:",
+        hint=f"{reasons}\nqwen-code serve plan shows every layout.",
+    )
+
+
+def _fit_summary(fit: Any) -> str:
+    lay = fit.layout
+    return (
+        f"Plan: {lay.engine} {lay.label()}: {fit.weights_gb:.1f} GB of weights per GPU, "
+        f"{fit.total_kv_tokens:,} KV tokens, context {fit.context:,}, up to "
+        f"{fit.max_concurrency} sequences at once."
+    )
+
+
+def _print_commands(command: Any, rank: int | None) -> None:
+    from qwen_code.serve.engines import INSTALL, missing_program
+
+    nodes = command.nodes if rank is None else (command.for_rank(rank),)
+    for node in nodes:
+        title = "Command" if len(command.nodes) == 1 else f"Node {node.rank}"
+        if len(command.nodes) > 1:
+            title += " (head, serves the API)" if node.rank == 0 else " (worker)"
+        print(f"{title}:")
+        for before in node.before:
+            print(f"  {' '.join(before)}")
+        print(f"  {node.shell(multiline=True)}")
+    for note in command.notes:
+        print(f"Note: {note}")
+    if rank is None:
+        missing = {m for n in nodes for a in (*n.before, n.argv) if (m := missing_program(a))}
+        for name in sorted(missing):
+            print(f"Note: {name} is not installed here ({INSTALL.get(name, name)}).")
+    print(f"Clients: OPENAI_BASE_URL={command.base_url} OPENAI_MODEL={command.served_name}")
+
+
+def serve_stop(
+    port: Annotated[int | None, typer.Option("--port", help="Only this one.")] = None,
+) -> int:
+    """Stop detached engines (all of them, or the one on --port)."""
+    from qwen_code.serve import detached, launch
+
+    for message in detached.stop_detached(launch.LaunchOptions.default().run_dir, port):
+        print(message)
+    return 0
+
+
+def serve_status() -> int:
+    """List detached engines: model, pid, health, uptime, log."""
+    from qwen_code.serve import detached, launch
+
+    for line in detached.status_lines(launch.LaunchOptions.default().run_dir):
+        print(line)
+    return 0
+
+
+def cost(
+    tokens_per_day: Annotated[str, typer.Option("--tokens-per-day", help="e.g. 50M.")],
+    input_share: Annotated[float, typer.Option("--input-share")] = 0.9,
+    cache_hit: Annotated[float, typer.Option("--cache-hit", help="Cached input share.")] = 0.6,
+    context: Annotated[str, typer.Option("--context", help="Input tokens per request.")] = "64K",
+    model: Annotated[str, typer.Option("--model", "-m")] = "480b:fp8",
+    gpus: Annotated[str, typer.Option("--gpus", help="COUNTxTYPE, one node.")] = "8xH100",
+    gpu_mem: GpuMemOpt = None,
+    gpu_price: Annotated[float | None, typer.Option("--gpu-price", help="$/GPU-hour.")] = None,
+    utilization: Annotated[float, typer.Option("--utilization")] = 0.6,
+    power_price: Annotated[float | None, typer.Option("--power-price", help="$/kWh.")] = None,
+    hardware_price: Annotated[float | None, typer.Option("--hardware-price")] = None,
+    amortize_years: Annotated[float, typer.Option("--amortize-years")] = 3.0,
+    overhead: Annotated[float, typer.Option("--overhead", help="e.g. 0.3 for 30%.")] = 0.0,
+    kv_cache_dtype: KvOpt = "auto",
+    decode_tok_s: Annotated[float | None, typer.Option("--decode-tok-s")] = None,
+    prefill_tok_s: Annotated[float | None, typer.Option("--prefill-tok-s")] = None,
+    api_model: Annotated[list[str] | None, typer.Option("--api-model")] = None,
+    json_output: JsonOpt = False,
+) -> int:
+    """Self-hosting against the DashScope API for a workload: cost per 1M tokens and per
+    day, the break-even volume, and the assumptions. --power-price: owned hardware."""
+    return _cost(locals())
+
+
+def _cost(args: dict[str, Any]) -> int:
+    import json
+
+    from qwen_code.serve.catalog import Catalog, parse_gpus, parse_tokens
+    from qwen_code.serve.cost import CostRequest, compare
+    from qwen_code.serve.render import cost_json, cost_text
+
+    keys = ("input_share", "cache_hit", "gpu_price", "utilization", "power_price")
+    keys += ("hardware_price", "amortize_years", "overhead", "kv_cache_dtype")
+    report = compare(
+        CostRequest(
+            tokens_per_day=parse_tokens(args["tokens_per_day"], binary=False),
+            context=parse_tokens(args["context"], binary=True),
+            choice=Catalog.load().resolve(args["model"]),
+            gpus=parse_gpus(args["gpus"], args["gpu_mem"]),
+            decode_tok_s=args["decode_tok_s"],
+            prefill_tok_s=args["prefill_tok_s"],
+            api_models=tuple(args["api_model"] or ()),
+            **{k: args[k] for k in keys},
+        )
+    )
+    print(json.dumps(cost_json(report), indent=2) if args["json_output"] else cost_text(report))
+    return 0
+
+
+def register(app: typer.Typer) -> None:
+    """Add `serve` (with plan, stop, status) and `cost` to `app`."""
+    serve_app = typer.Typer(
+        invoke_without_command=True,
+        rich_markup_mode=None,
+        help="Plan, start and stop a local inference engine for Qwen3-Coder.",
+    )
+    serve_app.callback()(serve_main)
+    serve_app.command("plan")(serve_plan)
+    serve_app.command("stop")(serve_stop)
+    serve_app.command("status")(serve_status)
+    app.add_typer(serve_app, name="serve")
+    app.command("cost")(cost)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m qwen_code.cli_serve serve|cost ...`."""
+    from qwen_code.errors import QwenCodeError
+
+    app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+
+    @app.callback()
+    def _group() -> None:
+        """qwen-code serving commands."""
+
+    register(app)
+    try:
+        result = app(args=sys.argv[1:] if argv is None else argv, standalone_mode=False)
+    except QwenCodeError as exc:
+        print(f"qwen-code: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except KeyboardInterrupt:
+        return 130
+    return int(result) if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
