@@ -5,74 +5,60 @@
 else one JSON completion), an `HTTPError`, or a callable that gets the request body and
 returns one of those. An exhausted script answers 400 (so clients do not retry) and counts
 in `unscripted`. Every request is recorded in `requests`.
+
+Fault modes are fields of `Turn` (dropped connection, stall, malformed SSE line, calls as
+Qwen XML text, a reply cut off at the token limit); `aux` answers tool-less requests
+(summaries) without using the script; `strict_history` answers 400 to a history a real
+server would reject (helpers in `tests/fakefaults.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import re
-import secrets
 import socket
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeAlias
+from typing import Any
+
+from tests.fakefaults import history_problem
+from tests.fakescript import (
+    Call,
+    HTTPError,
+    Playback,
+    Reply,
+    ScriptEntry,
+    Turn,
+    call,
+    error_body,
+    split_fragments,
+    split_text,
+    text,
+    tool_turn,
+)
+
+__all__ = [
+    "NO_TURN_LEFT",
+    "Call",
+    "FakeLLM",
+    "HTTPError",
+    "Recorded",
+    "Reply",
+    "ScriptEntry",
+    "Turn",
+    "call",
+    "error_body",
+    "split_fragments",
+    "split_text",
+    "text",
+    "tool_turn",
+]
 
 NO_TURN_LEFT = "fake LLM: no scripted turn left"
-
-
-@dataclass
-class Call:
-    """One tool call in a scripted turn. `arguments` may be a raw string (malformed JSON)."""
-
-    name: str
-    arguments: dict[str, Any] | str = field(default_factory=dict)
-    id: str | None = None
-
-    def arguments_text(self) -> str:
-        if isinstance(self.arguments, str):
-            return self.arguments
-        return json.dumps(self.arguments, ensure_ascii=False)
-
-    def wire(self, call_id: str, arguments: str | None = None) -> dict[str, Any]:
-        """The call as an OpenAI `tool_calls` entry."""
-        args = self.arguments_text() if arguments is None else arguments
-        fn = {"name": self.name, "arguments": args}
-        return {"id": call_id, "type": "function", "function": fn}
-
-
-@dataclass
-class Turn:
-    """One scripted assistant response."""
-
-    text: str = ""
-    tool_calls: list[Call] = field(default_factory=list)
-    finish_reason: str | None = None
-    """Defaults to "tool_calls" when there are calls, else "stop"."""
-    usage: dict[str, Any] | None = None
-    """Overrides prompt_tokens / completion_tokens / total_tokens / cached_tokens."""
-    delay_s: float = 0.0
-    chunk_delay_s: float = 0.0
-    """Pause between streamed events (default: the whole stream goes out in one write)."""
-    chunk_words: int | None = None
-    """Words per streamed text chunk (default: the server's)."""
-
-
-@dataclass
-class HTTPError:
-    """Answer with this status; a dict body is sent as JSON, a str body as plain text."""
-
-    status: int
-    body: dict[str, Any] | str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-Reply: TypeAlias = Turn | HTTPError
-ScriptEntry: TypeAlias = Reply | Callable[[dict[str, Any]], Reply]
 
 
 @dataclass
@@ -86,97 +72,6 @@ class Recorded:
     body: dict[str, Any] | None
     received_at: float
     finished_at: float | None = None
-
-
-def text(content: str, **kwargs: Any) -> Turn:
-    """A plain text turn."""
-    return Turn(text=content, **kwargs)
-
-
-def call(name: str, arguments: dict[str, Any] | str | None = None, /, **kwargs: Any) -> Call:
-    """`call("read_file", file_path="a.py")`, or `call("x", '{"bad": ')` for raw argument text."""
-    return Call(name=name, arguments=arguments if arguments is not None else kwargs)
-
-
-def tool_turn(*calls: Call, text: str = "", **kwargs: Any) -> Turn:
-    """A turn that calls tools (several calls are parallel calls)."""
-    return Turn(text=text, tool_calls=list(calls), **kwargs)
-
-
-def error_body(message: str, status: int, type_: str = "invalid_request_error") -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "code": status}}
-
-
-def split_text(content: str, words: int) -> list[str]:
-    """Split text into pieces of `words` words each, keeping all whitespace."""
-    tokens = re.findall(r"\s*\S+\s*", content) or ([content] if content else [])
-    return ["".join(tokens[i : i + words]) for i in range(0, len(tokens), max(1, words))]
-
-
-def split_fragments(raw: str, parts: int = 3) -> list[str]:
-    """Split argument text into at least `parts` pieces (fewer only if it is that short)."""
-    size = max(1, -(-len(raw) // parts))
-    return [raw[i : i + size] for i in range(0, len(raw), size)]
-
-
-class _Playback:
-    """Turns a `Turn` into OpenAI-shaped chunk dicts (or one completion dict).
-
-    Fault modes (dropped connections, stalls, malformed SSE, XML calls in content) hook in
-    here or in `_Handler._stream`, which writes what `chunks()` yields.
-    """
-
-    def __init__(self, turn: Turn, request: dict[str, Any], chunk_words: int) -> None:
-        self.turn, self.request = turn, request
-        self.chunk_words = turn.chunk_words or chunk_words
-        self.call_ids = [c.id or f"call_{secrets.token_hex(12)}" for c in turn.tool_calls]
-        self.include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
-        self.head = {
-            "id": f"chatcmpl-{secrets.token_hex(12)}",
-            "created": int(time.time()),
-            "model": request.get("model", "fake"),
-            "system_fingerprint": None,
-        }
-        self.finish_reason = turn.finish_reason or ("tool_calls" if turn.tool_calls else "stop")
-
-    def usage(self) -> dict[str, Any]:
-        sent = len(json.dumps(self.request.get("messages", [])))
-        sent += len(json.dumps(self.request.get("tools", [])))
-        out = len(self.turn.text) + sum(len(c.arguments_text()) for c in self.turn.tool_calls)
-        over = dict(self.turn.usage or {})
-        prompt = over.pop("prompt_tokens", max(1, sent // 4))
-        completion = over.pop("completion_tokens", max(1, out // 4))
-        details = {"cached_tokens": over.pop("cached_tokens", 0)}
-        total = {"total_tokens": prompt + completion, "prompt_tokens_details": details}
-        return {"prompt_tokens": prompt, "completion_tokens": completion, **total, **over}
-
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        chunk = {**self.head, "object": "chat.completion.chunk", "choices": [choice]}
-        if self.include_usage:
-            chunk["usage"] = None
-        return chunk
-
-    def chunks(self) -> Iterator[dict[str, Any]]:
-        yield self._chunk({"role": "assistant", "content": ""})
-        for piece in split_text(self.turn.text, self.chunk_words):
-            yield self._chunk({"content": piece})
-        for i, (c, call_id) in enumerate(zip(self.turn.tool_calls, self.call_ids, strict=True)):
-            yield self._chunk({"tool_calls": [{"index": i, **c.wire(call_id, "")}]})
-            for frag in split_fragments(c.arguments_text()):
-                yield self._chunk({"tool_calls": [{"index": i, "function": {"arguments": frag}}]})
-        yield self._chunk({}, self.finish_reason)
-        if self.include_usage:
-            yield {**self._chunk({}), "choices": [], "usage": self.usage()}
-
-    def completion(self) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": self.turn.text or None}
-        if self.turn.tool_calls:
-            calls = zip(self.turn.tool_calls, self.call_ids, strict=True)
-            message["tool_calls"] = [c.wire(call_id) for c, call_id in calls]
-        choice = {"index": 0, "message": message, "finish_reason": self.finish_reason}
-        usage = self.usage()
-        return {**self.head, "object": "chat.completion", "choices": [choice], "usage": usage}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -228,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             if reply.delay_s:
                 time.sleep(reply.delay_s)
-            playback = _Playback(reply, body, fake.chunk_words)
+            playback = Playback(reply, body, fake.chunk_words)
             if body.get("stream"):
                 self._stream(playback)
             else:
@@ -243,25 +138,54 @@ class _Handler(BaseHTTPRequestHandler):
         self.record.finished_at = time.monotonic()
         self.wfile.write(data)
 
-    def _stream(self, playback: _Playback) -> None:
+    def _stream(self, playback: Playback) -> None:
         sse = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
         self._head(200, {**sse, "Transfer-Encoding": "chunked"})
         events = [f"data: {json.dumps(c, ensure_ascii=False)}\n\n" for c in playback.chunks()]
         frames = [_frame(e.encode()) for e in [*events, "data: [DONE]\n\n"]]
         frames[-1] += b"0\r\n\r\n"  # end of the chunked body
+        frames = self._faults(playback.turn, frames)
         if playback.turn.chunk_delay_s:  # paced: one write per event
             for frame in frames[:-1]:
                 self.wfile.write(frame)
                 time.sleep(playback.turn.chunk_delay_s)
             frames = frames[-1:]
         self.record.finished_at = time.monotonic()
+        if not frames:
+            return
         self.wfile.write(b"".join(frames))  # unpaced: one write (no GIL ping-pong per event)
+
+    def _faults(self, turn: Turn, frames: list[bytes]) -> list[bytes]:
+        """Play a turn's stream faults; returns the frames still to send ([] when cut)."""
+        if turn.malformed_after is not None:
+            line = _frame(f"{turn.malformed_line}\n\n".encode())
+            frames.insert(min(turn.malformed_after, len(frames) - 1), line)
+        cut = turn.drop_after if turn.drop_after is not None else turn.stall_after
+        if cut is None:
+            return frames
+        cut = min(cut, len(frames) - 1)
+        self.wfile.write(b"".join(frames[:cut]))
+        self.wfile.flush()
+        if turn.drop_after is not None:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return []
+        time.sleep(turn.stall_s)
+        return frames[cut:]
 
     def _head(self, status: int, headers: dict[str, str]) -> None:
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (reset, broken pipe) is no error worth printing."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 def _frame(data: bytes) -> bytes:
@@ -284,6 +208,11 @@ class FakeLLM:
         self.chunk_words = chunk_words
         self.unscripted = 0
         """Chat requests that found the script exhausted (answered 400)."""
+        self.aux: ScriptEntry | None = None
+        """When set, answers requests without tools (summaries) instead of the script."""
+        self.strict_history = False
+        """When set, a history a real server rejects is answered 400 (see `violations`)."""
+        self.violations: list[str] = []
         self.errors: list[Exception] = []
         """Exceptions raised by scripted callables (answered 400)."""
         self.connections = 0
@@ -297,7 +226,7 @@ class FakeLLM:
 
     def start(self) -> FakeLLM:
         if self._server is None:
-            self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+            self._server = _Server(("127.0.0.1", 0), _Handler)
             self._server.daemon_threads = True
             self._server.fake = self
             poll = {"poll_interval": 0.02}  # so that stop() returns quickly
@@ -373,8 +302,14 @@ class FakeLLM:
         return rec
 
     def _next_reply(self, body: dict[str, Any]) -> Reply | None:
+        problem = history_problem(body.get("messages")) if self.strict_history else None
+        if problem is not None:
+            self.violations.append(problem)
+            return HTTPError(400, error_body(f"fake LLM: invalid history: {problem}", 400))
         with self._cond:
-            entry = self._script.popleft() if self._script else None
+            entry = self.aux if self.aux is not None and not body.get("tools") else None
+            if entry is None:
+                entry = self._script.popleft() if self._script else None
             if entry is None:
                 self.unscripted += 1
         if entry is None or isinstance(entry, Turn | HTTPError):

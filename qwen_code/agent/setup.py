@@ -141,6 +141,8 @@ def model_config(settings: Settings, provider: Provider, model: str) -> ModelCon
         sampling={k: v for k, v in sampling.items() if v is not None},
         headers=dict(generation.custom_headers),
         extra_body=dict(generation.extra_body),
+        max_retry_time_s=generation.max_retry_time / 1000,
+        stall_timeout_s=generation.stream_stall_timeout / 1000,
     )
 
 

@@ -19,18 +19,28 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import re
+import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from qwen_code import __version__
 from qwen_code.errors import ModelError
 from qwen_code.llm import retry
+from qwen_code.llm.attempt import (
+    Attempt,
+    RetryState,
+    length_retry,
+    max_tokens_of,
+    stream_attempt,
+)
+from qwen_code.llm.models import served_context_length
 from qwen_code.llm.sampling import split_sampling
-from qwen_code.llm.stream import StreamAccumulator
-from qwen_code.llm.types import ModelConfig, ModelResponse, RetryNotice, StreamItem, TextChunk
+from qwen_code.llm.types import ModelConfig, ModelResponse, RetryNotice, StreamItem
+
+log = logging.getLogger(__name__)
 
 USER_AGENT = f"qwen-code/{__version__}"
 CONNECT_TIMEOUT_S = 10.0
@@ -124,18 +134,8 @@ def _mark_message(messages: list[dict[str, Any]], index: int) -> bool:
     return True
 
 
-def _context_length(model: dict[str, Any]) -> int | None:
-    """The context length a /models entry reports, under the names servers use."""
-    for key in ("max_model_len", "context_length", "context_window", "max_context_length"):
-        value = model.get(key)
-        if isinstance(value, int) and value > 0:
-            return value
-    meta = model.get("meta")
-    if isinstance(meta, dict):
-        for key in ("n_ctx", "n_ctx_train"):
-            if isinstance(meta.get(key), int) and meta[key] > 0:
-                return meta[key]
-    return None
+def _ends_in_v1(base_url: str) -> bool:
+    return urlsplit(base_url).path.rstrip("/").endswith("/v1")
 
 
 def _import_openai() -> Any:
@@ -151,16 +151,6 @@ def _import_openai() -> Any:
     return openai
 
 
-@dataclass(slots=True)
-class _Attempt:
-    """What one request produced: the assembled stream, and a failure if it broke."""
-
-    acc: StreamAccumulator = field(default_factory=StreamAccumulator)
-    failure: retry.Failure | None = None
-    yielded: bool = False
-    """True once text went out to the caller (from then on, no retry)."""
-
-
 class ChatClient:
     """Talks to one OpenAI-compatible endpoint described by a `ModelConfig`."""
 
@@ -172,16 +162,22 @@ class ChatClient:
         self._client: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stream_cls: Any = None
+        self._client_base: str | None = None
+        self._needs_v1: str | None = None
+        """The configured base URL that turned out to need `/v1` appended."""
+        self._v1_tried = False
 
     def _openai(self) -> Any:
         """The AsyncOpenAI client, created on first use (per event loop)."""
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
+        base_url = self._base_url()
+        if self._client is None or self._loop is not loop or self._client_base != base_url:
             openai = _import_openai()
 
             timeout = self.config.timeout_s
+            self._client_base = base_url
             self._client = openai.AsyncOpenAI(
-                base_url=self.config.base_url,
+                base_url=base_url,
                 api_key=self.config.api_key or "EMPTY",
                 timeout=openai.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_S)),
                 max_retries=0,
@@ -196,69 +192,70 @@ class ChatClient:
     ) -> AsyncIterator[StreamItem]:
         """Stream one model response: TextChunks, RetryNotices, then one ModelResponse.
 
-        Retries (429, 5xx, connection errors, timeouts) happen only while no text has been
-        yielded; a stream that breaks after that raises ModelError(kind="network").
-        Every failure is a ModelError.
+        Retryable failures (429, 5xx, dropped or stalled streams, timeouts) are retried with
+        backoff, bounded by `max_retries` and `max_retry_time_s`, also after text went out:
+        then the notice has `restart=True` and the response starts over. A reply cut off
+        in a tool call is retried once with a larger max_tokens. Every failure that ends
+        the request is a ModelError.
         """
-        config = self.config
-        body = build_request(config, messages, tools, cache_control=self.cache_control)
-        attempt = 0
+        body = build_request(self.config, messages, tools, cache_control=self.cache_control)
+        state = RetryState()
         while True:
-            outcome = _Attempt()
-            async for chunk in self._attempt(body, outcome):
+            outcome, started = Attempt(), time.monotonic()
+            async for chunk in stream_attempt(self._post, self.config, body, outcome, tools):
                 yield chunk
             failure = outcome.failure
             if failure is None:
-                yield outcome.acc.response()
-                return
-            if outcome.yielded:
-                raise retry.interrupted(failure, config) from failure.cause
-            if not retry.should_retry(failure, attempt, config):
-                raise await self._final_error(failure) from failure.cause
-            delay = retry.retry_delay(failure, attempt, config)
-            attempt += 1
-            yield RetryNotice(
-                message=f"{retry.sentence(failure.error.message)} Retrying in {delay:.1f} s "
-                f"(retry {attempt} of {config.max_retries}).",
-                attempt=attempt,
+                larger = length_retry(body, outcome, state)
+                if larger is None:
+                    yield outcome.response(max_tokens_of(body))
+                    return
+                body, notice = larger
+                yield notice
+                continue
+            if await self._retarget(failure):
+                continue
+            elapsed = state.elapsed()
+            delay = retry.retry_delay(failure, state.count, self.config)
+            silent = time.monotonic() - started if outcome.acc.chunks == 0 else 0.0
+            if not retry.should_retry(
+                failure,
+                state.count,
+                self.config,
+                elapsed_s=elapsed,
                 delay_s=delay,
-                kind=failure.error.kind,
-            )
+                attempt_s=silent,
+            ):
+                if state.cut is not None and not failure.retryable:
+                    log.info("the retry with a larger max_tokens failed: %s", failure.error)
+                    yield state.cut.response(max_tokens_of(body))
+                    return
+                raise (await self._final_error(failure, state, elapsed)) from failure.cause
+            state.count += 1
+            yield self._notice(failure, state.count, delay, restart=outcome.yielded)
             await asyncio.sleep(delay)
 
-    async def _attempt(self, body: dict[str, Any], outcome: _Attempt) -> AsyncIterator[TextChunk]:
-        """One request: yields text as it streams; records a failure in `outcome`."""
-        stream: Any = None
-        try:
-            try:
-                stream = await self._openai().post(
-                    "/chat/completions",
-                    cast_to=object,
-                    body=body,
-                    stream=True,
-                    stream_cls=self._stream_cls,
-                )
-                chunks = stream.__aiter__()
-            except Exception as exc:
-                outcome.failure = retry.classify(exc, self.config)
-                return
-            while True:
-                try:
-                    text = outcome.acc.add(await chunks.__anext__())
-                except StopAsyncIteration:
-                    break
-                except Exception as exc:
-                    outcome.failure = retry.classify(exc, self.config)
-                    return
-                if text:
-                    outcome.yielded = True
-                    yield TextChunk(text=text)
-        finally:
-            if stream is not None:
-                await stream.close()
-        if outcome.acc.chunks == 0:
-            message = f"The server at {self.config.base_url} sent an empty response."
-            outcome.failure = retry.Failure(retry.make_error("server", message))
+    def _notice(
+        self, failure: retry.Failure, count: int, delay: float, restart: bool
+    ) -> RetryNotice:
+        again = " The answer so far is discarded and starts over." if restart else ""
+        return RetryNotice(
+            message=f"{retry.sentence(failure.error.message)} Retrying in {delay:.1f} s "
+            f"(retry {count} of {self.config.max_retries}).{again}",
+            attempt=count,
+            delay_s=delay,
+            kind=failure.error.kind,
+            restart=restart,
+        )
+
+    async def _post(self, body: dict[str, Any]) -> Any:
+        return await self._openai().post(
+            "/chat/completions",
+            cast_to=object,
+            body=body,
+            stream=True,
+            stream_cls=self._stream_cls,
+        )
 
     async def complete(
         self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
@@ -272,14 +269,16 @@ class ChatClient:
             raise retry.make_error("server", "The model stream ended without a response.")
         return response
 
-    async def _final_error(self, failure: retry.Failure) -> ModelError:
+    async def _final_error(
+        self, failure: retry.Failure, state: RetryState, elapsed: float
+    ) -> ModelError:
         if failure.error.kind != "not_found":
-            return failure.error
+            return retry.gave_up(failure, state.count, elapsed)
         config = self.config
-        try:
-            models = await self.list_models()
-        except ModelError:
-            models = []
+        models = await self._served_models()
+        if not models and self._needs_v1 is not None:
+            await self._untarget()  # `/v1` did not help either: back to the URL as given
+            models = await self._served_models()
         ids = [m["id"] for m in models]
         if ids and config.model not in ids:
             shown = ", ".join(ids[:30]) + (f", … ({len(ids)} in all)" if len(ids) > 30 else "")
@@ -295,23 +294,60 @@ class ChatClient:
             hint="Check the base URL: OpenAI-compatible servers usually end in /v1.",
         )
 
+    async def _retarget(self, failure: retry.Failure) -> bool:
+        """A 404 from a base URL without `/v1`: try once more with `/v1` appended (local
+        servers are often given as http://host:8000). True when the next attempt should go."""
+        base = self.config.base_url
+        if failure.status != 404 or self._v1_tried or _ends_in_v1(base):
+            return False
+        self._v1_tried = True
+        log.info("%s answered 404; trying %s/v1", base, base.rstrip("/"))
+        self._needs_v1 = base
+        await self.aclose()
+        return True
+
+    async def _untarget(self) -> None:
+        self._needs_v1 = None
+        await self.aclose()
+
+    def _base_url(self) -> str:
+        """The URL requests go to: the configured one, with `/v1` when that was needed."""
+        base = self.config.base_url
+        return f"{base.rstrip('/')}/v1" if base == self._needs_v1 else base
+
     async def list_models(self) -> list[dict[str, Any]]:
         """GET /models: each dict has `id`, and `max_model_len` when the server reports it."""
-        timeout = min(self.config.timeout_s, LIST_MODELS_TIMEOUT_S)
         try:
-            page = await self._openai().get("/models", cast_to=object, options={"timeout": timeout})
+            page = await self._get_models()
         except Exception as exc:
-            raise retry.classify(exc, self.config).error from exc
+            failure = retry.classify(exc, self.config)
+            if not await self._retarget(failure):
+                raise failure.error from exc
+            try:
+                page = await self._get_models()
+            except Exception:
+                await self._untarget()
+                raise failure.error from exc
         data = page.get("data") if isinstance(page, dict) else page
         models = []
         for entry in data if isinstance(data, list) else []:
             if isinstance(entry, dict) and isinstance(entry.get("id"), str):
                 model = dict(entry)
-                length = _context_length(entry)
+                length = served_context_length(entry)
                 if length is not None:
                     model["max_model_len"] = length
                 models.append(model)
         return models
+
+    async def _served_models(self) -> list[dict[str, Any]]:
+        try:
+            return await self.list_models()
+        except ModelError:
+            return []
+
+    async def _get_models(self) -> Any:
+        timeout = min(self.config.timeout_s, LIST_MODELS_TIMEOUT_S)
+        return await self._openai().get("/models", cast_to=object, options={"timeout": timeout})
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

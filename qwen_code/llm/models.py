@@ -7,6 +7,7 @@ Used when neither the settings (`model.generationConfig.contextWindowSize`) nor 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 CONTEXT_WINDOWS: tuple[tuple[str, int], ...] = (
     (r"qwen/qwen3-coder-30b", 160_000),
@@ -18,9 +19,26 @@ CONTEXT_WINDOWS: tuple[tuple[str, int], ...] = (
 )
 """Patterns searched (case-insensitive) in the model id, first match wins (providers.md §2)."""
 
+_LENGTH_KEYS = ("max_model_len", "context_length", "context_window", "max_context_length")
+
 
 def known_context_window(model: str) -> int | None:
     for pattern, size in CONTEXT_WINDOWS:
         if re.search(pattern, model, re.IGNORECASE):
             return size
+    return None
+
+
+def served_context_length(model: dict[str, Any]) -> int | None:
+    """The context length a /models entry reports, under the names servers use (vLLM
+    `max_model_len`, others `context_length`, llama.cpp `meta.n_ctx`)."""
+    for key in _LENGTH_KEYS:
+        value = model.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    meta = model.get("meta")
+    if isinstance(meta, dict):
+        for key in ("n_ctx", "n_ctx_train"):
+            if isinstance(meta.get(key), int) and meta[key] > 0:
+                return meta[key]
     return None

@@ -35,6 +35,13 @@ ERROR_CLASSES: dict[str, ErrorClass] = {
     for c in (
         ErrorClass("auth", False, "Set a valid API key for this server."),
         ErrorClass("rate_limit", True, "The server is rate limiting requests; wait and try again."),
+        ErrorClass(
+            "quota",
+            False,
+            "The account's quota or balance is used up: check the plan and billing in the "
+            "provider's console, or switch to another model or provider.",
+        ),
+        ErrorClass("overloaded", True, "The server is overloaded; wait a minute and try again."),
         ErrorClass("server", True, "The model server failed; try again, or check its logs."),
         ErrorClass("network", True, "Check the base URL and that the server is running."),
         ErrorClass("timeout", True, "The server may be overloaded; raise the timeout or retry."),
@@ -53,6 +60,27 @@ _CONTEXT_PATTERN = re.compile(
     r"|reduce the length|exceeds? the (model'?s? )?(maximum|max)|prompt is too large",
     re.IGNORECASE,
 )
+
+
+_QUOTA_CODES = frozenset(
+    {
+        "insufficient_quota",
+        "arrearage",
+        "allocationquota.freetieronly",
+        "prepaidbilloverdue",
+        "postpaidbilloverdue",
+        "billing_hard_limit_reached",
+    }
+)
+"""Error codes meaning the account cannot pay (OpenAI, DashScope); never retried."""
+_QUOTA_PATTERN = re.compile(
+    r"insufficient[_ ]quota|exceeded your current quota|free allocated quota exceeded"
+    r"|free tier .*(exhausted|used up)|account is in good standing|arrearage|overdue"
+    r"|insufficient (balance|credits?)|credit balance is too low",
+    re.IGNORECASE,
+)
+"""Quota messages: DashScope's "Throttling.AllocationQuota" (a per-minute token limit,
+"Allocated quota exceeded") deliberately does not match; it is a rate limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +129,16 @@ def server_message(body: object, fallback: str = "") -> str:
     return fallback
 
 
-def kind_for_status(status: int, message: str = "") -> str:
+def kind_for_status(status: int, message: str = "", code: str = "") -> str:
+    """The error kind for an HTTP status, refined by the body's message and error code."""
+    if status in (400, 402, 403, 429) and _quota(code, message):
+        return "quota"
     if status in (401, 403):
         return "auth"
     if status == 429:
         return "rate_limit"
+    if status in (503, 529):
+        return "overloaded"
     if status == 404:
         return "not_found"
     if status == 413 or (status in (400, 422) and _CONTEXT_PATTERN.search(message)):
@@ -117,10 +150,10 @@ def kind_for_status(status: int, message: str = "") -> str:
     return "bad_request"
 
 
-def status_error(status: int, message: str, config: ModelConfig) -> ModelError:
+def status_error(status: int, message: str, config: ModelConfig, code: str = "") -> ModelError:
     """The ModelError for an HTTP error status, with a message naming what to fix."""
     url = config.base_url
-    kind = kind_for_status(status, message)
+    kind = kind_for_status(status, message, code)
     detail = f": {message}" if message else ""
     if kind == "auth":
         source = f" from {config.api_key_source}" if config.api_key_source else ""
@@ -133,11 +166,12 @@ def status_error(status: int, message: str, config: ModelConfig) -> ModelError:
         )
     texts = {
         "rate_limit": f"Rate limited by {url} ({status}){detail}",
+        "quota": f"The account at {url} has no quota left ({status}){detail}",
+        "overloaded": f"The server at {url} is overloaded ({status}){detail}",
         "not_found": f"The server at {url} answered {status} Not Found{detail}",
         "context_overflow": f"The request is too long for model {config.model!r}{detail}",
         "timeout": f"The server at {url} timed out ({status}){detail}",
-        "server": f"The server at {url} {'is overloaded' if status == 529 else 'failed'} "
-        f"({status}){detail}",
+        "server": f"The server at {url} failed ({status}){detail}",
         "bad_request": f"The server at {url} rejected the request ({status}){detail}",
     }
     return make_error(kind, texts[kind])
@@ -158,7 +192,7 @@ def _classify(exc: BaseException, config: ModelConfig) -> Failure:
         message = server_message(exc.body, "")
         if not message:
             message = server_message(_response_text(exc.response), "")
-        error = status_error(exc.status_code, message, config)
+        error = status_error(exc.status_code, message, config, error_code(exc.body))
         retry_after = retry_after_seconds(exc.response.headers) if error.retryable else None
         return Failure(error, exc.status_code, retry_after)
     if isinstance(exc, openai.APITimeoutError):
@@ -178,22 +212,55 @@ def _classify(exc: BaseException, config: ModelConfig) -> Failure:
     if isinstance(exc, openai.APIError):
         # An error object sent inside the stream (no HTTP status).
         message = server_message(exc.body, exc.message)
+        code = error_code(exc.body)
         if _CONTEXT_PATTERN.search(message):
             return Failure(status_error(400, message, config))
+        if _quota(code, message):
+            return Failure(status_error(429, message, config, code))
+        if "overloaded" in f"{code} {message}".lower():
+            return Failure(status_error(529, message, config))
         return Failure(make_error("server", f"The server at {url} reported an error: {message}"))
     if isinstance(exc, ValueError):
         return Failure(make_error("server", f"The server at {url} sent a malformed stream: {exc}"))
     return Failure(make_error("network", f"Request to {url} failed: {type(exc).__name__}: {exc}"))
 
 
-def interrupted(failure: Failure, config: ModelConfig) -> ModelError:
-    """The error for a stream that failed after output was already passed on (no retry)."""
-    return make_error(
-        "network",
-        f"The stream from {config.base_url} was interrupted after the answer had started: "
-        f"{failure.error.message}",
-        hint="The partial answer was discarded; send the request again.",
+def error_code(body: object) -> str:
+    """The `code` and `type` of an error body (the text ones, space-separated); "" if none."""
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    if not isinstance(inner, dict):
+        return ""
+    values = (inner.get(key) for key in ("code", "type"))
+    return " ".join(v for v in values if isinstance(v, str) and v)
+
+
+def _quota(code: str, message: str) -> bool:
+    return any(c in _QUOTA_CODES for c in code.lower().split()) or bool(
+        _QUOTA_PATTERN.search(message)
     )
+
+
+def stalled(config: ModelConfig) -> Failure:
+    """A stream that started and then went silent for `stall_timeout_s`."""
+    return Failure(
+        make_error(
+            "timeout",
+            f"The stream from {config.base_url} stalled: no data for {config.stall_timeout_s:g} s.",
+            hint="The server may be overloaded; raise model.generationConfig."
+            "streamStallTimeout if it is just slow.",
+        )
+    )
+
+
+def gave_up(failure: Failure, retries: int, elapsed_s: float) -> ModelError:
+    """The error to raise once retries are used up (count or total time)."""
+    error = failure.error
+    if not error.retryable or retries == 0:
+        return error
+    note = (
+        f" (gave up after {retries} {'retry' if retries == 1 else 'retries'} in {elapsed_s:.0f} s)"
+    )
+    return ModelError(error.message + note, kind=error.kind, hint=error.hint, retryable=True)
 
 
 def _response_text(response: Any) -> str:
@@ -257,5 +324,18 @@ def retry_delay(failure: Failure, attempt: int, config: ModelConfig) -> float:
     return max(0.0, min(delay, config.max_retry_wait_s))
 
 
-def should_retry(failure: Failure, attempt: int, config: ModelConfig) -> bool:
-    return failure.retryable and attempt < config.max_retries
+def should_retry(
+    failure: Failure,
+    attempt: int,
+    config: ModelConfig,
+    *,
+    elapsed_s: float = 0.0,
+    delay_s: float = 0.0,
+    attempt_s: float = 0.0,
+) -> bool:
+    """Retry when the error is retryable, retries are left, and waiting `delay_s` plus an
+    attempt expected to take `attempt_s` (one that failed before any data: as long as that
+    one took) keeps the time since the first failure within `max_retry_time_s`."""
+    if not failure.retryable or attempt >= config.max_retries:
+        return False
+    return elapsed_s + delay_s + attempt_s <= config.max_retry_time_s

@@ -172,9 +172,17 @@ class StreamAccumulator:
     def has_content(self) -> bool:
         return bool(self._text or self._calls)
 
+    @property
+    def partial_calls(self) -> list[PartialCall]:
+        """The calls seen so far (entries with neither a name nor arguments left out)."""
+        return [c for c in self._calls if c.name or c.arguments.strip()]
+
+    @property
+    def has_calls(self) -> bool:
+        return bool(self.partial_calls)
+
     def tool_calls(self) -> tuple[ToolCall, ...]:
-        calls = [c for c in self._calls if c.name or c.arguments.strip()]
-        return tuple(c.to_tool_call() for c in calls)
+        return tuple(c.to_tool_call() for c in self.partial_calls)
 
     def response(self) -> ModelResponse:
         return ModelResponse(

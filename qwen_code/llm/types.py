@@ -18,10 +18,16 @@ class ModelConfig:
     api_key_source: str = ""
     """Where the key came from (e.g. `OPENAI_API_KEY`), named in auth errors."""
     timeout_s: float = 120.0
-    """Per-request timeout; for streams, the longest wait for the next chunk."""
+    """Per-request timeout: the longest wait for a response to start (and, for streams, for
+    any next chunk; `stall_timeout_s` is usually the shorter limit once a reply started)."""
     max_retries: int = 5
     """Retries for 429, 5xx and connection errors (with exponential backoff and jitter)."""
     max_retry_wait_s: float = 60.0
+    """The longest single wait between retries (a server's Retry-After is capped by it)."""
+    max_retry_time_s: float = 180.0
+    """Retries of one request stop once this much time has passed since its first failure."""
+    stall_timeout_s: float = 60.0
+    """A stream that has started and then sends no data for this long is retried."""
     sampling: dict[str, Any] = field(default_factory=dict)
     """temperature, top_p, top_k, repetition_penalty, ... (non-OpenAI keys go in extra_body)."""
     max_tokens: int | None = None
@@ -44,6 +50,11 @@ class RetryNotice:
     attempt: int
     delay_s: float
     kind: str
+    """The error kind (rate_limit, server, network, ...), or "length" for a retry with a
+    larger max_tokens after the reply was cut off in the middle of a tool call."""
+    restart: bool = False
+    """True when text of the failed attempt was already yielded: the response starts over,
+    and consumers discard that partial text (the final ModelResponse never contains it)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
