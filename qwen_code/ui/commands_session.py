@@ -105,10 +105,12 @@ def _list_checkpoints(repl: Repl, checkpoints: Checkpoints) -> None:
             "change of each prompt)."
         )
         return
-    table = Table("id", "prompt", "time", "files changed since", box=None)
+    table = Table("id", "turn", "prompt", "time", "files changed since", box=None)
     for checkpoint in found:
         when = time.strftime("%H:%M:%S", time.localtime(checkpoint.created))
         changed = ", ".join(checkpoint.changed[:4]) + (" …" if len(checkpoint.changed) > 4 else "")
-        table.add_row(checkpoint.id[:8], checkpoint.prompt[:40], when, changed or "none")
+        table.add_row(
+            checkpoint.id[:8], str(checkpoint.turn), checkpoint.prompt[:40], when, changed or "none"
+        )
     repl.console.print(table)
     repl.console.print("[dim]/restore ID puts the files and the conversation back.[/dim]")
