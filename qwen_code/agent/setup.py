@@ -225,10 +225,6 @@ async def open_session(
     pricing = load_pricing(settings.model_pricing, base_url=provider.base_url)
     home = qwen_home()
     tool_ctx = _tool_context(settings, cwd, home, home / "tmp" / session_id)
-    shell = settings.tools.shell
-    tool_ctx.state[SHELL_OPTIONS_KEY] = ShellOptions(
-        input_wait_s=shell.input_wait_seconds, auto_background_s=shell.auto_background_seconds
-    )
     workspace = tool_ctx.workspace
     client, served = await connect(settings, provider)
     registry = builtin_registry(project_dir=workspace.root, user_dir=home)
@@ -242,11 +238,7 @@ async def open_session(
     included = list(workspace.extra_roots[:-1])
     prompt, files = build_system_prompt(settings, workspace.root, home=home, extra_roots=included)
     window = context_window_for(settings, client.config.model, served)
-    budget = ContextBudget(
-        window=window,
-        threshold=settings.model.chat_compression.context_percentage_threshold,
-        max_output_tokens=max_output_tokens(client.config),
-    )
+    budget = _budget(settings, client, window)
     conversation = Conversation.with_system(prompt)
     if resume:
         conversation.messages.extend(resume.messages)
@@ -278,15 +270,28 @@ async def open_session(
     return session
 
 
+def _budget(settings: Settings, client: ChatClient, window: int | None) -> ContextBudget:
+    return ContextBudget(
+        window=window,
+        threshold=settings.model.chat_compression.context_percentage_threshold,
+        max_output_tokens=max_output_tokens(client.config),
+    )
+
+
 def _tool_context(settings: Settings, cwd: Path, home: Path, scratch: Path) -> ToolContext:
     limits = ToolLimits(
         max_output_chars=settings.tools.truncate_tool_output_threshold,
         max_output_lines=settings.tools.truncate_tool_output_lines,
     )
-    return ToolContext(
+    ctx = ToolContext(
         workspace=workspace_for(settings, cwd, scratch),
         limits=limits,
         scratch_dir=scratch,
         home=home,
         memory_file_name=settings.context.file_names()[0],
     )
+    shell = settings.tools.shell
+    ctx.state[SHELL_OPTIONS_KEY] = ShellOptions(
+        input_wait_s=shell.input_wait_seconds, auto_background_s=shell.auto_background_seconds
+    )
+    return ctx
