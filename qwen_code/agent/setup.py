@@ -82,7 +82,6 @@ class Session:
         events = self.agent.run(prompt)
         if self.persistence is None:
             return events
-        self.persistence.start_warm_up()
         return self.persistence.run(self.agent.conversation, events)
 
     def replace_conversation(self, messages: list[dict[str, Any]]) -> None:

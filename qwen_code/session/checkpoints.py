@@ -91,6 +91,7 @@ class Checkpoints:
         if not (self.git_dir / "HEAD").exists():
             self.git_dir.mkdir(parents=True, exist_ok=True)
             cmd.execute(["git", "init", "--quiet"])
+            cmd.execute(["git", "symbolic-ref", "HEAD", REF])
             for key, value in (
                 ("core.autocrlf", "false"),
                 ("gc.auto", "0"),
@@ -99,8 +100,17 @@ class Checkpoints:
                 cmd.execute(["git", "config", key, value])
             exclude = self.git_dir / "info" / "exclude"
             exclude.parent.mkdir(parents=True, exist_ok=True)
-            exclude.write_text("\n".join(DEFAULT_EXCLUDES) + "\n", encoding="utf-8")
+            exclude.write_text("\n".join(self._excludes()) + "\n", encoding="utf-8")
         return cmd
+
+    def _excludes(self) -> list[str]:
+        """The default excludes, plus qwen-code's own home when it lies inside the project
+        (its sessions and this very repository must not be snapshotted)."""
+        patterns = list(DEFAULT_EXCLUDES)
+        home = self.git_dir.parent.parent.resolve()
+        if home.is_relative_to(self.root):
+            patterns.append("/" + home.relative_to(self.root).as_posix() + "/")
+        return patterns
 
     def _stage(self) -> str:
         """Stage the whole work tree into the shadow index; return its tree id."""
@@ -126,17 +136,30 @@ class Checkpoints:
     def create(
         self, *, session_id: str, turn: int, prompt: str, messages: list[dict[str, Any]]
     ) -> str:
-        """Snapshot the work tree now; returns the checkpoint id."""
-        tree = self._stage()
+        """Snapshot the work tree now; returns the checkpoint id. Two git calls: stage
+        everything, commit (the shadow repository has no hooks)."""
         meta = {"session": session_id, "turn": turn, "prompt": prompt[:200], "time": time.time()}
-        parent = self._head()
-        args = ["commit-tree", tree, "-m", json.dumps(meta, ensure_ascii=False)]
-        if parent:
-            args += ["-p", parent]
-        commit = self._git(*args).strip()
-        self._git("update-ref", REF, commit)
+        self._git("add", "--all", "--", ".")
+        self._git(
+            "-c",
+            "core.hooksPath=/dev/null",
+            "commit",
+            "--quiet",
+            "--allow-empty",
+            "--no-verify",
+            "--no-gpg-sign",
+            "-m",
+            json.dumps(meta, ensure_ascii=False),
+        )
+        commit = self._ref_value()
         self._save_messages(commit, messages)
         return commit
+
+    def _ref_value(self) -> str:
+        ref = self.git_dir / REF
+        if ref.is_file():
+            return ref.read_text(encoding="ascii").strip()
+        return self._git("rev-parse", REF).strip()
 
     def list(self, *, session_id: str | None = None, limit: int = 50) -> list[Checkpoint]:
         """Newest first; `changed` lists what restoring each would change."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ class Persistence:
     turn: int = 0
     prompt: str = ""
     _checkpointed: bool = False
-    _warm: asyncio.Task[None] | None = field(default=None, repr=False)
+    _warm: asyncio.Future[None] | None = field(default=None, repr=False)
     last_checkpoint: str | None = None
 
     @classmethod
@@ -55,13 +56,27 @@ class Persistence:
         return cls(writer, checkpoints, session_id, general.checkpointing.include_shell)
 
     def start_warm_up(self) -> None:
-        """Load gitpython and open the shadow repository in the background, so the first
-        checkpoint does not hold up the first edit."""
-        if self.checkpoints is not None and self._warm is None:
-            with contextlib.suppress(RuntimeError):  # no running loop: no warm-up
-                self._warm = asyncio.get_running_loop().create_task(
-                    asyncio.to_thread(self.checkpoints.warm)
-                )
+        """Load gitpython and open the shadow repository in a background (daemon) thread,
+        so the first checkpoint does not hold up the first edit, and a short run does not
+        wait for it at exit."""
+        if self.checkpoints is None or self._warm is not None:
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop: no warm-up
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[None] = loop.create_future()
+            checkpoints = self.checkpoints
+
+            def warm() -> None:
+                error: BaseException | None = None
+                try:
+                    checkpoints.warm()
+                except BaseException as exc:  # reported when the checkpoint is made
+                    error = exc
+                with contextlib.suppress(RuntimeError):  # the loop ended first: nobody waits
+                    loop.call_soon_threadsafe(_settle, future, error)
+
+            threading.Thread(target=warm, name="qwen-code-git-warm-up", daemon=True).start()
+            self._warm = future
 
     async def run(
         self, conversation: Conversation, events: AsyncIterator[Event]
@@ -73,6 +88,10 @@ class Persistence:
             async for event in events:
                 if isinstance(event, AssistantMessage | ToolResult | TurnEnd | Compressed):
                     self.sync(conversation)
+                if isinstance(event, AssistantMessage):
+                    # From here on the process mostly waits on the model and the tools:
+                    # a good moment to load git for the first checkpoint.
+                    self.start_warm_up()
                 yield event
         finally:
             self.sync(conversation)
@@ -95,7 +114,8 @@ class Persistence:
             return
         self._checkpointed = True
         if self._warm is not None:
-            await asyncio.shield(self._warm)
+            with contextlib.suppress(Exception):  # a failed warm-up: create() reports it
+                await asyncio.shield(self._warm)
         history = conversation.messages[1:]
         start = _last_user_index(history)
         try:
@@ -135,3 +155,12 @@ def _last_user_index(messages: list[dict[str, Any]]) -> int | None:
 def _text(message: dict[str, Any]) -> str:
     content = message.get("content")
     return content if isinstance(content, str) else ""
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)

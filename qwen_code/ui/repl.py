@@ -152,6 +152,8 @@ class Repl:
     async def run(self, first_message: str | None = None) -> int:
         self._banner()
         warm_up = asyncio.create_task(self._warm_up())
+        if self.session.persistence is not None:  # git for checkpoints, while the user types
+            self.session.persistence.start_warm_up()
         try:
             if first_message:
                 self.console.print(f"[bold]>[/bold] {first_message}")
