@@ -76,7 +76,7 @@ async def test_approval_mode_and_stats(repl: tuple[Repl, object], fake_llm: Fake
     r, _ = repl
     await commands.dispatch(r, "/approval-mode yolo")
     assert r.session.runner.mode == "yolo"
-    assert r.session.tool_ctx.workspace.allow_outside
+    assert not r.session.tool_ctx.workspace.allow_outside  # yolo keeps the boundary
     await commands.dispatch(r, "/approval-mode sometimes")
     assert "Unknown mode" in output(r)
     fake_llm.script(tool_turn(call("run_shell_command", command="echo hi")), text("done"))
@@ -116,3 +116,28 @@ async def test_always_for_this_project_saves_the_rule(
     ]
     assert "one" in tool_messages[0]["content"]
     assert "two" in tool_messages[1]["content"]  # the second call was not asked about
+
+
+async def test_directory_add_widens_the_workspace(
+    repl: tuple[Repl, object], tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    r, _ = repl
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("shared notes\n")
+    await commands.dispatch(r, "/approval-mode yolo")
+    read = call("read_file", file_path=str(other / "notes.txt"))
+    fake_llm.script(tool_turn(read), text("could not"))
+    await r.send("read it")
+    refused = fake_llm.chat_requests[-1].body["messages"][-1]["content"]
+    assert "outside the workspace" in refused  # yolo does not lift the boundary
+    await commands.dispatch(r, f"/dir add {other}, {tmp_path / 'missing'}")
+    await commands.dispatch(r, "/directory show")
+    shown = output(r)
+    assert f"Added {other} to the workspace." in shown
+    assert "is not a directory" in shown
+    system = r.session.agent.conversation.messages[0]["content"]
+    assert f"Also in the workspace: {other}" in system
+    fake_llm.script(tool_turn(read), text("read it"))
+    await r.send("again")
+    assert "shared notes" in fake_llm.chat_requests[-1].body["messages"][-1]["content"]

@@ -185,8 +185,7 @@ def workspace_for(settings: Settings, cwd: Path, scratch: Path) -> Workspace:
         if not path.is_dir():
             raise ConfigError(f"--include-directories: {raw!r} is not a directory.")
         extra.append(path)
-    allow_outside = settings.tools.approval_mode == "yolo"
-    return Workspace(root=cwd, extra_roots=(*extra, scratch), allow_outside=allow_outside)
+    return Workspace(root=cwd, extra_roots=(*extra, scratch))
 
 
 async def connect(

@@ -39,9 +39,8 @@ class ToolRunner:
     """Called before a tool that changes the workspace runs (checkpoints hook in here)."""
 
     def set_mode(self, mode: ApprovalMode) -> None:
-        """Switch approval mode mid-session; yolo also lifts the workspace boundary."""
+        """Switch approval mode mid-session (the workspace boundary stays)."""
         self.mode = mode
-        self.ctx.workspace.allow_outside = mode == "yolo"
 
     async def run(self, calls: tuple[ToolCall, ...]) -> AsyncIterator[Event]:
         batch: list[tuple[ToolCall, ValidCall]] = []

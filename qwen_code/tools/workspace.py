@@ -13,8 +13,9 @@ from qwen_code.tools.base import ToolError
 class Workspace:
     """`root` is the working directory; `roots` are all directories tools may use.
 
-    Outside yolo mode a path that leaves the roots (through `..`, an absolute path or a
-    symlink) is refused. `allow_outside` turns the guard off.
+    A path that leaves the roots (through `..`, an absolute path or a symlink) is refused,
+    in every approval mode, as in Qwen Code: yolo skips questions, not the boundary.
+    `allow_outside` turns the guard off (for callers that are not the model).
     """
 
     root: Path
@@ -55,6 +56,16 @@ class Workspace:
             )
         if must_exist and not resolved.exists():
             raise ToolError(f"{self.display(resolved)!r} does not exist.")
+        return resolved
+
+    def add_root(self, path: Path) -> Path:
+        """Widen the workspace by one directory (`/directory add`)."""
+        resolved = Path(os.path.realpath(path))
+        if not resolved.is_dir():
+            raise ToolError(f"{str(path)!r} is not a directory.")
+        if resolved not in self._resolved:
+            self.extra_roots = (*self.extra_roots, resolved)
+            self._resolved = (*self._resolved, resolved)
         return resolved
 
     def display(self, path: Path) -> str:
