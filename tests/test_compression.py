@@ -389,7 +389,8 @@ async def test_crossing_the_threshold_summarizes_and_keeps_recent_messages(
     messages = after["messages"]
     assert messages[0] == before["messages"][0]
     assert messages[1]["role"] == "user"
-    assert messages[1]["content"] == SUMMARY_INTRO + SNAPSHOT
+    request = "\n\nThe user's current request, verbatim:\n\nReview f1.py, f2.py and f3.py."
+    assert messages[1]["content"] == SUMMARY_INTRO + SNAPSHOT + request
     assert messages[2]["tool_calls"][0]["function"]["arguments"] == '{"file_path": "f3.py"}'
     assert "f3_value_0179" in messages[3]["content"]
     assert len(messages) == 4
@@ -511,6 +512,30 @@ async def test_context_overflow_from_the_server_compresses_and_retries_once(
     assert retry[-1]["content"] == "Now compare them."
     budget = ContextBudget(window=8192)
     assert budget.estimate_all(retry, requests[5]["tools"]) < 8192
+
+
+async def test_a_request_summarized_away_is_repeated_verbatim(
+    workspace: Path, fake_llm: FakeLLM
+) -> None:
+    task = "Read f1.py and f2.py, then tell me which is longer. Keep it short."
+    fake_llm.script(
+        tool_turn(call("read_file", file_path="f1.py")),
+        tool_turn(call("read_file", file_path="f2.py")),
+        HTTPError(400, error_body(OVERFLOW, 400)),
+        text(SNAPSHOT),
+        text("f2.py."),
+    )
+    session = await session_for(workspace, window=None)
+    try:
+        events = await run(session, task)
+    finally:
+        await session.aclose()
+    assert isinstance(events[-1], TurnEnd) and events[-1].final_text == "f2.py."
+    retry = bodies(fake_llm)[-1]["messages"]
+    assert_valid(retry)
+    assert retry[1]["content"].startswith(SUMMARY_INTRO)
+    assert retry[1]["content"].endswith("verbatim:\n\n" + task)
+    assert all(m["content"] != task for m in retry[2:])  # once, not twice
 
 
 async def test_a_second_overflow_ends_the_turn(workspace: Path, fake_llm: FakeLLM) -> None:

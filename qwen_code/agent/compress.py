@@ -128,8 +128,33 @@ def extract_summary(text: str) -> str:
     return _THINK.sub("", text).strip()
 
 
-def summary_message(summary: str) -> Message:
-    return {"role": "user", "content": SUMMARY_INTRO + summary}
+CURRENT_REQUEST = "\n\nThe user's current request, verbatim:\n\n"
+
+
+def summary_message(summary: str, current_request: str | None = None) -> Message:
+    """The user message that replaces the summarized part. When the user's latest message
+    is itself summarized away, it is repeated word for word: a task is never paraphrased."""
+    content = SUMMARY_INTRO + summary
+    if current_request:
+        content += CURRENT_REQUEST + current_request
+    return {"role": "user", "content": content}
+
+
+def summarized_request(messages: Sequence[Message], split: int) -> str | None:
+    """The text of the user's latest message when it lies in the summarized part
+    (`messages[:split]`), else None."""
+    for index in range(len(messages) - 1, 0, -1):
+        message = messages[index]
+        if message["role"] != "user":
+            continue
+        content = message.get("content")
+        if index >= split or not isinstance(content, str):
+            return None
+        if content.startswith(SUMMARY_INTRO):  # an earlier summary: carry its request on
+            _, found, request = content.partition(CURRENT_REQUEST)
+            return request if found else None
+        return content
+    return None
 
 
 def summary_request(old: Sequence[Message], instruction: str) -> list[Message]:
@@ -282,7 +307,8 @@ class Compressor:
         summary = extract_summary(response.text)
         if not summary:
             return None, response.usage
-        candidate = [messages[0], summary_message(summary), *messages[split:]]
+        current = summarized_request(messages, split)
+        candidate = [messages[0], summary_message(summary, current), *messages[split:]]
         shrunk = shrink(
             candidate,
             pinned=2,
