@@ -338,7 +338,10 @@ def sessions_show(
     """Print a session's conversation."""
     from qwen_code.session.store import load
 
-    for message in load(_session_path(session_id)).messages:
+    messages = load(_session_path(session_id)).messages
+    if not messages:
+        print("This session has no messages (it was cleared or restored to its start).")
+    for message in messages:
         role = message.get("role", "?")
         content = message.get("content") or ""
         calls = ", ".join(c["function"]["name"] for c in message.get("tool_calls") or ())
@@ -407,23 +410,28 @@ def checkpoints_restore(
 
     from qwen_code.config import qwen_home
     from qwen_code.session.checkpoints import CheckpointError, Checkpoints
-    from qwen_code.session.rewind import rewind_transcript
+    from qwen_code.session.rewind import current_messages, rewind_transcript
 
-    home = qwen_home()
+    home, cwd = qwen_home(), Path.cwd()
+    checkpoints = Checkpoints(home, cwd)
     try:
-        restored = Checkpoints(home, Path.cwd()).restore(checkpoint_id)
+        found = checkpoints.find(checkpoint_id)
+        current = current_messages(home, cwd, found.session_id)
+        restored = checkpoints.restore(found.id, current=current)
     except CheckpointError as exc:
         raise typer.Exit(_fail(str(exc))) from exc
     for name in restored.restored:
         print(f"restored {name}")
     for name in restored.deleted:
         print(f"removed  {name}")
-    session = rewind_transcript(home, Path.cwd(), restored)
+    session = rewind_transcript(home, cwd, restored)
     if session:
         print(
             f"The conversation of session {session[:8]} is back to that point: "
             f"qwen-code -r {session} continues it."
         )
+    if restored.undo_id:
+        print(f"Changed your mind? qwen-code checkpoints restore {restored.undo_id[:8]}")
 
 
 def _fail(message: str) -> int:

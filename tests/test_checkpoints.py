@@ -88,6 +88,14 @@ def test_round_trip_in_a_git_repo_leaves_the_users_git_alone(
     assert git_state(root) == before  # status, branches, stash and HEAD as they were
     shadow = qwen_home() / "history"
     assert not any(p.name == "big.bin" for p in shadow.rglob("*"))
+    # The restore itself can be undone: the state before it was saved as a checkpoint.
+    undo = restored.stdout.split("qwen-code checkpoints restore ")[-1].strip()
+    again = qwen_code(root, "checkpoints", "restore", undo)
+    assert again.returncode == 0, again.stderr
+    assert (root / "app.py").read_text() == "VALUE = 2\n"
+    assert not (root / "keep.txt").exists()
+    assert (root / "created.txt").read_text() == "new\n"
+    assert (root / "untracked.txt").read_text() == "mine\n"
 
 
 def test_round_trip_in_a_plain_directory(tmp_path: Path) -> None:
@@ -149,10 +157,15 @@ async def test_restore_in_the_session_brings_back_files_and_conversation(
         checkpoint = session.persistence.last_checkpoint  # type: ignore[union-attr]
         assert checkpoint is not None
         await commands.dispatch(repl, f"/restore {checkpoint[:8]}")
+        assert (root / "app.py").read_text() == "VALUE = 1\n"
+        roles = [m["role"] for m in session.agent.conversation.messages]
+        assert roles == ["system", "user", "assistant"]  # back to before the prompt
+        undo = console.export_text(clear=False).split("Changed your mind? /restore ")[-1]
+        await commands.dispatch(repl, f"/restore {undo.split()[0]}")
     await session.aclose()
-    assert (root / "app.py").read_text() == "VALUE = 1\n"
+    assert (root / "app.py").read_text() == "VALUE = 99\n"
     roles = [m["role"] for m in session.agent.conversation.messages]
-    assert roles == ["system", "user", "assistant"]  # back to before the prompt that changed it
+    assert roles == ["system", "user", "assistant", "user", "assistant", "tool", "assistant"]
 
 
 def test_checkpointing_can_be_turned_off(tmp_path: Path, fake_llm: FakeLLM) -> None:

@@ -58,6 +58,8 @@ class Restored:
     restored: tuple[str, ...]
     deleted: tuple[str, ...]
     messages: list[dict[str, Any]] | None = field(default=None)
+    undo_id: str | None = None
+    """A checkpoint of the state just before this restore (None when nothing changed)."""
 
 
 class Checkpoints:
@@ -200,10 +202,23 @@ class Checkpoints:
                 return checkpoint
         raise CheckpointError(f"No checkpoint {prefix!r} in {self.git_dir}.")
 
-    def restore(self, prefix: str) -> Restored:
+    def restore(
+        self, prefix: str, *, current: list[dict[str, Any]] | None = None
+    ) -> Restored:
         """Put the work tree back as it was at the checkpoint: changed and deleted files
-        come back, files created since are removed. Ignored files are left alone."""
+        come back, files created since are removed. Ignored files are left alone.
+
+        The state just before (files, and `current` as the conversation) is saved as a
+        checkpoint first, so a restore can itself be undone."""
         checkpoint = self.find(prefix)
+        undo_id = None
+        if checkpoint.changed or current is not None:
+            undo_id = self.create(
+                session_id=checkpoint.session_id,
+                turn=0,
+                prompt=f"(before restoring {checkpoint.id[:8]})",
+                messages=current or [],
+            )
         added = self._git(
             "diff", "--cached", "--name-only", "--diff-filter=A", checkpoint.id
         ).split("\n")
@@ -217,7 +232,8 @@ class Checkpoints:
         restored = tuple(c for c in checkpoint.changed if c not in deleted)
         for start in range(0, len(restored), 200):
             self._git("checkout-index", "--force", "--", *restored[start : start + 200])
-        return Restored(checkpoint, restored, tuple(deleted), self._load_messages(checkpoint.id))
+        messages = self._load_messages(checkpoint.id)
+        return Restored(checkpoint, restored, tuple(deleted), messages, undo_id)
 
     def _messages_path(self, commit: str) -> Path:
         return self.git_dir / "conversations" / f"{commit}.json"

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from qwen_code.session.checkpoints import Restored
-from qwen_code.session.store import SessionWriter, find_session
+from qwen_code.session.store import SessionWriter, find_session, load
+
+
+def current_messages(home: Path, cwd: Path, session_id: str) -> list[dict[str, Any]] | None:
+    """The saved conversation of a session as it stands, None when there is none."""
+    path = find_session(home, cwd, session_id) if session_id else None
+    return load(path).messages if path is not None else None
 
 
 def rewind_transcript(home: Path, cwd: Path, restored: Restored) -> str | None:

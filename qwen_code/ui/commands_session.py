@@ -83,7 +83,8 @@ async def _restore(repl: Repl, args: str) -> None:
         if not args.strip():
             _list_checkpoints(repl, checkpoints)
             return
-        restored = checkpoints.restore(args.strip())
+        current = session.agent.conversation.messages[1:]
+        restored = checkpoints.restore(args.strip(), current=current)
     except CheckpointError as exc:
         repl.console.print(f"[red]{exc}[/red]")
         return
@@ -95,6 +96,8 @@ async def _restore(repl: Repl, args: str) -> None:
         f"({len(restored.deleted)} created since were removed); the conversation is back "
         f"to before {restored.checkpoint.prompt[:60]!r}."
     )
+    if restored.undo_id:
+        repl.console.print(f"[dim]Changed your mind? /restore {restored.undo_id[:8]}[/dim]")
 
 
 def _list_checkpoints(repl: Repl, checkpoints: Checkpoints) -> None:
