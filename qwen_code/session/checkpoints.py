@@ -202,9 +202,7 @@ class Checkpoints:
                 return checkpoint
         raise CheckpointError(f"No checkpoint {prefix!r} in {self.git_dir}.")
 
-    def restore(
-        self, prefix: str, *, current: list[dict[str, Any]] | None = None
-    ) -> Restored:
+    def restore(self, prefix: str, *, current: list[dict[str, Any]] | None = None) -> Restored:
         """Put the work tree back as it was at the checkpoint: changed and deleted files
         come back, files created since are removed. Ignored files are left alone.
 
