@@ -180,3 +180,38 @@ def test_checkpointing_can_be_turned_off(tmp_path: Path, fake_llm: FakeLLM) -> N
     )
     assert qwen_code(root, "-p", "edit", "--yolo").returncode == 0
     assert "No checkpoints" in qwen_code(root, "checkpoints", "list").stdout
+
+
+def test_a_checkpoint_is_the_state_before_the_prompt(tmp_path: Path, fake_llm: FakeLLM) -> None:
+    """The snapshot is taken while the model answers, before any tool of the prompt runs:
+    a shell command ahead of the first edit is undone too; a prompt that changes nothing
+    leaves no checkpoint."""
+    root = user_repo(tmp_path)
+    fake_llm.script(text("Nothing to change."))
+    assert qwen_code(root, "-p", "look only", "--yolo").returncode == 0
+    assert "No checkpoints" in qwen_code(root, "checkpoints", "list").stdout
+    fake_llm.script(
+        tool_turn(call("run_shell_command", command="echo made > made.txt && rm keep.txt")),
+        tool_turn(call("edit", file_path="app.py", old_string="VALUE = 1", new_string="VALUE = 5")),
+        text("Done."),
+    )
+    assert qwen_code(root, "-p", "shell then edit", "--yolo").returncode == 0
+    listing = qwen_code(root, "checkpoints", "list").stdout.splitlines()
+    assert len(listing) == 1 and "shell then edit" in listing[0]
+    assert qwen_code(root, "checkpoints", "restore", listing[0].split()[0]).returncode == 0
+    assert (root / "app.py").read_text() == "VALUE = 1\n"
+    assert (root / "keep.txt").read_text() == "keep\n"
+    assert not (root / "made.txt").exists()
+
+
+def test_two_sessions_checkpointing_in_turn_keep_both(tmp_path: Path) -> None:
+    """A snapshot whose parent moved (another session checkpointed meanwhile) is re-parented."""
+    root = tmp_path / "plain"
+    root.mkdir()
+    (root / "a.txt").write_text("1\n")
+    home = tmp_path / "home"
+    first, second = Checkpoints(home, root), Checkpoints(home, root)
+    early = first.snapshot(session_id="s1", turn=1, prompt="one")
+    second.create(session_id="s2", turn=1, prompt="two", messages=[])
+    first.adopt(early, [])
+    assert [c.prompt for c in first.list()] == ["one", "two"]

@@ -12,6 +12,7 @@ back both the files and the conversation.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,17 +63,31 @@ class Restored:
     """A checkpoint of the state just before this restore (None when nothing changed)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The work tree recorded as a commit, not yet a checkpoint (see `adopt`)."""
+
+    tree: str
+    commit: str
+    parent: str | None
+    message: str
+
+
 class Checkpoints:
     def __init__(self, home: Path, cwd: Path) -> None:
         self.root = project_root(cwd.resolve())
         self.git_dir = home / "history" / project_id(cwd)
         self._git_cmd: Any = None
+        self._lock = threading.RLock()
+        """One git operation at a time: snapshots run in a background thread."""
 
     # --- plumbing ---------------------------------------------------------------------
 
     def _git(self, *args: str) -> str:
         if self._git_cmd is None:
-            self._git_cmd = self._open()
+            with self._lock:
+                if self._git_cmd is None:
+                    self._git_cmd = self._open()
         try:
             return str(self._git_cmd.execute(["git", *args], with_extended_output=False))
         except Exception as exc:  # gitpython's GitCommandError carries git's stderr
@@ -130,56 +145,78 @@ class Checkpoints:
     def warm(self) -> None:
         """Import gitpython and create the shadow repository if needed."""
         try:
-            if self._git_cmd is None:
-                self._git_cmd = self._open()
+            with self._lock:
+                if self._git_cmd is None:
+                    self._git_cmd = self._open()
         except Exception as exc:  # no git binary, unwritable home: checkpoints just fail later
             raise CheckpointError(str(exc)) from exc
+
+    def snapshot(self, *, session_id: str, turn: int, prompt: str) -> Snapshot:
+        """Record the work tree as a commit that no ref points to yet (three git calls:
+        stage everything, write the tree, commit it). Cheap to throw away: a prompt that
+        changes nothing never adopts its snapshot."""
+        meta = {"session": session_id, "turn": turn, "prompt": prompt[:200], "time": time.time()}
+        message = json.dumps(meta, ensure_ascii=False)
+        with self._lock:
+            tree = self._stage()
+            parent = self._ref_value()
+            return Snapshot(tree, self._commit_tree(tree, parent, message), parent, message)
+
+    def adopt(self, snapshot: Snapshot, messages: list[dict[str, Any]]) -> str:
+        """Make a snapshot a checkpoint, with the conversation to restore; returns its id.
+        Usually no git call at all: the ref is written directly."""
+        with self._lock:
+            commit, current = snapshot.commit, self._ref_value()
+            if current != snapshot.parent:  # another session checkpointed in between
+                commit = self._commit_tree(snapshot.tree, current, snapshot.message)
+            from qwen_code.tools.fileio import atomic_write
+
+            atomic_write(self.git_dir / REF, f"{commit}\n".encode("ascii"))
+            self._save_messages(commit, messages)
+            return commit
 
     def create(
         self, *, session_id: str, turn: int, prompt: str, messages: list[dict[str, Any]]
     ) -> str:
-        """Snapshot the work tree now; returns the checkpoint id. Two git calls: stage
-        everything, commit (the shadow repository has no hooks)."""
-        meta = {"session": session_id, "turn": turn, "prompt": prompt[:200], "time": time.time()}
-        self._git("add", "--all", "--", ".")
-        self._git(
-            "-c",
-            "core.hooksPath=/dev/null",
-            "commit",
-            "--quiet",
-            "--allow-empty",
-            "--no-verify",
-            "--no-gpg-sign",
-            "-m",
-            json.dumps(meta, ensure_ascii=False),
-        )
-        commit = self._ref_value()
-        self._save_messages(commit, messages)
-        return commit
+        """Snapshot the work tree now and make it a checkpoint; returns the checkpoint id."""
+        with self._lock:
+            snapshot = self.snapshot(session_id=session_id, turn=turn, prompt=prompt)
+            return self.adopt(snapshot, messages)
 
-    def _ref_value(self) -> str:
+    def _commit_tree(self, tree: str, parent: str | None, message: str) -> str:
+        args = ["commit-tree", "--no-gpg-sign", tree, "-m", message]
+        if parent:
+            args += ["-p", parent]
+        return self._git(*args).strip()
+
+    def _ref_value(self) -> str | None:
         ref = self.git_dir / REF
         if ref.is_file():
-            return ref.read_text(encoding="ascii").strip()
-        return self._git("rev-parse", REF).strip()
+            return ref.read_text(encoding="ascii").strip() or None
+        return self._head()
 
     def list(self, *, session_id: str | None = None, limit: int = 50) -> list[Checkpoint]:
         """Newest first; `changed` lists what restoring each would change."""
-        if self._head() is None:
+        with self._lock:
+            found = []
+            entries = self._log(limit * 4)
+            if entries:
+                self._stage()
+            for commit, ctime, body in entries:
+                checkpoint = self._parse(commit, ctime, body)
+                if session_id is None or checkpoint.session_id == session_id:
+                    found.append(checkpoint)
+                if len(found) >= limit:
+                    break
+            return found
+
+    def _log(self, limit: int) -> list[tuple[str, str, str]]:
+        """(commit, commit time, message) of the newest checkpoints."""
+        if self._ref_value() is None:
             return []
-        log = self._git("log", f"-{limit * 4}", "--format=%H%x00%ct%x00%B%x1e", REF)
-        self._stage()
-        found = []
-        for entry in log.split("\x1e"):
-            parts = entry.strip().split("\x00")
-            if len(parts) != 3:
-                continue
-            checkpoint = self._parse(*parts)
-            if session_id is None or checkpoint.session_id == session_id:
-                found.append(checkpoint)
-            if len(found) >= limit:
-                break
-        return found
+        log = self._git("log", f"-{limit}", "--format=%H%x00%ct%x00%B%x1e", REF)
+        entries = [tuple(entry.strip().split("\x00")) for entry in log.split("\x1e")]
+        return [e for e in entries if len(e) == 3]  # type: ignore[misc]
 
     def _parse(self, commit: str, ctime: str, body: str) -> Checkpoint:
         try:
@@ -197,9 +234,11 @@ class Checkpoints:
         )
 
     def find(self, prefix: str) -> Checkpoint:
-        for checkpoint in self.list(limit=1000):
-            if checkpoint.id.startswith(prefix.strip()):
-                return checkpoint
+        with self._lock:
+            for commit, ctime, body in self._log(100_000):
+                if commit.startswith(prefix.strip()):
+                    self._stage()
+                    return self._parse(commit, ctime, body)
         raise CheckpointError(f"No checkpoint {prefix!r} in {self.git_dir}.")
 
     def restore(self, prefix: str, *, current: list[dict[str, Any]] | None = None) -> Restored:
@@ -208,30 +247,31 @@ class Checkpoints:
 
         The state just before (files, and `current` as the conversation) is saved as a
         checkpoint first, so a restore can itself be undone."""
-        checkpoint = self.find(prefix)
-        undo_id = None
-        if checkpoint.changed or current is not None:
-            undo_id = self.create(
-                session_id=checkpoint.session_id,
-                turn=0,
-                prompt=f"(before restoring {checkpoint.id[:8]})",
-                messages=current or [],
-            )
-        added = self._git(
-            "diff", "--cached", "--name-only", "--diff-filter=A", checkpoint.id
-        ).split("\n")
-        deleted = []
-        for name in filter(None, added):
-            path = self.root / name
-            if path.is_file() or path.is_symlink():
-                path.unlink()
-                deleted.append(name)
-        self._git("read-tree", checkpoint.id)
-        restored = tuple(c for c in checkpoint.changed if c not in deleted)
-        for start in range(0, len(restored), 200):
-            self._git("checkout-index", "--force", "--", *restored[start : start + 200])
-        messages = self._load_messages(checkpoint.id)
-        return Restored(checkpoint, restored, tuple(deleted), messages, undo_id)
+        with self._lock:
+            checkpoint = self.find(prefix)
+            undo_id = None
+            if checkpoint.changed or current is not None:
+                undo_id = self.create(
+                    session_id=checkpoint.session_id,
+                    turn=0,
+                    prompt=f"(before restoring {checkpoint.id[:8]})",
+                    messages=current or [],
+                )
+            added = self._git(
+                "diff", "--cached", "--name-only", "--diff-filter=A", checkpoint.id
+            ).split("\n")
+            deleted = []
+            for name in filter(None, added):
+                path = self.root / name
+                if path.is_file() or path.is_symlink():
+                    path.unlink()
+                    deleted.append(name)
+            self._git("read-tree", checkpoint.id)
+            restored = tuple(c for c in checkpoint.changed if c not in deleted)
+            for start in range(0, len(restored), 200):
+                self._git("checkout-index", "--force", "--", *restored[start : start + 200])
+            messages = self._load_messages(checkpoint.id)
+            return Restored(checkpoint, restored, tuple(deleted), messages, undo_id)
 
     def _messages_path(self, commit: str) -> Path:
         return self.git_dir / "conversations" / f"{commit}.json"

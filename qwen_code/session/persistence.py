@@ -7,10 +7,10 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from qwen_code.agent.events import (
     AssistantMessage,
@@ -20,7 +20,7 @@ from qwen_code.agent.events import (
     ToolResult,
     TurnEnd,
 )
-from qwen_code.session.checkpoints import CheckpointError, Checkpoints
+from qwen_code.session.checkpoints import CheckpointError, Checkpoints, Snapshot
 from qwen_code.session.store import SessionWriter, sessions_dir
 from qwen_code.tools.base import ToolKind
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from qwen_code.config import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -41,6 +42,7 @@ class Persistence:
     prompt: str = ""
     _checkpointed: bool = False
     _warm: asyncio.Future[None] | None = field(default=None, repr=False)
+    _snapshot: asyncio.Future[Snapshot] | None = field(default=None, repr=False)
     last_checkpoint: str | None = None
 
     @classmethod
@@ -56,27 +58,25 @@ class Persistence:
         return cls(writer, checkpoints, session_id, general.checkpointing.include_shell)
 
     def start_warm_up(self) -> None:
-        """Load gitpython and open the shadow repository in a background (daemon) thread,
-        so the first checkpoint does not hold up the first edit, and a short run does not
-        wait for it at exit."""
-        if self.checkpoints is None or self._warm is not None:
+        """Load gitpython and open the shadow repository in the background (the REPL does
+        this while the user types the first prompt)."""
+        if self.checkpoints is not None and self._warm is None:
+            self._warm = _in_daemon_thread(self.checkpoints.warm)
+            _forget(self._warm)  # a failure shows when a checkpoint is made
+
+    def _start_snapshot(self, conversation: Conversation) -> None:
+        """Snapshot the workspace in the background, once per prompt, as soon as the
+        request is out: by the time the model asks for its first change the snapshot is
+        usually there, and that change waits for nothing but a ref update."""
+        if self.checkpoints is None or self._snapshot is not None:
             return
-        with contextlib.suppress(RuntimeError):  # no running loop: no warm-up
-            loop = asyncio.get_running_loop()
-            future: asyncio.Future[None] = loop.create_future()
-            checkpoints = self.checkpoints
-
-            def warm() -> None:
-                error: BaseException | None = None
-                try:
-                    checkpoints.warm()
-                except BaseException as exc:  # reported when the checkpoint is made
-                    error = exc
-                with contextlib.suppress(RuntimeError):  # the loop ended first: nobody waits
-                    loop.call_soon_threadsafe(_settle, future, error)
-
-            threading.Thread(target=warm, name="qwen-code-git-warm-up", daemon=True).start()
-            self._warm = future
+        history = conversation.messages[1:]
+        start = _last_user_index(history)
+        checkpoints, turn, session_id = self.checkpoints, self.turn, self.session_id
+        prompt = _text(history[start]) if start is not None else ""
+        self._snapshot = _in_daemon_thread(
+            lambda: checkpoints.snapshot(session_id=session_id, turn=turn, prompt=prompt)
+        )
 
     async def run(
         self, conversation: Conversation, events: AsyncIterator[Event]
@@ -84,17 +84,18 @@ class Persistence:
         """Pass the events on, saving the transcript as messages are added."""
         self.turn += 1
         self._checkpointed = False
+        self._snapshot = None
         try:
             async for event in events:
+                # The first event means the request has been sent: from here on the
+                # process mostly waits on the model, a good time to snapshot.
+                self._start_snapshot(conversation)
                 if isinstance(event, AssistantMessage | ToolResult | TurnEnd | Compressed):
                     self.sync(conversation)
-                if isinstance(event, AssistantMessage):
-                    # From here on the process mostly waits on the model and the tools:
-                    # a good moment to load git for the first checkpoint.
-                    self.start_warm_up()
                 yield event
         finally:
             self.sync(conversation)
+            _forget(self._snapshot)
 
     def sync(self, conversation: Conversation) -> None:
         if self.writer is None:
@@ -107,26 +108,28 @@ class Persistence:
     async def before_change(
         self, call: ToolCall, kind: ToolKind, conversation: Conversation
     ) -> None:
-        """Snapshot the workspace before the first change of this prompt."""
-        if self.checkpoints is None or self._checkpointed:
+        """Make the prompt's snapshot a checkpoint before its first change. A shell
+        command that is not checkpointed still waits for a snapshot in progress, so the
+        snapshot never sees half of what the command does."""
+        if self.checkpoints is None or self._checkpointed or kind not in ("edit", "execute"):
             return
-        if kind != "edit" and not (kind == "execute" and self.include_shell):
+        self._start_snapshot(conversation)
+        assert self._snapshot is not None
+        try:
+            snapshot = await asyncio.shield(self._snapshot)
+        except Exception as exc:  # no git, unwritable home: the change goes ahead
+            self._checkpointed = True
+            log.warning("no checkpoint before %s: %s", call.name, exc)
+            return
+        if kind == "execute" and not self.include_shell:
             return
         self._checkpointed = True
-        if self._warm is not None:
-            with contextlib.suppress(Exception):  # a failed warm-up: create() reports it
-                await asyncio.shield(self._warm)
         history = conversation.messages[1:]
         start = _last_user_index(history)
+        messages = history[:start] if start is not None else history
         try:
-            self.last_checkpoint = await asyncio.to_thread(
-                self.checkpoints.create,
-                session_id=self.session_id,
-                turn=self.turn,
-                prompt=_text(history[start]) if start is not None else "",
-                messages=history[:start] if start is not None else history,
-            )
-        except CheckpointError as exc:
+            self.last_checkpoint = self.checkpoints.adopt(snapshot, messages)
+        except (CheckpointError, OSError) as exc:
             log.warning("no checkpoint before %s: %s", call.name, exc)
 
     def close(self) -> None:
@@ -157,10 +160,43 @@ def _text(message: dict[str, Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+def _in_daemon_thread(work: Callable[[], T]) -> asyncio.Future[T] | None:
+    """Run `work` in a daemon thread (a short run never waits for it at exit); the future
+    settles on the running loop. None when there is no running loop."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    future: asyncio.Future[T] = loop.create_future()
+
+    def target() -> None:
+        try:
+            result: Any = work()
+            error: BaseException | None = None
+        except BaseException as exc:  # handed to whoever awaits the future
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop ended first: nobody waits
+            loop.call_soon_threadsafe(_settle, future, result, error)
+
+    threading.Thread(target=target, name="qwen-code-checkpoints", daemon=True).start()
+    return future
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if future.done():
         return
     if error is None:
-        future.set_result(None)
+        future.set_result(result)
     else:
         future.set_exception(error)
+
+
+def _forget(future: asyncio.Future[Any] | None) -> None:
+    """Retrieve an unused future's error, if any, so asyncio does not warn about it."""
+    if future is None:
+        return
+    if future.done():
+        if not future.cancelled():
+            future.exception()
+    else:
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
