@@ -44,20 +44,6 @@ SUMMARY_INTRO = (
     "conversation; the messages after it are verbatim. Continue the work from where it "
     "stands without asking the user to repeat anything.\n\n"
 )
-SUMMARY_ACK = (
-    "Understood. I have the summary of the earlier conversation and will continue from there."
-)
-DROPPED_NOTE = (
-    "[Earlier parts of this conversation ({count} messages) were removed to fit the model's "
-    "context window and are no longer visible. Read files again rather than relying on "
-    "memory of them.]"
-)
-DROPPED_ACK = "Understood."
-ELIDED_OUTPUT = "[Old output of {name} elided to save context; run the tool again if needed.]"
-ELIDED_ARGUMENT = "[{count:,} characters elided to save context]"
-ELIDE_MIN_TOKENS = 40
-"""Tool results smaller than this are left alone (a stub would not save much)."""
-ELIDE_ARGUMENT_CHARS = 300
 
 _SNAPSHOT = re.compile(r"<state_snapshot>.*?</state_snapshot>", re.DOTALL)
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
