@@ -215,3 +215,33 @@ def test_two_sessions_checkpointing_in_turn_keep_both(tmp_path: Path) -> None:
     second.create(session_id="s2", turn=1, prompt="two", messages=[])
     first.adopt(early, [])
     assert [c.prompt for c in first.list()] == ["one", "two"]
+
+
+def _checkpoint_many(home: Path, root: Path, name: str, count: int) -> None:
+    checkpoints = Checkpoints(home, root)
+    for index in range(count):
+        (root / f"{name}.txt").write_text(f"{index}\n")
+        checkpoints.create(session_id=name, turn=index, prompt=f"{name}-{index}", messages=[])
+
+
+def test_two_processes_checkpointing_at_once_take_turns(tmp_path: Path) -> None:
+    """Two sessions in one project share the shadow index: a file lock makes their git
+    calls take turns, so no checkpoint fails on git's index.lock and none is lost."""
+    import multiprocessing
+
+    root = tmp_path / "plain"
+    root.mkdir()
+    home = tmp_path / "home"
+    Checkpoints(home, root).warm()  # the repository exists before the race starts
+    context = multiprocessing.get_context("fork")
+    workers = [
+        context.Process(target=_checkpoint_many, args=(home, root, name, 8))
+        for name in ("one", "two")
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [w.exitcode for w in workers] == [0, 0]
+    prompts = {c.prompt for c in Checkpoints(home, root).list(limit=100)}
+    assert prompts == {f"{n}-{i}" for n in ("one", "two") for i in range(8)}

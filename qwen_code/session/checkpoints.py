@@ -12,6 +12,7 @@ back both the files and the conversation.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -63,6 +64,49 @@ class Restored:
     """A checkpoint of the state just before this restore (None when nothing changed)."""
 
 
+class _RepoLock:
+    """A reentrant lock that also holds an exclusive `flock` on a file while held (where
+    the platform has one), so concurrent qwen-code processes take turns."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        self._depth += 1
+        if self._depth == 1:
+            try:
+                self._fd = _flock(self._path)
+            except BaseException:
+                self._depth -= 1
+                self._thread_lock.release()
+                raise
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None
+        self._thread_lock.release()
+
+
+def _flock(path: Path) -> int | None:
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): threads still take turns
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:  # an unwritable home: git reports the real problem
+        return None
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """The work tree recorded as a commit, not yet a checkpoint (see `adopt`)."""
@@ -78,8 +122,9 @@ class Checkpoints:
         self.root = project_root(cwd.resolve())
         self.git_dir = home / "history" / project_id(cwd)
         self._git_cmd: Any = None
-        self._lock = threading.RLock()
-        """One git operation at a time: snapshots run in a background thread."""
+        self._lock = _RepoLock(self.git_dir / "qwen-code.lock")
+        """One git operation at a time, across threads (snapshots run in the background)
+        and across processes (two sessions in one project share the shadow index)."""
 
     # --- plumbing ---------------------------------------------------------------------
 
