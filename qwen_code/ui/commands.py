@@ -107,6 +107,7 @@ async def _help(repl: Repl, args: str) -> None:
 async def _clear(repl: Repl, args: str) -> None:
     repl.session.clear()
     repl.pending_context.clear()
+    repl.recount_context()
     repl.console.rule("[dim]new conversation[/dim]")
 
 

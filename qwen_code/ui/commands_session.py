@@ -90,6 +90,7 @@ async def _restore(repl: Repl, args: str) -> None:
         return
     if restored.messages is not None:
         session.replace_conversation(restored.messages)
+        repl.recount_context()
     files = len(restored.restored) + len(restored.deleted)
     repl.console.print(
         f"Restored checkpoint {restored.checkpoint.id[:8]}: {files} file(s) put back "

@@ -292,8 +292,18 @@ class Repl:
             await asyncio.to_thread(_import_openai)
             await self.fetch_models()
 
+    def recount_context(self) -> None:
+        """After the conversation was replaced (resume, restore, clear): the footer's
+        context figure is an estimate until the next request brings the server's count."""
+        agent = self.session.agent
+        schemas = agent.tools.registry.schemas()
+        self.stats.last_prompt_tokens = agent.budget.estimate_all(
+            agent.conversation.messages, schemas
+        )
+
     def show_resumed(self, messages: list[dict[str, Any]]) -> None:
         """After resuming: say so, and show the last exchange for context."""
+        self.recount_context()
         users = [m for m in messages if m.get("role") == "user"]
         self.console.print(
             f"[dim]Resumed session {self.session.id[:8]} ({len(messages)} messages, "
@@ -364,14 +374,12 @@ async def pick_session(console: Console, home: Path, cwd: Path) -> str | None:
     """Let the user choose one of this project's saved sessions (None: start a new one)."""
     from qwen_code.session.resume import describe
     from qwen_code.session.store import list_sessions
+    from qwen_code.ui.picker import pick
 
-    sessions = list_sessions(home, cwd)[:20]
+    sessions = list_sessions(home, cwd)[:50]
     if not sessions:
         console.print("[dim]No saved sessions for this project; starting a new one.[/dim]")
         return None
-    for number, info in enumerate(sessions, 1):
-        console.print(f"{number:>3}. {describe(info)}", markup=False, highlight=False)
-    answer = await PromptSession[str]().prompt_async("Session number (Enter for a new one): ")
-    if answer.strip().isdigit() and 1 <= int(answer) <= len(sessions):
-        return sessions[int(answer) - 1].id
-    return None
+    title = "Resume which session? (newest first)"
+    chosen = await pick([describe(info) for info in sessions], title=title, cancel="new session")
+    return sessions[chosen].id if chosen is not None else None
