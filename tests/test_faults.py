@@ -291,6 +291,8 @@ def test_subprocess(fake_llm: FakeLLM, tmp_path: Path, name: str, position: int)
     result = json.loads(proc.stdout)
     check_outcome(name, position, repo, fake_llm, proc.returncode, result)
     check_resumable(repo)
+    if name == "server_500":  # the user (or the CI log) sees why the run is slower
+        assert "↻" in proc.stderr and "retrying" in proc.stderr.lower(), proc.stderr
 
 
 def test_xml_never_reaches_the_output(fake_llm: FakeLLM, tmp_path: Path) -> None:

@@ -190,6 +190,8 @@ async def test_dropped_tool_call_stream_is_retried(fake_llm: FakeLLM) -> None:
     items = await run(fake_llm.base_url, tools=EDIT_TOOLS)
     (notice,) = [i for i in items if isinstance(i, RetryNotice)]
     assert (notice.kind, notice.restart) == ("network", True)
+    assert notice.message.startswith(f"The connection to {fake_llm.base_url}")
+    assert "was lost" in notice.message and "Is the server running?" not in notice.message
     response = final(items)
     assert response.text == "Writing."
     assert response.tool_calls[0].arguments == {"file_path": "b.py", "content": BIG}

@@ -203,12 +203,11 @@ def _classify(exc: BaseException, config: ModelConfig) -> Failure:
         )
     if isinstance(exc, openai.APIConnectionError):
         cause = _describe_cause(exc)
-        return Failure(
-            make_error(
-                "network",
-                f"Cannot connect to {url}{cause}. Is the server running?",
+        if _never_connected(exc):
+            return Failure(
+                make_error("network", f"Cannot connect to {url}{cause}. Is the server running?")
             )
-        )
+        return Failure(make_error("network", f"The connection to {url} was lost{cause}."))
     if isinstance(exc, openai.APIError):
         # An error object sent inside the stream (no HTTP status).
         message = server_message(exc.body, exc.message)
@@ -268,6 +267,29 @@ def _response_text(response: Any) -> str:
         return response.text
     except Exception:  # a streamed response whose body was not read
         return ""
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """True when the connection could not be made at all (refused, unknown host, connect
+    timeout), False when an open connection broke (reset, closed mid-answer). By class
+    name: the HTTP stack's exception classes depend on the openai version."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        name = type(cause).__name__
+        if name in _CONNECT_ERRORS:
+            return True
+        if name in _BROKEN_ERRORS:
+            return False
+        cause = cause.__cause__ or cause.__context__
+    return True
+
+
+_CONNECT_ERRORS = frozenset({"ConnectError", "ConnectTimeout", "ConnectionRefusedError"})
+_BROKEN_ERRORS = frozenset(
+    {"ReadError", "RemoteProtocolError", "ConnectionResetError", "BrokenPipeError", "ReadTimeout"}
+)
 
 
 def _describe_cause(exc: BaseException) -> str:

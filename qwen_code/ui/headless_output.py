@@ -160,7 +160,8 @@ def _dump(obj: dict[str, Any]) -> str:
 
 
 class TextPrinter:
-    """The final answer on stdout; one progress line per tool call on stderr if it's a TTY."""
+    """The final answer on stdout; on stderr, retries always and one progress line per
+    tool call when it is a TTY."""
 
     def __init__(self, out: IO[str], err: IO[str], *, progress: bool | None = None) -> None:
         self.out, self.err = out, err
@@ -170,6 +171,10 @@ class TextPrinter:
         pass
 
     def event(self, event: Event) -> None:
+        if isinstance(event, Error) and event.retrying:
+            # Always (also when stderr is a log file): a slow run should say why.
+            self._note(f"  ↻ {event.message}")
+            return
         if not self.progress:
             return
         match event:
@@ -177,8 +182,6 @@ class TextPrinter:
                 self._note(f"● {call.name} {summary}".rstrip())
             case ToolResult(is_error=True, output=output):
                 self._note(f"  ✗ {output.strip().splitlines()[0][:200] if output.strip() else ''}")
-            case Error(message=message, retrying=True):
-                self._note(f"  ↻ {message}")
             case Compressed(before_tokens=before, after_tokens=after):
                 self._note(f"  context compressed: {before:,} → {after:,} tokens")
 
@@ -227,7 +230,9 @@ class JsonPrinter:
         pass
 
     def event(self, event: Event) -> None:
-        pass
+        if isinstance(event, Error) and event.retrying:  # stdout holds only the result
+            self.err.write(f"  ↻ {event.message}\n")
+            self.err.flush()
 
     def finish(self, info: RunInfo, outcome: Outcome) -> None:
         self.out.write(_dump(result_message(info, outcome)) + "\n")
