@@ -97,6 +97,10 @@ def test_every_event_type_renders(ctx: ToolContext) -> None:
         TodosUpdated(todos=todos),
         Usage(request=usage, total=usage),
         Error(message="overloaded (503)", retrying=True),
+        Error(
+            message="lost " + "x" * 150 + ". Retrying in 1 s. The answer starts over.",
+            retrying=True,
+        ),
         Error(message="bad request (400)", kind="client"),
         TurnEnd(reason="error", error="bad request (400)"),
     ]
@@ -106,6 +110,7 @@ def test_every_event_type_renders(ctx: ToolContext) -> None:
     assert "✓ Read" in text and "[x] Read" not in text  # the checklist, not the tool display
     assert "1,200 in (1,000 cached)" in text
     assert "↻ overloaded (503) · retrying…" in text
+    assert "The answer starts over." in text  # a long notice wraps, never cut short
     assert text.count("bad request (400)") == 1  # TurnEnd does not repeat the error
 
 

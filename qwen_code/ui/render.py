@@ -276,7 +276,9 @@ class EventRenderer:
         message = clean(event.message)
         if event.retrying:
             sym = self.symbols
-            self._line(f"  {sym.retry} {message} {sym.dot} retrying{sym.ellipsis}", "dim")
+            if "retrying" not in message.lower():
+                message += f" {sym.dot} retrying{sym.ellipsis}"
+            self._line(f"  {sym.retry} {message}", "dim", wrap=True)  # the why matters
             self._wait("Thinking", delay=0.0)
         else:
             self._line(Text.assemble(("Error: ", "bold red"), (message, "red")), wrap=True)
