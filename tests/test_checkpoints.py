@@ -245,3 +245,29 @@ def test_two_processes_checkpointing_at_once_take_turns(tmp_path: Path) -> None:
     assert [w.exitcode for w in workers] == [0, 0]
     prompts = {c.prompt for c in Checkpoints(home, root).list(limit=100)}
     assert prompts == {f"{n}-{i}" for n in ("one", "two") for i in range(8)}
+
+
+def test_large_new_files_are_not_snapshotted(tmp_path: Path) -> None:
+    """A big file nobody ignored (a dataset) stays out of the shadow repository and is
+    left alone on restore; the rest is checkpointed as usual."""
+    from qwen_code.session.checkpoints import MAX_FILE_BYTES
+
+    root = tmp_path / "plain"
+    root.mkdir()
+    (root / "small.txt").write_text("v1\n")
+    for name in ("data.bin", "odd [v1]*.bin "):
+        with (root / name).open("wb") as big:
+            big.truncate(MAX_FILE_BYTES + 1)  # sparse: cheap to make
+    home = tmp_path / "home"
+    checkpoints = Checkpoints(home, root)
+    first = checkpoints.create(session_id="s", turn=1, prompt="p", messages=[])
+    stored = git(root, f"--git-dir={checkpoints.git_dir}", "ls-tree", "-r", "--name-only", first)
+    assert stored.split("\n")[:-1] == ["small.txt"]
+    (root / "small.txt").write_text("v2\n")
+    (root / "data.bin").write_bytes(b"changed")
+    checkpoints.restore(first[:8])
+    assert (root / "small.txt").read_text() == "v1\n"
+    assert (root / "data.bin").read_bytes() == b"changed"  # not ours to restore
+    assert (root / "odd [v1]*.bin ").stat().st_size == MAX_FILE_BYTES + 1
+    size = sum(p.stat().st_size for p in (home / "history").rglob("*") if p.is_file())
+    assert size < 1024 * 1024

@@ -39,6 +39,16 @@ DEFAULT_EXCLUDES = (
 )
 
 
+MAX_FILE_BYTES = 10 * 1024 * 1024
+"""New files larger than this are not snapshotted (see `_exclude_large_new_files`)."""
+
+
+def _ignore_pattern(name: str) -> str:
+    """A gitignore pattern that matches exactly this path (special characters escaped)."""
+    escaped = "".join("\\" + c if c in "\\*?[]!#" else c for c in name)
+    return escaped[:-1] + "\\ " if escaped.endswith(" ") else escaped
+
+
 class CheckpointError(Exception):
     """A checkpoint could not be made or restored; the message says why."""
 
@@ -176,8 +186,29 @@ class Checkpoints:
 
     def _stage(self) -> str:
         """Stage the whole work tree into the shadow index; return its tree id."""
+        self._exclude_large_new_files()
         self._git("add", "--all", "--", ".")
         return self._git("write-tree").strip()
+
+    def _exclude_large_new_files(self) -> None:
+        """Files not snapshotted yet that are over MAX_FILE_BYTES (a dataset, a build
+        artifact nobody ignored) are added to the shadow repository's exclude list: they
+        would fill `$QWEN_HOME` and slow every snapshot. They are left alone on restore,
+        like ignored files."""
+        listed = self._git("ls-files", "--others", "--exclude-standard", "-z")
+        large = []
+        for name in filter(None, listed.split("\0")):
+            if "\n" in name:  # cannot be written as a pattern; a rare name, snapshotted
+                continue
+            try:
+                size = os.lstat(self.root / name).st_size
+            except OSError:
+                continue
+            if size > MAX_FILE_BYTES:
+                large.append(name)
+        if large:
+            with (self.git_dir / "info" / "exclude").open("a", encoding="utf-8") as exclude:
+                exclude.writelines(f"/{_ignore_pattern(name)}\n" for name in large)
 
     def _head(self) -> str | None:
         try:
