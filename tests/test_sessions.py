@@ -204,3 +204,26 @@ def test_sigkill_at_random_points_then_continue_works(tmp_path: Path) -> None:
             assert order_problem(body["messages"]) is None
             resumed += 1
     assert resumed >= KILL_TRIALS // 2
+
+
+def test_peek_describes_a_session_like_a_full_load(tmp_path: Path) -> None:
+    """Listing reads only what it shows; its counts match a full replay, torn line and
+    rewritten history included."""
+    from qwen_code.session.store import SessionWriter, load, peek
+
+    path = tmp_path / "s.jsonl"
+    writer = SessionWriter(path, session_id="s", cwd=tmp_path, model="m")
+    history = [{"role": "user", "content": "first  task\nwith lines"}]
+    history += [{"role": "assistant", "content": f"answer {i}"} for i in range(5)]
+    writer.sync(history)
+    assert (peek(path).messages, peek(path).first_message) == (6, "first task with lines")
+    compressed = [{"role": "user", "content": "summary"}, {"role": "assistant", "content": "ok"}]
+    writer.sync(compressed)  # a rewrite: a replace record
+    writer.sync([*compressed, {"role": "user", "content": "next"}])
+    writer.close()
+    with path.open("ab") as fh:
+        fh.write(b'{"type": "message", "message": {"role": "assis')  # killed mid-write
+    loaded, peeked = load(path), peek(path)
+    assert peeked.messages == len(loaded.messages) == 3
+    assert peeked.first_message == "first task with lines"  # what the session began with
+    assert (peeked.id, peeked.model, peeked.size) == ("s", "m", path.stat().st_size)

@@ -35,7 +35,7 @@ def resolve(home: Path, cwd: Path, *, latest: bool, session_id: str | None) -> L
             )
         return load(path)
     if latest:
-        sessions = list_sessions(home, cwd)
+        sessions = list_sessions(home, cwd, limit=1)
         if not sessions:
             raise InputError("There is no saved session for this project to continue.")
         return load(sessions[0].path)
@@ -43,7 +43,7 @@ def resolve(home: Path, cwd: Path, *, latest: bool, session_id: str | None) -> L
 
 
 def _recent(home: Path, cwd: Path) -> str:
-    sessions = list_sessions(home, cwd)[:5]
+    sessions = list_sessions(home, cwd, limit=5)
     if not sessions:
         return ""
     return "\nRecent sessions:\n" + "\n".join(f"  {describe(s)}" for s in sessions)

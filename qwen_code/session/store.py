@@ -10,6 +10,7 @@ leaves at most one torn last line, which loading skips. API keys are never writt
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -125,8 +126,12 @@ def load(path: Path) -> LoadedSession:
 
 
 def _info(path: Path, header: dict[str, Any], messages: list[Message]) -> SessionInfo:
-    stat = path.stat()
     first = next((_text(m) for m in messages if m.get("role") == "user"), "")
+    return _describe(path, header, first, len(messages))
+
+
+def _describe(path: Path, header: dict[str, Any], first: str, messages: int) -> SessionInfo:
+    stat = path.stat()
     return SessionInfo(
         id=path.stem,
         path=path,
@@ -134,7 +139,7 @@ def _info(path: Path, header: dict[str, Any], messages: list[Message]) -> Sessio
         modified=stat.st_mtime,
         size=stat.st_size,
         first_message=" ".join(first.split())[:200],
-        messages=len(messages),
+        messages=messages,
         model=str(header.get("model") or ""),
     )
 
@@ -148,13 +153,64 @@ def _text(message: Message) -> str:
     return ""
 
 
-def list_sessions(home: Path, cwd: Path) -> list[SessionInfo]:
-    """This project's sessions, most recently used first."""
+def list_sessions(home: Path, cwd: Path, *, limit: int | None = None) -> list[SessionInfo]:
+    """This project's sessions, most recently used first (the newest `limit` of them).
+    Sorted by file time and described with `peek`: fast with hundreds of long sessions."""
     folder = sessions_dir(home, cwd)
     if not folder.is_dir():
         return []
-    infos = [load(path).info for path in folder.glob("*.jsonl")]
-    return sorted(infos, key=lambda info: info.modified, reverse=True)
+    dated = []
+    for path in folder.glob("*.jsonl"):
+        with contextlib.suppress(OSError):  # deleted meanwhile
+            dated.append((path.stat().st_mtime, path))
+    dated.sort(key=lambda item: item[0], reverse=True)
+    infos = []
+    for _, path in dated[:limit]:
+        with contextlib.suppress(OSError):
+            infos.append(peek(path))
+    return infos
+
+
+_MESSAGE = b'{"type": "message"'
+_REPLACE = b'{"type": "replace"'
+
+
+def peek(path: Path) -> SessionInfo:
+    """A session's description without replaying it: the header, the first user message
+    and the message count (lines since the last `replace`, plus what that one holds).
+    Only the header, the lines up to the first user message and the last `replace` line
+    are parsed."""
+    data = path.read_bytes()
+    lines = data.splitlines()
+    header: dict[str, Any] = {}
+    first = ""
+    for raw in lines:
+        record = _record(raw)
+        if record.get("type") == "session":
+            header = record
+        message = record.get("message")
+        if isinstance(message, dict) and message.get("role") == "user":
+            first = _text(message)
+            break
+    count, base = 0, 0
+    for raw in reversed(lines):
+        if raw.startswith(_REPLACE):
+            replaced = _record(raw).get("messages")
+            if isinstance(replaced, list):
+                base = len(replaced)
+                break
+            continue  # a torn replace line is skipped, as `load` does
+        if raw.startswith(_MESSAGE) and raw.endswith(b"}"):
+            count += 1
+    return _describe(path, header, first, base + count)
+
+
+def _record(raw: bytes) -> dict[str, Any]:
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def find_session(home: Path, cwd: Path, session_id: str) -> Path | None:

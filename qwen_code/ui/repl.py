@@ -376,7 +376,7 @@ async def pick_session(console: Console, home: Path, cwd: Path) -> str | None:
     from qwen_code.session.store import list_sessions
     from qwen_code.ui.picker import pick
 
-    sessions = list_sessions(home, cwd)[:50]
+    sessions = list_sessions(home, cwd, limit=50)
     if not sessions:
         console.print("[dim]No saved sessions for this project; starting a new one.[/dim]")
         return None
