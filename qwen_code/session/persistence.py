@@ -128,7 +128,10 @@ class Persistence:
         start = _last_user_index(history)
         messages = history[:start] if start is not None else history
         try:
-            self.last_checkpoint = self.checkpoints.adopt(snapshot, messages)
+            # In a thread: the lock may be held by a snapshot of an interrupted prompt.
+            self.last_checkpoint = await asyncio.to_thread(
+                self.checkpoints.adopt, snapshot, messages
+            )
         except (CheckpointError, OSError) as exc:
             log.warning("no checkpoint before %s: %s", call.name, exc)
 
