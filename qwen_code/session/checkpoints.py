@@ -4,9 +4,13 @@ The shadow repository lives in `$QWEN_HOME/history/<project-id>/` and uses the p
 as its work tree (`GIT_DIR` + `GIT_WORK_TREE`), so the user's own `.git`, index, branches
 and stash are never touched, and directories that are not git repositories work too.
 The project's `.gitignore` files are honoured, and a default exclude list keeps large
-build and dependency folders out. Each checkpoint is a commit whose message holds JSON
-metadata; the conversation at that point is saved next to it, so `/restore` can put
-back both the files and the conversation.
+build and dependency folders out, and new files over 10 MB are left out. Each checkpoint
+is a commit whose message holds JSON metadata; the conversation at that point is saved
+next to it, so `/restore` can put back both the files and the conversation.
+
+A checkpoint is made in two steps: `snapshot` (stage, write the tree, commit it with no
+ref pointing at it; run in the background while the model answers) and `adopt` (point
+the ref at it and save the conversation; at the prompt's first change, no git call).
 """
 
 from __future__ import annotations
