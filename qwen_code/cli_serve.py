@@ -229,7 +229,7 @@ def _fit_summary(fit: Any) -> str:
     return (
         f"Plan: {lay.engine} {lay.label()}: {fit.weights_gb:.1f} GB of weights per GPU, "
         f"{fit.total_kv_tokens:,} KV tokens, context {fit.context:,}, up to "
-        f"{fit.max_concurrency} sequences at once."
+        f"{fit.max_concurrency} sequence{'' if fit.max_concurrency == 1 else 's'} at once."
     )
 
 
