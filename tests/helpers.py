@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+import time
 from pathlib import Path
 
 
 def git_init(root: Path) -> None:
     """Make `root` a git repository (git is a requirement of the project and of CI)."""
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie (nobody reaps orphans in some containers) is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] not in "ZX"
+
+
+async def gone(pid: int, within: float = 3.0) -> bool:
+    """Wait up to `within` seconds for `pid` to end; True when it did."""
+    deadline = time.monotonic() + within
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True

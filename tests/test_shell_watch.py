@@ -4,7 +4,6 @@ the session (also when a headless run is interrupted)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -20,28 +19,11 @@ from qwen_code.tools.shell import ShellTool, background_jobs, shutdown_backgroun
 from qwen_code.tools.shell_watch import SHELL_OPTIONS_KEY, ShellOptions, looks_like_server
 from qwen_code.tools.workspace import Workspace
 from tests.fakeserver import FakeLLM, Turn, call, tool_turn
+from tests.helpers import alive, gone
 
 Params = ShellTool.Params
 tool = ShellTool()
 HAS_PTY = Path("/dev/ptmx").exists() and Path("/dev/pts").is_dir()
-
-
-def _alive(pid: int) -> bool:
-    """True while `pid` runs; a zombie (nobody reaps orphans in some containers) is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] not in "ZX"
-
-
-async def _gone(pid: int, within: float = 3.0) -> bool:
-    deadline = time.monotonic() + within
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 @pytest.fixture
@@ -102,7 +84,7 @@ async def test_a_command_waiting_for_input_is_ended_with_the_hint(
     assert blocked in out.content.splitlines()[0]
     assert "Project name?" in out.content  # the prompt is shown
     assert "non-interactive flags" in out.content
-    assert await _gone(int(out.content.split("(pid ")[1].split(")")[0]))
+    assert await gone(int(out.content.split("(pid ")[1].split(")")[0]))
 
 
 async def test_quiet_commands_and_pipelines_are_not_taken_for_prompts(ctx: ToolContext) -> None:
@@ -127,9 +109,9 @@ async def test_a_dev_server_in_the_foreground_moves_to_the_background(ctx: ToolC
     assert out.data["ports"]
     assert f"listening on port {out.data['ports'][0]}" in out.content
     assert [job.pgid for job in background_jobs(ctx)] == [pgid]
-    assert _alive(pgid)
+    assert alive(pgid)
     await shutdown_background_jobs(ctx)
-    assert await _gone(pgid)
+    assert await gone(pgid)
 
 
 async def test_a_command_holding_a_port_is_a_server_too(ctx: ToolContext) -> None:
@@ -142,7 +124,7 @@ async def test_a_command_holding_a_port_is_a_server_too(ctx: ToolContext) -> Non
     assert out.data["auto_background"] is True
     assert "listening on port" in out.content
     await shutdown_background_jobs(ctx)
-    assert await _gone(out.data["pgid"])
+    assert await gone(out.data["pgid"])
 
 
 async def test_other_long_commands_are_not_backgrounded(ctx: ToolContext) -> None:
@@ -186,10 +168,10 @@ def test_background_jobs_die_when_a_headless_run_is_interrupted(tmp_path: Path) 
         try:
             fake.wait_for_requests(2, timeout=60)
             sleeper = int(pid_file.read_text())
-            assert _alive(sleeper)
+            assert alive(sleeper)
             proc.send_signal(signal.SIGINT)
             proc.communicate(timeout=30)
         finally:
             proc.kill()
     assert proc.returncode == 130
-    assert not _alive(sleeper)
+    assert not alive(sleeper)

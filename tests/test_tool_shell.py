@@ -14,26 +14,9 @@ import pytest
 from qwen_code.tools.base import ToolContext, ToolError, ToolLimits
 from qwen_code.tools.shell import ShellTool, background_jobs, shutdown_background_jobs
 from qwen_code.tools.workspace import Workspace
+from tests.helpers import alive, gone
 
 Params = ShellTool.Params
-
-
-def _alive(pid: int) -> bool:
-    """True while `pid` runs; a zombie (nobody reaps orphans in some containers) is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] not in "ZX"
-
-
-async def _gone(pid: int, within: float = 3.0) -> bool:
-    deadline = time.monotonic() + within
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 def _text(path: Path) -> str:
@@ -132,7 +115,7 @@ async def test_timeout_kills_the_whole_group(ctx: ToolContext) -> None:
     assert out.data["timed_out"] is True
     assert out.content.startswith("Killed: timed out after 0.5 s\nOutput:\nstarted")
     assert "is_background" in out.content
-    assert await _gone(int(_text(ctx.workspace.root / "child.pid")))
+    assert await gone(int(_text(ctx.workspace.root / "child.pid")))
 
 
 async def test_default_and_maximum_timeout_come_from_limits(tmp_path: Path) -> None:
@@ -211,12 +194,12 @@ async def test_cancel_kills_the_process_group(ctx: ToolContext) -> None:
     task = asyncio.create_task(tool.run(Params(command=cmd), ctx))
     child = await _read_pid(root / "child.pid")
     shell = await _read_pid(root / "shell.pid")
-    assert _alive(child)
+    assert alive(child)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await _gone(child)
-    assert await _gone(shell)
+    assert await gone(child)
+    assert await gone(shell)
 
 
 async def test_background_server_runs_until_shutdown(ctx: ToolContext) -> None:
@@ -232,7 +215,7 @@ async def test_background_server_runs_until_shutdown(ctx: ToolContext) -> None:
     assert jobs[0].running
     await _wait_for_text(log, "Serving HTTP")
     await shutdown_background_jobs(ctx)
-    assert await _gone(pgid)
+    assert await gone(pgid)
     assert background_jobs(ctx) == []
 
 
@@ -252,10 +235,10 @@ async def test_processes_left_running_become_a_background_job(ctx: ToolContext) 
     assert not out.is_error
     assert "still running in process group" in out.content
     child = int(_text(ctx.workspace.root / "child.pid"))
-    assert _alive(child)
+    assert alive(child)
     assert [job.pgid for job in background_jobs(ctx)] == [out.data["pgid"]]
     await shutdown_background_jobs(ctx)
-    assert await _gone(child)
+    assert await gone(child)
 
 
 def test_summary_and_params() -> None:

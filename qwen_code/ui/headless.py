@@ -177,6 +177,8 @@ def run_until_complete(coro: Coroutine[Any, Any, int]) -> int:
             if task is not None:
                 task.cancel()
 
+        # asyncio raises NotImplementedError where loops cannot take signal handlers
+        # (Windows): SIGTERM then just ends the process, as it would anyway.
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGTERM, on_term)
         return await coro

@@ -254,6 +254,8 @@ class Repl:
         False when it was cancelled."""
         loop = asyncio.get_running_loop()
         self._turn = task  # type: ignore[assignment]
+        # NotImplementedError: no loop signal handlers on this platform (Windows); Ctrl+C
+        # then arrives as KeyboardInterrupt and is handled by the caller.
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGINT, self.cancel_turn)
         try:
