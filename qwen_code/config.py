@@ -90,8 +90,18 @@ class AuthSettings(_Section):
     """DashScope region used when only DASHSCOPE_API_KEY is set: intl, us, cn or hk."""
 
 
+class FolderTrustSettings(_Section):
+    enabled: bool = True
+    """Ask before a folder's own configuration (`.qwen/settings.json`) may widen what
+    qwen-code does there; read only from the user's settings. On by default."""
+
+
 class SecuritySettings(_Section):
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    folder_trust: FolderTrustSettings = Field(default_factory=FolderTrustSettings)
+    pass_credentials_to_commands: bool = False
+    """Let commands qwen-code starts (shell tool, `!cmd`, custom-command `!{…}`) inherit
+    the provider credentials (`OPENAI_API_KEY`, `DASHSCOPE_API_KEY`, ...); off by default."""
 
 
 class ShellSettings(_Section):
@@ -110,6 +120,15 @@ class ToolsSettings(_Section):
     truncate_tool_output_threshold: int = 25_000
     truncate_tool_output_lines: int = 1_000
     shell: ShellSettings = Field(default_factory=ShellSettings)
+
+
+class PermissionsSettings(_Section):
+    """Qwen Code's permission rules: `Tool` or `Tool(specifier)`; deny > ask > allow.
+    Lists from every settings source (and flags) are merged, not replaced."""
+
+    allow: list[str] = Field(default_factory=list)
+    ask: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
 
 
 class ContextSettings(_Section):
@@ -146,6 +165,7 @@ class Settings(_Section):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
     context: ContextSettings = Field(default_factory=ContextSettings)
+    permissions: PermissionsSettings = Field(default_factory=PermissionsSettings)
     model_pricing: dict[str, Any] = Field(default_factory=dict)
     """Prices per model id (USD per 1M tokens), overriding the built-in table."""
     system_prompt: str | None = Field(default=None, exclude=True)
