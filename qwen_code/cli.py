@@ -118,6 +118,14 @@ AppendSystemPrompt = Annotated[
     str | None,
     typer.Option("--append-system-prompt", help="Add this text after the system prompt."),
 ]
+TrustWorkspace = Annotated[
+    bool,
+    typer.Option(
+        "--trust-workspace",
+        help="Trust this folder for this run: apply all of its .qwen/settings.json "
+        "(for CI; same as QWEN_CODE_TRUST_WORKSPACE=true).",
+    ),
+]
 Version = Annotated[
     bool | None,
     typer.Option("--version", "-v", callback=_version, is_eager=True, help="Show the version."),
@@ -149,6 +157,7 @@ def run(
     append_system_prompt: AppendSystemPrompt = None,
     continue_session: Continue = False,
     resume: Resume = None,
+    trust_workspace: TrustWorkspace = False,
     debug: Debug = False,
     version: Version = None,
 ) -> int:
@@ -174,6 +183,7 @@ def run(
         allowed_tools=_split(allowed_tools),
         system_prompt=system_prompt,
         append_system_prompt=append_system_prompt,
+        trust_workspace=trust_workspace,
     )
     _configure_logging(debug)
     text = _prompt_text(prompt, query)
@@ -205,9 +215,12 @@ def _interactive(flags: Any, first_message: str | None, output_format: str, wher
         raise InputError("-i/--prompt-interactive needs a terminal; stdin is piped.")
     if output_format != "text":
         raise InputError("--output-format applies to headless runs: pass a prompt with -p.")
-    settings = load_settings(flags)
-    provider = resolve_provider(settings)
     import asyncio
+
+    settings = load_settings(flags)
+    if _needs_trust_decision(settings):
+        settings = asyncio.run(_ask_trust(flags))
+    provider = resolve_provider(settings)
 
     from qwen_code.ui.repl import run_interactive
 
@@ -220,6 +233,25 @@ def _interactive(flags: Any, first_message: str | None, output_format: str, wher
             session_id=where.session_id,
         )
     )
+
+
+def _needs_trust_decision(settings: Any) -> bool:
+    """Nobody has decided about this folder, and its settings hold keys that apply only
+    when it is trusted: worth asking (a folder with nothing to gate is not asked about)."""
+    return bool(settings.untrusted_keys) and settings.trust.trusted is None
+
+
+async def _ask_trust(flags: Any) -> Any:
+    """The first interactive run in an undecided folder: ask, then load the settings as
+    the answer allows."""
+    from pathlib import Path
+
+    from qwen_code.config import load_settings, qwen_home
+    from qwen_code.ui.terminal import Terminal, make_console
+    from qwen_code.ui.trust_dialog import ask_trust
+
+    await ask_trust(make_console(Terminal.detect()), Path.cwd(), qwen_home())
+    return load_settings(flags)
 
 
 def _prompt_text(prompt: str | None, query: list[str] | None) -> str:
@@ -253,6 +285,8 @@ def _headless(flags: Any, prompt: str, output_format: str, partial: bool, where:
             "-r/--resume needs a session id here; `qwen-code sessions list` shows them."
         )
     settings = load_settings(flags)
+    for notice in settings.notices:
+        print(f"qwen-code: {notice}", file=sys.stderr)
     provider = resolve_provider(settings)
     saved = resume.resolve(
         qwen_home(), Path.cwd(), latest=where.latest, session_id=where.session_id

@@ -175,6 +175,15 @@ class Settings(_Section):
     sources: list[str] = Field(default_factory=list, exclude=True)
     """Settings files that were read, for diagnostics."""
     api_key_source: str = Field(default="", exclude=True)
+    notices: list[str] = Field(default_factory=list, exclude=True)
+    """What loading left out and why (untrusted folder, withheld key): one line each, for
+    the front end to show."""
+    trust: Any = Field(default=None, exclude=True)
+    """The project folder's `qwen_code.trust.Trust`."""
+    project_settings_file: str | None = Field(default=None, exclude=True)
+    """The project's `.qwen/settings.json` when there is one (applied or not)."""
+    untrusted_keys: list[str] = Field(default_factory=list, exclude=True)
+    """Project keys left out because the folder is not trusted (each gated section once)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -191,6 +200,8 @@ class Flags:
     allowed_tools: list[str] = field(default_factory=list)
     system_prompt: str | None = None
     append_system_prompt: str | None = None
+    trust_workspace: bool = False
+    """`--trust-workspace`: trust the project folder for this run (headless CI)."""
 
 
 def qwen_home(env: Mapping[str, str] | None = None) -> Path:
@@ -201,25 +212,28 @@ def qwen_home(env: Mapping[str, str] | None = None) -> Path:
 
 
 def find_project_settings(cwd: Path, home: Path) -> Path | None:
-    """`.qwen/settings.json` in cwd or a parent, stopping at the git root and the user's home."""
-    user_home = Path.home().resolve()
-    for directory in (cwd, *cwd.parents):
-        if directory == user_home:
-            return None
-        candidate = directory / ".qwen" / "settings.json"
-        if candidate.is_file() and candidate.parent != home:
-            return candidate
-        if (directory / ".git").exists():
-            return None
-    return None
+    """The project's `.qwen/settings.json`: at the project root (the git root, or the
+    working directory outside git) only, never in a folder above it, never the user's home
+    (whose `.qwen` holds user settings, not a project's)."""
+    root = project_root(cwd)
+    if root == Path.home().resolve():
+        return None
+    candidate = root / ".qwen" / "settings.json"
+    if candidate.parent.resolve() == home.resolve():
+        return None
+    return candidate if candidate.is_file() else None
 
 
 def read_settings_file(path: Path) -> dict[str, Any]:
-    """Parse one settings file; a broken file is an error naming the file and the line."""
+    """Parse one settings file; a broken file is an error naming the file (exit 52)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"Cannot read settings file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"Settings file {path} is broken: it is not UTF-8 text (byte {exc.start})."
+        ) from exc
     if not text.strip():
         return {}
     try:
@@ -229,9 +243,30 @@ def read_settings_file(path: Path) -> dict[str, Any]:
             f"Settings file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}): "
             f"{exc.msg}"
         ) from exc
+    except RecursionError as exc:
+        raise ConfigError(f"Settings file {path} is broken: it nests too deeply.") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"Settings file {path} must hold a JSON object.")
+    if _depth_exceeds(data, MAX_SETTINGS_DEPTH):
+        raise ConfigError(f"Settings file {path} is broken: it nests too deeply.")
     return data
+
+
+MAX_SETTINGS_DEPTH = 64
+"""Real settings nest a handful of levels; far deeper is a broken (or hostile) file."""
+
+
+def _depth_exceeds(data: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -287,26 +322,34 @@ def _flag_layer(flags: Flags) -> dict[str, Any]:
 def load_settings(
     flags: Flags | None = None, *, cwd: Path | None = None, env: Mapping[str, str] | None = None
 ) -> Settings:
-    """Merge every source into one `Settings`, in the documented precedence."""
+    """Merge every source into one `Settings`, in the documented precedence. The project's
+    settings apply in full only in a trusted folder (`qwen_code.trust`)."""
     flags = flags or Flags()
     env = os.environ if env is None else env
     cwd = (cwd or Path.cwd()).resolve()
     home = qwen_home(env)
-    merged: dict[str, Any] = {}
-    sources: list[str] = []
-    for path in (home / "settings.json", find_project_settings(cwd, home)):
-        if path is not None and path.is_file():
-            merged = deep_merge(merged, read_settings_file(path))
-            sources.append(str(path))
+    user_path = home / "settings.json"
+    user = read_settings_file(user_path) if user_path.is_file() else {}
+    project = _project_layer(flags, cwd, home, env, user)
     env_layer, key_source = _env_layer(env)
-    merged = deep_merge(merged, env_layer)
-    merged = deep_merge(merged, _flag_layer(flags))
+    layers = [user, project.applied, env_layer, _flag_layer(flags)]
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = deep_merge(merged, layer)
+    for keys in _UNION_LISTS:
+        _set_path(merged, keys, _union(layers, keys))
+    sources = [str(p) for p in (user_path, project.path) if p is not None and p.is_file()]
     try:
         settings = Settings.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(f"Invalid settings ({', '.join(sources) or 'flags'}):\n{exc}") from exc
     settings.sources = sources
+    settings.trust = project.trust
+    settings.project_settings_file = str(project.path) if project.path else None
+    settings.notices = project.notices
+    settings.untrusted_keys = [] if project.trust.granted else project.reported
     settings.api_key_source = _key_source(flags, key_source, settings)
+    _bind_credentials(settings, flags, env_key=bool(key_source), project=project.applied)
     settings.system_prompt = flags.system_prompt or _system_md(env, cwd)
     settings.append_system_prompt = flags.append_system_prompt
     settings.tools.allowed = [*settings.tools.allowed, *flags.allowed_tools]
@@ -315,6 +358,152 @@ def load_settings(
         *flags.include_directories,
     ]
     return settings
+
+
+_UNION_LISTS: tuple[tuple[str, ...], ...] = (
+    ("tools", "allowed"),
+    ("permissions", "allow"),
+    ("permissions", "ask"),
+    ("permissions", "deny"),
+    ("context", "includeDirectories"),
+)
+"""Lists that add up across settings files (rules from the user and the project both
+count) instead of the project's list replacing the user's."""
+
+
+def _union(layers: Any, keys: tuple[str, ...]) -> list[Any]:
+    found: list[Any] = []
+    for layer in layers:
+        node: Any = layer
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        for item in node if isinstance(node, list) else ():
+            if item not in found:
+                found.append(item)
+    return found
+
+
+def _set_path(data: dict[str, Any], keys: tuple[str, ...], value: list[Any]) -> None:
+    if not value:
+        return
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        node[key] = child = dict(child) if isinstance(child, dict) else {}
+        node = child
+    node[keys[-1]] = value
+
+
+@dataclass(slots=True)
+class _ProjectLayer:
+    path: Path | None
+    applied: dict[str, Any]
+    trust: Any
+    notices: list[str]
+    reported: list[str]
+
+
+def _project_layer(
+    flags: Flags, cwd: Path, home: Path, env: Mapping[str, str], user: dict[str, Any]
+) -> _ProjectLayer:
+    """The project's settings as far as the folder's trust lets them apply."""
+    from qwen_code import trust as folder_trust
+
+    enabled = _trust_enabled(user)
+    trust = folder_trust.folder_trust(
+        project_root(cwd), home=home, env=env, enabled=enabled, opt_in=flags.trust_workspace
+    )
+    path = find_project_settings(cwd, home)
+    if path is None:
+        return _ProjectLayer(None, {}, trust, [], [])
+    applied, dropped = folder_trust.split_project_settings(
+        read_settings_file(path), trusted=trust.granted
+    )
+    reported = _reportable(dropped)
+    notices = [_ignored_notice(key, path, trust.granted) for key in reported]
+    return _ProjectLayer(path, applied, trust, notices, reported)
+
+
+def _trust_enabled(user: dict[str, Any]) -> bool:
+    value = user.get("security", {}) if isinstance(user.get("security"), dict) else {}
+    value = value.get("folderTrust", {}) if isinstance(value.get("folderTrust"), dict) else {}
+    return value.get("enabled", True) is not False
+
+
+def _reportable(dropped: list[str]) -> list[str]:
+    """The dropped keys worth a notice, each gated section once (`mcpServers`, not every
+    server's every field); keys qwen-code would ignore anyway are not reported."""
+    from qwen_code.trust import GATED_KEYS
+
+    seen: list[str] = []
+    for key in dropped:
+        prefix = next((g for g in GATED_KEYS if key == g or key.startswith(g + ".")), None)
+        if prefix is None and not _known_key(tuple(key.split("."))):
+            continue
+        shown = prefix or key
+        if shown not in seen:
+            seen.append(shown)
+    return seen
+
+
+def _known_key(path: tuple[str, ...]) -> bool:
+    """True when `Settings` has this (camelCase) key path."""
+    model: Any = Settings
+    for part in path:
+        fields = {(f.alias or name): f for name, f in model.model_fields.items()}
+        field_info = fields.get(part)
+        if field_info is None:
+            return False
+        annotation = field_info.annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return True  # a leaf, or a free-form dict (prices, headers)
+        model = annotation
+    return True
+
+
+def _ignored_notice(key: str, path: Path, trusted: bool) -> str:
+    if trusted:
+        return f"ignoring {key} from {path}: only your own settings can set it."
+    return (
+        f"ignoring {key} from {path}: this folder is not trusted "
+        f"(trust it with /trust in an interactive session, or pass --trust-workspace)."
+    )
+
+
+def _auth_value(layer: dict[str, Any], key: str) -> Any:
+    security = layer.get("security")
+    auth = security.get("auth") if isinstance(security, dict) else None
+    return auth.get(key) if isinstance(auth, dict) else None
+
+
+def _bind_credentials(
+    settings: Settings, flags: Flags, *, env_key: bool, project: dict[str, Any]
+) -> None:
+    """A credential never follows a base URL from a less trusted source than itself.
+
+    The user's key (flags, environment, user settings) goes to a base URL that a
+    project's settings chose only when that URL is the key's own provider (DashScope for a
+    DashScope key); otherwise the request goes out without it, and a notice says so."""
+    auth = settings.security.auth
+    url_from_project = (
+        not flags.base_url
+        and _auth_value(project, "baseUrl") is not None
+        and auth.base_url == _auth_value(project, "baseUrl")
+    )
+    key_from_project = (
+        not flags.api_key and not env_key and _auth_value(project, "apiKey") is not None
+    )
+    if not url_from_project or key_from_project or not auth.api_key or not auth.base_url:
+        return
+    if _is_dashscope(auth.base_url) and settings.api_key_source != "OPENAI_API_KEY":
+        return
+    settings.notices.append(
+        f"not sending your API key ({settings.api_key_source}) to {auth.base_url}: that "
+        f"address comes from the project's settings ({settings.project_settings_file}). Set "
+        "the base URL in your own settings, OPENAI_BASE_URL or --base-url to send it there."
+    )
+    auth.api_key = None
+    settings.api_key_source = "(withheld)"
 
 
 def _system_md(env: Mapping[str, str], cwd: Path) -> str | None:
@@ -402,11 +591,26 @@ SettingsScope: TypeAlias = Literal["project", "user"]
 
 
 def project_root(cwd: Path) -> Path:
-    """The git root above `cwd`, or `cwd` itself outside a repository."""
+    """The git root above `cwd`, or `cwd` itself outside a repository.
+
+    A `.git` owned by another user does not count (git itself calls such a repository
+    "dubious"): otherwise anyone who can write `/tmp/.git` would make `/tmp` the project
+    of every folder below it."""
     for directory in (cwd, *cwd.parents):
-        if (directory / ".git").exists():
+        marker = directory / ".git"
+        if marker.exists() and _owned_by_us(marker):
             return directory
     return cwd
+
+
+def _owned_by_us(path: Path) -> bool:
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:
+        return True
+    try:
+        return path.stat().st_uid == getuid()
+    except OSError:
+        return False
 
 
 def project_id(cwd: Path) -> str:

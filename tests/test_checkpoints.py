@@ -139,7 +139,7 @@ async def test_restore_in_the_session_brings_back_files_and_conversation(
     session = await open_session(
         settings, resolve_provider(settings), cwd=root, approver=HeadlessApprover("yolo")
     )
-    console = Console(record=True, file=io.StringIO(), width=120)
+    console = Console(record=True, file=io.StringIO(), width=1000, soft_wrap=True)
     fake_llm.script(
         text("first answer"),
         tool_turn(call("write_file", file_path="app.py", content="VALUE = 99\n")),

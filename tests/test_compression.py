@@ -619,7 +619,9 @@ async def test_requests_extend_the_previous_ones_when_nothing_is_compressed(
 @pytest.fixture
 async def repl(workspace: Path) -> AsyncIterator[Repl]:
     session = await session_for(workspace, window=None)
-    console = Console(record=True, file=io.StringIO(), width=120, force_terminal=False)
+    console = Console(
+        record=True, file=io.StringIO(), width=1000, force_terminal=False, soft_wrap=True
+    )
     with create_pipe_input() as pipe:
         prompt = PromptSession[str](input=pipe, output=DummyOutput())
         yield Repl(session, console=console, home=qwen_home(), prompt_session=prompt)

@@ -66,7 +66,9 @@ async def repl(project: Path) -> AsyncIterator[tuple[Repl, PipeInput]]:
     session = await open_session(
         settings, resolve_provider(settings), cwd=project, approver=HeadlessApprover("default")
     )
-    console = Console(record=True, file=io.StringIO(), width=120, force_terminal=False)
+    console = Console(
+        record=True, file=io.StringIO(), width=1000, force_terminal=False, soft_wrap=True
+    )
     try:
         with create_pipe_input() as pipe:
             prompt = PromptSession[str](input=pipe, output=DummyOutput())

@@ -435,7 +435,9 @@ async def repl(tmp_path: Path) -> AsyncIterator[Repl]:
     session = await open_session(
         settings, resolve_provider(settings), cwd=root, approver=HeadlessApprover("default")
     )
-    console = Console(record=True, file=io.StringIO(), width=160, force_terminal=False)
+    console = Console(
+        record=True, file=io.StringIO(), width=1000, force_terminal=False, soft_wrap=True
+    )
     with create_pipe_input() as pipe:
         prompt = PromptSession[str](input=pipe, output=DummyOutput())
         yield Repl(session, console=console, home=qwen_home(), prompt_session=prompt)

@@ -332,6 +332,8 @@ class Repl:
             f"{session.runner.mode} mode · {session.cwd}"
         )
         self.console.print("[dim]/help for commands · @file to attach · !cmd for the shell[/dim]")
+        for notice in session.settings.notices:
+            self.console.print(Text(f"note: {notice}", style="yellow"))
 
 
 async def run_interactive(
