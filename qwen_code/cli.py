@@ -83,7 +83,7 @@ AllowedTools = Annotated[
     list[str] | None,
     typer.Option(
         "--allowed-tools",
-        help="Tools allowed without approval, e.g. edit or 'run_shell_command(git status)'.",
+        help="Rules for calls allowed without asking, e.g. edit or 'Bash(git status *)'.",
     ),
 ]
 MaxTurns = Annotated[
@@ -180,7 +180,7 @@ def run(
         yolo=yolo,
         max_session_turns=max_session_turns,
         include_directories=_split(include_directories),
-        allowed_tools=_split(allowed_tools),
+        allowed_tools=list(allowed_tools or ()),  # split by the rule parser, not at "(a, b)"
         system_prompt=system_prompt,
         append_system_prompt=append_system_prompt,
         trust_workspace=trust_workspace,

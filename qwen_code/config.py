@@ -648,12 +648,13 @@ def update_settings_file(path: Path, keys: tuple[str, ...], update: Any) -> None
 def add_allow_rule(
     rule: str, scope: SettingsScope, *, cwd: Path, env: Mapping[str, str] | None = None
 ) -> Path:
-    """Persist an allow rule (`tools.allowed`) for the project or the user; returns the file."""
+    """Persist an allow rule (`permissions.allow`, Qwen Code's current key) for the project
+    or the user; returns the file."""
     path = settings_path(scope, cwd=cwd, env=env)
 
     def add(current: Any) -> list[Any]:
         rules = list(current) if isinstance(current, list) else []
         return rules if rule in rules else [*rules, rule]
 
-    update_settings_file(path, ("tools", "allowed"), add)
+    update_settings_file(path, ("permissions", "allow"), add)
     return path

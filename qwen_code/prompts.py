@@ -141,6 +141,10 @@ def build_system_prompt(
     `--system-prompt` / `QWEN_SYSTEM_MD` replace the template (context files are still
     added, as in Qwen Code); `--append-system-prompt` goes last. Built once per session:
     it never changes between turns, so every request extends the previous one.
+
+    The files include entries for what was left out (`ContextFile.skipped`: outside the
+    project, over the size limit, a refused `context.fileName`); `memory.notices(files)`
+    are the lines front ends show the user.
     """
     files = memory.discover(cwd, home, settings.context.file_names())
     context = memory.render(files)

@@ -4,6 +4,7 @@ OpenAI-shaped chunks (`Playback`). Stdlib only; `tests/fakeserver.py` re-exports
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import secrets
@@ -65,6 +66,13 @@ class Turn:
     cut_at: int | None = None
     """Fault: cut the last call's arguments (or the XML text) after this many characters
     and finish with "length", as when max_tokens runs out mid-call."""
+    forever: bool = False
+    """Fault: stream the text (or "la la la") over and over and never finish, as a server
+    that ignores max_tokens with a model repeating itself; it ends only when the client
+    goes away or the server stops. Tool calls and `finish_reason` are never sent."""
+    forever_usage: bool = False
+    """With `forever`: every chunk carries `usage`, completion_tokens counting up (vLLM's
+    `continuous_usage_stats`)."""
 
 
 @dataclass
@@ -179,6 +187,16 @@ class Playback:
         yield self._chunk({}, self.finish_reason)
         if self.include_usage:
             yield {**self._chunk({}), "choices": [], "usage": self.usage()}
+
+    def endless(self) -> Iterator[dict[str, Any]]:
+        """The chunks of a `forever` turn: the text's pieces again and again, no end."""
+        yield self._chunk({"role": "assistant", "content": ""})
+        pieces = self.pieces() or split_text("la la la", self.chunk_words)
+        for count, piece in enumerate(itertools.cycle(pieces), start=1):
+            chunk = self._chunk({"content": piece})
+            if self.turn.forever_usage:
+                chunk["usage"] = {"prompt_tokens": 1, "completion_tokens": count}
+            yield chunk
 
     def completion(self) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": self.content or None}

@@ -7,9 +7,9 @@ returns one of those. An exhausted script answers 400 (so clients do not retry) 
 in `unscripted`. Every request is recorded in `requests`.
 
 Fault modes are fields of `Turn` (dropped connection, stall, malformed SSE line, calls as
-Qwen XML text, a reply cut off at the token limit); `aux` answers tool-less requests
-(summaries) without using the script; `strict_history` answers 400 to a history a real
-server would reject (helpers in `tests/fakefaults.py`).
+Qwen XML text, a reply cut off at the token limit, a reply that never ends); `aux` answers
+tool-less requests (summaries) without using the script; `strict_history` answers 400 to a
+history a real server would reject (helpers in `tests/fakefaults.py`).
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command == "POST" and path == "/v1/chat/completions":
                 self._chat(body or {})
             elif self.command == "GET" and path == "/v1/models":
+                fake._stopping.wait(fake.models_delay_s)
                 self._json(200, fake._models_body())
             else:
                 self._json(404, error_body(f"fake LLM: no route {self.command} {path}", 404))
@@ -124,7 +125,9 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.delay_s:
                 time.sleep(reply.delay_s)
             playback = Playback(reply, body, fake.chunk_words)
-            if body.get("stream"):
+            if body.get("stream") and reply.forever:
+                self._stream_forever(playback)
+            elif body.get("stream"):
                 self._stream(playback)
             else:
                 self._json(200, playback.completion())
@@ -154,6 +157,22 @@ class _Handler(BaseHTTPRequestHandler):
         if not frames:
             return
         self.wfile.write(b"".join(frames))  # unpaced: one write (no GIL ping-pong per event)
+
+    def _stream_forever(self, playback: Playback) -> None:
+        """Stream until the client closes the connection (the write fails) or stop()."""
+        sse = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+        self._head(200, {**sse, "Transfer-Encoding": "chunked"})
+        self.close_connection = True
+        batch: list[bytes] = []
+        for chunk in playback.endless():
+            batch.append(_frame(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode()))
+            if len(batch) >= 64:  # fewer writes; each still a few KB at most
+                self.wfile.write(b"".join(batch))
+                batch.clear()
+                if playback.turn.chunk_delay_s:
+                    time.sleep(playback.turn.chunk_delay_s)
+                if self.server.fake._stopping.is_set():
+                    return
 
     def _faults(self, turn: Turn, frames: list[bytes]) -> list[bytes]:
         """Play a turn's stream faults; returns the frames still to send ([] when cut)."""
@@ -217,6 +236,9 @@ class FakeLLM:
         """Exceptions raised by scripted callables (answered 400)."""
         self.connections = 0
         """TCP connections accepted (1 for a client that keeps its connection alive)."""
+        self.models_delay_s = 0.0
+        """Seconds GET /v1/models waits before it answers (cut short by stop())."""
+        self._stopping = threading.Event()
         self._script: deque[ScriptEntry] = deque(turns)
         self._requests: list[Recorded] = []
         self._cond = threading.Condition()
@@ -226,6 +248,7 @@ class FakeLLM:
 
     def start(self) -> FakeLLM:
         if self._server is None:
+            self._stopping.clear()
             self._server = _Server(("127.0.0.1", 0), _Handler)
             self._server.daemon_threads = True
             self._server.fake = self
@@ -238,6 +261,7 @@ class FakeLLM:
     def stop(self) -> None:
         if self._server is None:
             return
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
         with self._cond:

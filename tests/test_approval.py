@@ -1,6 +1,11 @@
-"""The approval policy: modes, allow rules, shell prefixes."""
+"""The approval policy: modes, rules, suggestions, what headless tells the model, the REPL's
+"always" answer."""
 
 from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +20,8 @@ from qwen_code.agent.approval import (
     suggest_rule,
 )
 from qwen_code.agent.events import ToolCall
+from qwen_code.agent.permissions import parse_rule
+from qwen_code.config import add_allow_rule
 
 
 def call(name: str, **arguments: object) -> ToolCall:
@@ -47,11 +54,15 @@ def test_plan_mode_denies_even_allowed_tools() -> None:
 
 
 def test_tool_name_and_alias_rules() -> None:
-    rules = parse_rules(["Edit", "Bash(git status)"])
+    rules = parse_rules(["Edit", "Bash(git status)", "Bash(git diff *)"])
     assert isinstance(decide("default", "edit", call("write_file"), rules), Allow)
     assert isinstance(decide("default", "edit", call("edit"), rules), Allow)
-    shell = call("run_shell_command", command="git status --short")
-    assert isinstance(decide("default", "execute", shell, rules), Allow)
+    exact = call("run_shell_command", command="git status")
+    assert isinstance(decide("default", "execute", exact, rules), Allow)
+    longer = call("run_shell_command", command="git status --short")  # Bash(x) is exact
+    assert isinstance(decide("default", "execute", longer, rules), Ask)
+    star = call("run_shell_command", command="git diff --stat")
+    assert isinstance(decide("default", "execute", star, rules), Allow)
 
 
 @pytest.mark.parametrize(
@@ -65,6 +76,8 @@ def test_tool_name_and_alias_rules() -> None:
         ("echo $(git status)", False),
         ("git   status  -s", True),
         ("git status && git status -s", True),
+        ("git status > .git/config", False),
+        ("git status 2>&1", True),
     ],
 )
 def test_shell_prefix_rules_check_every_subcommand(command: str, allowed: bool) -> None:
@@ -81,26 +94,167 @@ def test_comma_separated_rules() -> None:
 
 async def test_headless_approver_denies_with_a_message_for_the_model() -> None:
     approver = HeadlessApprover("default")
+    shell = call("run_shell_command", command="npm test")
     request = ApprovalRequest(
-        call=call("run_shell_command", command="ls"), kind="execute", reason="runs a command"
+        call=shell, kind="execute", reason="runs a command", suggested_rule=suggest_rule(shell)
     )
     answer = await approver(request)
     assert not answer.approved
     assert "run_shell_command" in answer.message
     assert "--yolo" in answer.message
+    assert "--allowed-tools 'Bash(npm test *)'" in answer.message
+
+
+async def test_headless_suggests_the_exact_rule_not_the_tool() -> None:
+    shell = call("run_shell_command", command="rm -rf build && ls -la")
+    request = ApprovalRequest(
+        call=shell, kind="execute", reason="runs a command", suggested_rule=suggest_rule(shell)
+    )
+    message = (await HeadlessApprover("default")(request)).message
+    assert "--allowed-tools 'Bash(rm -rf build && ls -la)'" in message
+    assert "--allowed-tools run_shell_command" not in message
+    edit = ApprovalRequest(call=call("edit"), kind="edit", reason="edits", suggested_rule="edit")
+    message = (await HeadlessApprover("default")(edit)).message
+    assert "--approval-mode auto-edit" in message and "--allowed-tools edit" in message
 
 
 @pytest.mark.parametrize(
     ("command", "rule"),
     [
-        ("npm test -- --watch", "run_shell_command(npm test)"),
-        ("git status && git diff", "run_shell_command(git status)"),
-        ("python3 -m pytest -q", "run_shell_command(python3 -m pytest)"),
-        ("ls -la", "run_shell_command(ls)"),
-        ("echo one", "run_shell_command(echo)"),
-        ("git -C sub status", "run_shell_command(git)"),
+        ("npm test -- --watch", "Bash(npm test *)"),
+        ("npm test", "Bash(npm test *)"),
+        ("python3 -m pytest -q", "Bash(python3 -m pytest *)"),
+        ("pytest tests/test_x.py", "Bash(pytest *)"),
+        ("cargo test --release", "Bash(cargo test *)"),
+        ("go vet ./...", "Bash(go vet *)"),
+        ("make test", "Bash(make test *)"),
+        ("ls -la", "Bash(ls *)"),
+        ("ls *.py", "Bash(ls *)"),
+        ("pwd", "Bash(pwd *)"),
+        ("echo one", "Bash(echo *)"),
+        ("git status --short", "Bash(git status *)"),
+        # everything else: exactly what was shown
+        ("git status && git diff", "Bash(git status && git diff)"),
+        ("git -C sub status", "Bash(git -C sub status)"),
+        ("git diff --output=x", "Bash(git diff --output=x)"),
+        ("rm -rf build && ls -la", "Bash(rm -rf build && ls -la)"),
+        ("rm -rf build", "Bash(rm -rf build)"),
+        ("npm test > log.txt", "Bash(npm test > log.txt)"),
+        ("make", "Bash(make)"),
+        ("cat notes.txt", "Bash(cat notes.txt)"),
+        # no rule can say "exactly this": nothing to remember
+        ("rm *.o", ""),
+        ("rm -rf *", ""),
+        ("", ""),
     ],
 )
-def test_suggested_rules(command: str, rule: str) -> None:
-    assert suggest_rule(call("run_shell_command", command=command)) == rule
+def test_suggested_rules_are_never_broader_than_the_call(command: str, rule: str) -> None:
+    shell = call("run_shell_command", command=command)
+    assert suggest_rule(shell) == rule
+    if rule:
+        parsed = parse_rule(rule)
+        assert parsed is not None
+        assert isinstance(decide("default", "execute", shell, [parsed]), Allow)
+
+
+def test_suggested_rule_for_other_tools_is_the_tool() -> None:
     assert suggest_rule(call("edit", file_path="a")) == "edit"
+
+
+def test_the_exact_suggestion_does_not_cover_other_rm_commands() -> None:
+    rules = parse_rules([suggest_rule(call("run_shell_command", command="rm -rf build"))])
+    for other in ("rm -rf /", "rm -rf build ~", "rm -rf build; rm -rf /"):
+        shell = call("run_shell_command", command=other)
+        assert isinstance(decide("default", "execute", shell, rules), Ask), other
+
+
+def test_add_allow_rule_writes_permissions_allow(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    env = {"QWEN_HOME": str(tmp_path / "home")}
+    path = add_allow_rule("Bash(npm test *)", "project", cwd=root, env=env)
+    add_allow_rule("Bash(npm test *)", "project", cwd=root, env=env)
+    assert path == root / ".qwen" / "settings.json"
+    assert json.loads(path.read_text()) == {"permissions": {"allow": ["Bash(npm test *)"]}}
+
+
+async def test_the_repl_shows_and_saves_the_exact_rule(tmp_path: Path) -> None:
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+    from rich.console import Console
+
+    from qwen_code.ui.approver import InteractiveApprover
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    console = Console(record=True, file=io.StringIO(), width=1000, soft_wrap=True)
+    shell = call("run_shell_command", command="rm -rf build && ls -la")
+    request = ApprovalRequest(
+        call=shell, kind="execute", reason="runs a command", suggested_rule=suggest_rule(shell)
+    )
+    with create_pipe_input() as pipe:
+        approver = InteractiveApprover(console, cwd=root, input=pipe, output=DummyOutput())
+        pipe.send_text("p")
+        answer = await approver(request)
+    assert answer.approved and answer.remember == "project"
+    assert answer.rule == "Bash(rm -rf build && ls -la)"
+    shown = console.export_text()
+    assert "always allow Bash(rm -rf build && ls -la)" in shown
+    saved = json.loads((root / ".qwen" / "settings.json").read_text())
+    assert saved == {"permissions": {"allow": ["Bash(rm -rf build && ls -la)"]}}
+
+
+async def test_the_repl_offers_no_always_for_protected_paths(tmp_path: Path) -> None:
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+    from rich.console import Console
+
+    from qwen_code.ui.approver import InteractiveApprover
+
+    console = Console(record=True, file=io.StringIO(), width=1000, soft_wrap=True)
+    request = ApprovalRequest(
+        call=call("write_file", file_path=".git/config", content="x"),
+        kind="edit",
+        reason=".git/config is a protected path: git runs …",
+        suggested_rule="write_file",
+        source="protected",
+    )
+    with create_pipe_input() as pipe:
+        approver = InteractiveApprover(console, cwd=tmp_path, input=pipe, output=DummyOutput())
+        pipe.send_text("p")
+        answer = await approver(request)
+    assert answer.approved and answer.remember is None
+    assert not (tmp_path / ".qwen").exists()
+    assert "protected paths are asked about every time" in console.export_text()
+
+
+async def test_a_rule_with_a_comma_is_suggested_for_the_settings_not_the_flag() -> None:
+    shell = call("run_shell_command", command='git commit -m "a, b"')
+    rule = suggest_rule(shell)
+    assert rule == 'Bash(git commit -m "a, b")'
+    request = ApprovalRequest(call=shell, kind="execute", reason="r", suggested_rule=rule)
+    message = (await HeadlessApprover("default")(request)).message
+    assert f"the rule {rule} in permissions.allow" in message
+    assert "--allowed-tools" not in message  # the flag splits on commas
+
+
+def test_the_runner_holds_the_whole_policy(tmp_path: Path) -> None:
+    """Allow, ask and deny rules live in `runner.permissions` (custom commands use it too)."""
+    from qwen_code.agent.permissions import Permissions
+    from qwen_code.agent.tool_runner import ToolRunner
+    from qwen_code.tools.base import ToolContext
+    from qwen_code.tools.registry import builtin_registry
+    from qwen_code.tools.workspace import Workspace
+
+    runner = ToolRunner(
+        registry=builtin_registry(),
+        ctx=ToolContext(workspace=Workspace(root=tmp_path)),
+        approver=HeadlessApprover("default"),
+        permissions=Permissions(allow=parse_rules(["Bash(ls *)"])),
+    )
+    assert runner.permissions.workspace is runner.ctx.workspace
+    runner.permissions.extend(parse_rules(["Bash(pwd)"]))
+    runner.permissions.deny.extend(parse_rules(["Bash(ls -R *)"]))
+    for command, expected in (("ls -la", Allow), ("pwd", Allow), ("ls -R /", Deny)):
+        shell = call("run_shell_command", command=command)
+        assert isinstance(decide("default", "execute", shell, runner.permissions), expected)

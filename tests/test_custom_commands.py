@@ -18,6 +18,7 @@ from qwen_code.agent.approval import (
     ApprovalRequest,
     Approver,
     HeadlessApprover,
+    Permissions,
     parse_rules,
 )
 from qwen_code.agent.tool_runner import ToolRunner
@@ -90,7 +91,7 @@ def make_runner(
         ctx=ctx,
         approver=approver or HeadlessApprover(mode),
         mode=mode,
-        rules=parse_rules(rules or []),
+        permissions=Permissions(allow=parse_rules(rules or [])),
     )
 
 
@@ -363,7 +364,7 @@ async def test_headless_default_mode_denies_shell_with_a_note(project: Path) -> 
     assert not (project / "made").exists()
     assert text_.startswith("Diff: [Shell command `touch made` was not run: it needs approval")
     assert "--yolo" in text_
-    assert "run_shell_command(touch)" in text_
+    assert "'Bash(touch made)'" in text_
     assert notes[0].startswith("!{touch made} was not run")
 
 
@@ -392,7 +393,7 @@ async def test_the_session_approver_is_asked(project: Path) -> None:
     assert request.call.name == "run_shell_command"
     assert request.call.arguments == {"command": "echo asked"}
     assert request.kind == "execute"
-    assert request.suggested_rule == "run_shell_command(echo)"
+    assert request.suggested_rule == "Bash(echo *)"
     # "always, this session" added the rule: the next echo is not asked about
     await run_template(project, "!{echo again}", runner=runner)
     assert len(approver.requests) == 1

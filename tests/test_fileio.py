@@ -20,6 +20,8 @@ from qwen_code.tools.fileio import (
     list_files,
     open_lines,
     read_text,
+    sniff_stream,
+    stream_lines,
     unified_diff,
     write_text,
 )
@@ -138,6 +140,18 @@ def test_open_lines_is_lazy_and_strips_endings(tmp_path: Path) -> None:
         assert next(lines) == "one"
         assert list(lines) == ["two", "three"]
     assert fmt == TextFormat(encoding="utf-16-le", bom=True, newline="\r\n")
+
+
+def test_stream_lines_reads_a_file_the_caller_opened(tmp_path: Path) -> None:
+    """The form `read_file` uses on a descriptor from the workspace walk."""
+    target = tmp_path / "f.txt"
+    target.write_bytes(codecs.BOM_UTF8 + "α\r\nβ".encode())
+    with target.open("rb") as raw:
+        assert sniff_stream(raw) == TextFormat(bom=True, newline="\r\n")
+        assert raw.tell() == 0
+        lines, fmt = stream_lines(raw)
+        assert list(lines) == ["α", "β"]
+    assert fmt == TextFormat(bom=True, newline="\r\n")
 
 
 def test_unified_diff() -> None:

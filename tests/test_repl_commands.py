@@ -110,7 +110,7 @@ async def test_always_for_this_project_saves_the_rule(
     pipe.send_text("p")  # type: ignore[attr-defined]
     await r.send("echo twice")
     saved = json.loads((r.session.cwd / ".qwen" / "settings.json").read_text())
-    assert saved["tools"]["allowed"] == ["run_shell_command(echo)"]
+    assert saved["permissions"]["allow"] == ["Bash(echo *)"]
     tool_messages = [
         m
         for m in fake_llm.chat_requests[-1].body["messages"]

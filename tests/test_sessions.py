@@ -227,3 +227,48 @@ def test_peek_describes_a_session_like_a_full_load(tmp_path: Path) -> None:
     assert peeked.messages == len(loaded.messages) == 3
     assert peeked.first_message == "first task with lines"  # what the session began with
     assert (peeked.id, peeked.model, peeked.size) == ("s", "m", path.stat().st_size)
+
+
+DAMAGED = "skipped 1 damaged line(s) in session file"
+
+
+def test_continue_after_a_torn_last_line_says_so_and_keeps_new_records_whole(
+    tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    """Before: the next record was glued to the torn line (both lost) and `-c` said
+    nothing about what it skipped."""
+    root = project(tmp_path)
+    fake_llm.script(text("ok"), text("Continuing."), text("Third."))
+    assert qwen_code(root, "-p", "hi").returncode == 0
+    (info,) = list_sessions(qwen_home(), root)
+    with info.path.open("ab") as fh:
+        fh.write(b'{"type": "message", "message": {"role": "assistant", "tool_ca')  # torn
+    resumed = qwen_code(root, "-c", "-p", "next")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"qwen-code: {DAMAGED} {info.path}\n" in resumed.stderr
+    loaded = load(info.path)
+    assert loaded.torn_lines == 1
+    assert [m.get("content") for m in loaded.messages] == ["hi", "ok", "next", "Continuing."]
+    again = qwen_code(root, "-c", "-p", "third")
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count(DAMAGED) == 1
+    assert len(load(info.path).messages) == 6
+
+
+def test_continue_in_the_repl_says_it_skipped_damaged_lines(
+    tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    from tests.test_repl_pty import Repl
+
+    root = project(tmp_path)
+    fake_llm.script(text("ok"))
+    assert qwen_code(root, "-p", "hi").returncode == 0
+    (info,) = list_sessions(qwen_home(), root)
+    with info.path.open("ab") as fh:
+        fh.write(b'{"type": "message", "mess\n')  # damaged, then whole lines again
+    repl = Repl(root, "-c", wait=False)
+    try:
+        repl.expect(DAMAGED)
+        repl.prompt()
+    finally:
+        repl.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import os
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,22 @@ async def test_paths_outside_the_workspace_are_refused(tmp_path: Path, root: Pat
         with pytest.raises(ToolError, match="outside the workspace"):
             await TOOL.run(TOOL.Params(file_path=path, content="pwned"), ctx)
     assert list(outside.iterdir()) == []
+
+
+async def test_a_pipe_in_the_way_is_an_error_not_a_hang(root: Path, ctx: ToolContext) -> None:
+    """The old content is read through the workspace walk, which never blocks on a FIFO."""
+    os.mkfifo(root / "pipe")
+    with pytest.raises(ToolError, match="Could not read the existing file"):
+        await TOOL.run(TOOL.Params(file_path="pipe", content="x"), ctx)
+
+
+async def test_writes_into_an_extra_root(tmp_path: Path, root: Path) -> None:
+    include = tmp_path / "include"
+    include.mkdir()
+    ctx = ToolContext(workspace=Workspace(root=root, extra_roots=(include,)))
+    _, data = await write(ctx, str(include / "lib" / "x.h"), "#pragma once\n")
+    assert data["created"] is True
+    assert (include / "lib" / "x.h").read_text() == "#pragma once\n"
 
 
 def test_schema() -> None:

@@ -2,34 +2,55 @@
 
 Modes (as Qwen Code): `plan` allows read-only tools only; `default` allows reads and
 asks for edits, writes and shell; `auto-edit` also allows edits and writes; `yolo`
-allows everything. Allow rules (`--allowed-tools`, `tools.allowed`) add exceptions:
-a tool name (`edit`), an alias (`Edit`, `Bash`, `Read`), or a shell command prefix
-(`run_shell_command(git status)`, `Bash(npm test)`).
+allows everything. Rules (`permissions.allow` / `ask` / `deny`, and the older
+`tools.allowed` / `--allowed-tools` as allow rules; see `permissions`) come on top, in
+this order: a deny rule refuses in every mode; plan mode refuses changes; an ask rule asks
+in every mode; read-only tools and yolo run; a protected path (`.git/`, `.qwen/`, shell
+start-up files, …) asks; an allow rule or auto-edit (for edits) runs; anything else asks.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from qwen_code.agent.events import ToolCall
+from qwen_code.agent.permissions import (
+    SHELL_TOOL,
+    AllowRule,
+    Permissions,
+    Rule,
+    parse_rules,
+    rule_fits_flag,
+    suggest_rule,
+)
 from qwen_code.config import ApprovalMode
 from qwen_code.tools.base import ToolKind
 
-SHELL_TOOL = "run_shell_command"
-_ALIASES: dict[str, tuple[str, ...]] = {
-    "Bash": (SHELL_TOOL,),
-    "Shell": (SHELL_TOOL,),
-    "ShellTool": (SHELL_TOOL,),
-    "Edit": ("edit", "write_file"),
-    "Write": ("write_file",),
-    "Read": ("read_file", "glob", "grep_search", "list_directory"),
-}
-"""Claude Code / Qwen Code rule names (capitalised) for our tools."""
-_RULE = re.compile(r"^\s*([\w.:-]+)\s*(?:\((.*)\))?\s*$")
-_SHELL_SPLIT = re.compile(r"\s*(?:&&|\|\||;|\||\n|&(?!>))\s*")
+__all__ = [
+    "SHELL_TOOL",
+    "Allow",
+    "AllowRule",
+    "ApprovalAnswer",
+    "ApprovalRequest",
+    "Approver",
+    "Ask",
+    "AskSource",
+    "Decision",
+    "Deny",
+    "HeadlessApprover",
+    "Permissions",
+    "Rule",
+    "decide",
+    "parse_rules",
+    "suggest_rule",
+]
+
+AskSource = Literal["mode", "rule", "protected"]
+"""Why a call is asked about: the approval mode (an allow rule would cover it next
+time), an ask rule, or a protected path (asked every time, whatever the rules)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +61,7 @@ class Allow:
 @dataclass(frozen=True, slots=True)
 class Ask:
     reason: str
+    source: AskSource = "mode"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +83,15 @@ class ApprovalRequest:
     preview: str | None = None
     """What the call would change (a diff for edits), when the tool can tell."""
     suggested_rule: str = ""
-    """The allow rule an "always" answer would add, e.g. `run_shell_command(git status)`."""
+    """The allow rule an "always" answer would add, e.g. `Bash(git status *)`; "" when
+    no rule can cover exactly this call."""
+    source: AskSource = "mode"
+
+    @property
+    def rememberable(self) -> bool:
+        """Whether an "always" answer can mean anything: an allow rule covers neither ask
+        rules nor protected paths."""
+        return self.source == "mode" and bool(self.suggested_rule)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,149 +118,74 @@ class HeadlessApprover:
         self.mode = mode
 
     async def __call__(self, request: ApprovalRequest) -> ApprovalAnswer:
-        flag = "--approval-mode auto-edit" if request.kind == "edit" else "--yolo"
-        return ApprovalAnswer(
-            approved=False,
-            message=(
-                f"The {request.call.name} call was not run: it needs approval in "
-                f"{self.mode!r} mode and this non-interactive session cannot ask the user. "
-                f"Do not retry it; finish what you can without it and tell the user it was "
-                f"denied (they can rerun with {flag} or --allowed-tools {request.call.name})."
-            ),
+        return ApprovalAnswer(approved=False, message=headless_denial(request, self.mode))
+
+
+def headless_denial(request: ApprovalRequest, mode: ApprovalMode) -> str:
+    """What the model is told when a non-interactive run cannot ask."""
+    name = request.call.name
+    if request.source == "protected":
+        return (
+            f"The {name} call was not run: {request.reason}. Changes to protected paths "
+            f"need the user's own approval in an interactive session (or a run with --yolo), "
+            f"and this non-interactive session cannot ask. Do not retry it or change the file "
+            f"another way; finish what you can and tell the user it needs their approval."
         )
+    if request.source == "rule":
+        return (
+            f"The {name} call was not run: {request.reason}, so it needs the user's "
+            f"confirmation in every mode, and this non-interactive session cannot ask. Do not "
+            f"retry it; finish what you can without it and tell the user it was not run."
+        )
+    return (
+        f"The {name} call was not run: it needs approval in {mode!r} mode and this "
+        f"non-interactive session cannot ask the user. Do not retry it; finish what you can "
+        f"without it and tell the user it was denied (they can rerun with "
+        f"{_how_to_allow(request)})."
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class AllowRule:
-    tools: tuple[str, ...]
-    specifier: str | None = None
-
-
-def parse_rules(rules: list[str]) -> list[AllowRule]:
-    """Parse `name` / `name(specifier)` rules; comma-separated lists are accepted too."""
-    parsed: list[AllowRule] = []
-    for raw in rules:
-        for part in _split_rule_list(raw):
-            match = _RULE.match(part)
-            if not match:
-                continue
-            name, spec = match.group(1), match.group(2)
-            tools = _ALIASES.get(name, (name,))
-            parsed.append(AllowRule(tools, spec.strip() if spec else None))
-    return parsed
-
-
-def _split_rule_list(raw: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for ch in raw:
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    parts.append(current)
-    return [p for p in (s.strip() for s in parts) if p]
-
-
-def rule_allows(rule: AllowRule, call: ToolCall) -> bool:
-    if call.name not in rule.tools:
-        return False
-    if rule.specifier is None or rule.specifier in ("", "*"):
-        return True
-    if call.name == SHELL_TOOL:
-        return _command_matches(str(call.arguments.get("command", "")), rule.specifier)
-    return False
-
-
-def _command_matches(command: str, prefix: str) -> bool:
-    """Every sub-command (split on ;, &&, ||, |) must start with the allowed prefix."""
-    prefix = prefix.removesuffix(":*").removesuffix("*").strip()
-    if not prefix or "$(" in command or "`" in command:
-        return False
-    want = _words(prefix)
-    subcommands = [c for c in _SHELL_SPLIT.split(command.strip()) if c]
-    return bool(subcommands) and all(_words(c)[: len(want)] == want for c in subcommands)
-
-
-def _words(text: str) -> list[str]:
-    try:
-        return shlex.split(text)
-    except ValueError:
-        return text.split()
+def _how_to_allow(request: ApprovalRequest) -> str:
+    options = ["--approval-mode auto-edit"] if request.kind == "edit" else []
+    rule = request.suggested_rule
+    if rule and rule_fits_flag(rule):
+        options.append(f"--allowed-tools {shlex.quote(rule)}")
+    elif rule:
+        options.append(f"the rule {rule} in permissions.allow")
+    options.append("--yolo")
+    return ", ".join(options[:-1]) + f" or {options[-1]}" if len(options) > 1 else options[0]
 
 
 def decide(
-    mode: ApprovalMode, kind: ToolKind, call: ToolCall, rules: list[AllowRule] | None = None
+    mode: ApprovalMode,
+    kind: ToolKind,
+    call: ToolCall,
+    rules: Permissions | Sequence[Rule] | None = None,
 ) -> Decision:
-    """Whether a call may run, must be asked about, or is refused outright."""
-    if kind in ("read", "think"):
-        return Allow()
-    if mode == "plan":
+    """Whether a call may run, must be asked about, or is refused outright.
+
+    `rules` is the session's `Permissions` (a plain list of allow rules still works)."""
+    perms = rules if isinstance(rules, Permissions) else Permissions(allow=list(rules or ()))
+    denied = perms.match("deny", call)
+    if denied:
+        return Deny(
+            f"{call.name} was not run: {denied}. Deny rules hold in every approval mode; do "
+            "not retry this call or reach the same result another way."
+        )
+    if mode == "plan" and kind not in ("read", "think"):
         return Deny(
             f"Plan mode allows only read-only tools; {call.name} was not run. Present the "
             "plan to the user instead of making changes."
         )
-    if mode == "yolo" or (mode == "auto-edit" and kind == "edit"):
+    asked = perms.match("ask", call)
+    if asked:
+        return Ask(asked, source="rule")
+    if kind in ("read", "think") or mode == "yolo":
         return Allow()
-    if any(rule_allows(rule, call) for rule in rules or ()):
+    protected = perms.protected(call) if kind == "edit" else None
+    if protected:
+        return Ask(protected, source="protected")
+    if perms.allows(call) or (mode == "auto-edit" and kind == "edit"):
         return Allow()
     what = "edits files" if kind == "edit" else "runs a command"
     return Ask(f"{call.name} {what}")
-
-
-_SUBCOMMAND_TOOLS = frozenset(
-    [
-        "git",
-        "npm",
-        "pnpm",
-        "yarn",
-        "npx",
-        "bun",
-        "deno",
-        "cargo",
-        "go",
-        "docker",
-        "podman",
-        "kubectl",
-        "helm",
-        "pip",
-        "pip3",
-        "poetry",
-        "uv",
-        "make",
-        "dotnet",
-        "gradle",
-        "mvn",
-        "bundle",
-        "rake",
-        "composer",
-        "gh",
-        "brew",
-        "apt",
-        "apt-get",
-        "terraform",
-        "nx",
-    ]
-)
-"""Commands whose second word is a subcommand worth keeping in a rule (`git status`)."""
-
-
-def suggest_rule(call: ToolCall) -> str:
-    """The allow rule an "always allow" answer stores: the command's leading words for the
-    shell (`run_shell_command(npm test)`, `run_shell_command(python -m pytest)`,
-    `run_shell_command(ls)`), the tool's name otherwise."""
-    if call.name != SHELL_TOOL:
-        return call.name
-    command = str(call.arguments.get("command", "")).strip()
-    words = _words(_SHELL_SPLIT.split(command, maxsplit=1)[0]) if command else []
-    if not words:
-        return SHELL_TOOL
-    prefix = words[:1]
-    program = words[0].rsplit("/", 1)[-1]
-    if program in _SUBCOMMAND_TOOLS and len(words) > 1 and not words[1].startswith("-"):
-        prefix = words[:2]
-    elif re.fullmatch(r"python[\d.]*", program) and words[1:2] == ["-m"] and len(words) > 2:
-        prefix = words[:3]
-    return f"{SHELL_TOOL}({' '.join(prefix)})"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qwen_code.agent.approval import Approver, parse_rules
+from qwen_code.agent.approval import Approver, Permissions
 from qwen_code.agent.compress import Compressor
 from qwen_code.agent.context import ContextBudget
 from qwen_code.agent.conversation import Conversation
@@ -23,13 +23,14 @@ from qwen_code.agent.loop import Agent
 from qwen_code.agent.loop_detection import LoopDetector
 from qwen_code.agent.tool_runner import ToolRunner
 from qwen_code.config import Provider, Settings, qwen_home
+from qwen_code.credentials import Credentials
 from qwen_code.errors import ConfigError
 from qwen_code.llm.client import ChatClient
-from qwen_code.llm.models import known_context_window
+from qwen_code.llm.models import default_output_tokens, known_context_window
 from qwen_code.llm.pricing import PriceTable, load_pricing
 from qwen_code.llm.sampling import default_sampling
 from qwen_code.llm.types import ModelConfig
-from qwen_code.memory import ContextFile
+from qwen_code.memory import ContextFile, memory_file_name
 from qwen_code.prompts import build_system_prompt
 from qwen_code.session.persistence import Persistence
 from qwen_code.session.store import LoadedSession
@@ -128,8 +129,11 @@ class Session:
 
 
 def model_config(settings: Settings, provider: Provider, model: str) -> ModelConfig:
+    """The client's settings for `model`. The reply's token limit: the settings'
+    `samplingParams.max_tokens` when set, else one that suits the model (`output_limit`)."""
     generation = settings.model.generation_config
     sampling = {**default_sampling(model), **(generation.sampling_params or {})}
+    window = generation.context_window_size or known_context_window(model)
     return ModelConfig(
         base_url=provider.base_url,
         api_key=provider.api_key,
@@ -142,6 +146,8 @@ def model_config(settings: Settings, provider: Provider, model: str) -> ModelCon
         extra_body=dict(generation.extra_body),
         max_retry_time_s=generation.max_retry_time / 1000,
         stall_timeout_s=generation.stream_stall_timeout / 1000,
+        output_limit=default_output_tokens(model, window),
+        context_window=window,
     )
 
 
@@ -222,7 +228,7 @@ async def open_session(
     session_id = resume.info.id if resume else str(uuid.uuid4())
     pricing = load_pricing(settings.model_pricing, base_url=provider.base_url)
     home = qwen_home()
-    tool_ctx = _tool_context(settings, cwd, home, home / "tmp" / session_id)
+    tool_ctx = _tool_context(settings, cwd, home, home / "tmp" / session_id, provider=provider)
     workspace = tool_ctx.workspace
     client, served = await connect(settings, provider)
     registry = builtin_registry(project_dir=workspace.root, user_dir=home)
@@ -231,7 +237,7 @@ async def open_session(
         ctx=tool_ctx,
         approver=approver,
         mode=settings.tools.approval_mode,
-        rules=parse_rules(settings.tools.allowed),
+        permissions=Permissions.from_settings(settings, workspace=workspace, home=home),
     )
     included = list(workspace.extra_roots[:-1])
     prompt, files = build_system_prompt(settings, workspace.root, home=home, extra_roots=included)
@@ -276,7 +282,9 @@ def _budget(settings: Settings, client: ChatClient, window: int | None) -> Conte
     )
 
 
-def _tool_context(settings: Settings, cwd: Path, home: Path, scratch: Path) -> ToolContext:
+def _tool_context(
+    settings: Settings, cwd: Path, home: Path, scratch: Path, *, provider: Provider
+) -> ToolContext:
     limits = ToolLimits(
         max_output_chars=settings.tools.truncate_tool_output_threshold,
         max_output_lines=settings.tools.truncate_tool_output_lines,
@@ -286,7 +294,12 @@ def _tool_context(settings: Settings, cwd: Path, home: Path, scratch: Path) -> T
         limits=limits,
         scratch_dir=scratch,
         home=home,
-        memory_file_name=settings.context.file_names()[0],
+        memory_file_name=memory_file_name(settings.context.file_names()),
+        credentials=Credentials.collect(
+            api_key=provider.api_key,
+            api_key_source=provider.api_key_source,
+            pass_to_commands=settings.security.pass_credentials_to_commands,
+        ),
     )
     shell = settings.tools.shell
     ctx.state[SHELL_OPTIONS_KEY] = ShellOptions(

@@ -13,13 +13,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from qwen_code.agent.approval import (
-    AllowRule,
+    Allow,
+    ApprovalAnswer,
     ApprovalRequest,
     Approver,
     Ask,
     Deny,
+    Permissions,
     decide,
-    parse_rules,
     suggest_rule,
 )
 from qwen_code.agent.events import ApprovalRequested, Event, ToolCall, ToolCallStarted, ToolResult
@@ -34,9 +35,16 @@ class ToolRunner:
     ctx: ToolContext
     approver: Approver
     mode: ApprovalMode = "default"
-    rules: list[AllowRule] = field(default_factory=list)
+    permissions: Permissions = field(default_factory=Permissions)
+    """Allow, ask and deny rules (and "always" answers); see `approval.decide`."""
     before_change: Callable[[ToolCall, ToolKind], Awaitable[None]] | None = None
     """Called before a tool that changes the workspace runs (checkpoints hook in here)."""
+
+    def __post_init__(self) -> None:
+        if self.permissions.workspace is None:
+            self.permissions.workspace = self.ctx.workspace
+        if self.permissions.home is None:
+            self.permissions.home = self.ctx.home
 
     def set_mode(self, mode: ApprovalMode) -> None:
         """Switch approval mode mid-session (the workspace boundary stays)."""
@@ -46,7 +54,7 @@ class ToolRunner:
         batch: list[tuple[ToolCall, ValidCall]] = []
         for call in calls:
             prepared = self._prepare(call)
-            if isinstance(prepared, ValidCall) and prepared.tool.kind in ("read", "think"):
+            if isinstance(prepared, ValidCall) and self._runs_freely(call, prepared):
                 batch.append((call, prepared))
                 continue
             async for event in self._run_batch(batch):
@@ -56,6 +64,11 @@ class ToolRunner:
                 yield event
         async for event in self._run_batch(batch):
             yield event
+
+    def _runs_freely(self, call: ToolCall, valid: ValidCall) -> bool:
+        """A read-only call that no deny or ask rule stops: it may run alongside others."""
+        kind = valid.tool.kind
+        return kind in ("read", "think") and isinstance(self.decide(call, valid), Allow)
 
     def _prepare(self, call: ToolCall) -> ValidCall | str:
         if call.parse_error:
@@ -83,7 +96,7 @@ class ToolRunner:
             yield ToolResult(call=call, output=prepared, is_error=True)
             return
         yield ToolCallStarted(call=call, summary=prepared.tool.summary(prepared.params))
-        decision = decide(self.mode, prepared.tool.kind, call, self.rules)
+        decision = self.decide(call, prepared)
         if isinstance(decision, Deny):
             yield ApprovalRequested(
                 call=call, reason=decision.reason, decision="denied", message=decision.reason
@@ -91,17 +104,7 @@ class ToolRunner:
             yield ToolResult(call=call, output=f"Error: {decision.reason}", is_error=True)
             return
         if isinstance(decision, Ask):
-            request = ApprovalRequest(
-                call=call,
-                kind=prepared.tool.kind,
-                reason=decision.reason,
-                summary=prepared.tool.summary(prepared.params),
-                preview=await prepared.tool.preview(prepared.params, self.ctx),
-                suggested_rule=suggest_rule(call),
-            )
-            answer = await self.approver(request)
-            if answer.approved and answer.remember:
-                self.rules.extend(parse_rules([answer.rule or request.suggested_rule]))
+            answer = await self.ask(call, prepared, decision)
             verdict = "allowed" if answer.approved else "denied"
             yield ApprovalRequested(
                 call=call, reason=decision.reason, decision=verdict, message=answer.message
@@ -117,15 +120,43 @@ class ToolRunner:
         for event in output.events:
             yield event
 
+    def decide(self, call: ToolCall, valid: ValidCall) -> Allow | Ask | Deny:
+        """What the mode and the rules say about a call (see `approval.decide`)."""
+        return decide(self.mode, valid.tool.kind, call, self.permissions)
+
+    async def ask(
+        self, call: ToolCall, valid: ValidCall, decision: Ask, *, why: str = ""
+    ) -> ApprovalAnswer:
+        """Ask the approver; an "always" answer adds its rule to the session's allow rules
+        (never for ask rules or protected paths, which no allow rule covers). `why` is
+        added to the reason shown (e.g. "for a custom command")."""
+        request = ApprovalRequest(
+            call=call,
+            kind=valid.tool.kind,
+            reason=f"{decision.reason} ({why})" if why else decision.reason,
+            summary=valid.tool.summary(valid.params),
+            preview=await valid.tool.preview(valid.params, self.ctx),
+            suggested_rule=suggest_rule(call) if decision.source == "mode" else "",
+            source=decision.source,
+        )
+        answer = await self.approver(request)
+        rule = answer.rule or request.suggested_rule
+        if answer.approved and answer.remember and request.rememberable and rule:
+            self.permissions.remember(rule)
+        return answer
+
     async def _execute(self, call: ToolCall, valid: ValidCall) -> tuple[ToolResult, ToolOutput]:
+        """Run the tool. Known credential values in its output are redacted here, the one
+        place every result passes before the model, the session file or a checkpoint."""
         started = time.monotonic()
         output = await self.registry.execute(valid, self.ctx)
+        redact = self.ctx.credentials.redact
         result = ToolResult(
             call=call,
-            output=output.content,
+            output=redact(output.content),
             is_error=output.is_error,
-            display=output.display,
-            data=output.data,
+            display=None if output.display is None else redact(output.display),
+            data={k: redact(v) if isinstance(v, str) else v for k, v in output.data.items()},
             duration_ms=int((time.monotonic() - started) * 1000),
         )
         return result, output

@@ -15,12 +15,9 @@ from typing import TypeAlias
 from qwen_code.agent.approval import (
     SHELL_TOOL,
     ApprovalAnswer,
-    ApprovalRequest,
     Ask,
     Deny,
     HeadlessApprover,
-    decide,
-    parse_rules,
     suggest_rule,
 )
 from qwen_code.agent.events import ToolCall
@@ -251,7 +248,8 @@ def tool_runner_shell(runner: ToolRunner) -> ShellRunner:
     """A `ShellRunner` that treats each `!{command}` as a `run_shell_command` call of the
     session: the mode and allow rules decide (`decide`), `Ask` goes to the session's
     approver (the REPL asks the user; headless denies), and an approved command runs
-    with the shell tool (its timeout, process group and output caps)."""
+    with the shell tool (its timeout, process group, output caps and environment without
+    the provider credentials); credential values in its output are redacted."""
 
     counter = itertools.count(1)
 
@@ -262,31 +260,24 @@ def tool_runner_shell(runner: ToolRunner) -> ShellRunner:
         valid = runner.registry.validate(SHELL_TOOL, dict(call.arguments))
         if isinstance(valid, str):
             return ShellOutcome(command, ran=False, reason="the shell tool is not enabled")
-        decision = decide(runner.mode, valid.tool.kind, call, runner.rules)
+        decision = runner.decide(call, valid)
         if isinstance(decision, Deny):
             return ShellOutcome(command, ran=False, reason=decision.reason)
         if isinstance(decision, Ask):
-            request = ApprovalRequest(
-                call=call,
-                kind=valid.tool.kind,
-                reason=f"{decision.reason} (for a custom command)",
-                summary=valid.tool.summary(valid.params),
-                preview=await valid.tool.preview(valid.params, runner.ctx),
-                suggested_rule=suggest_rule(call),
-            )
-            answer = await runner.approver(request)
+            answer = await runner.ask(call, valid, decision, why="for a custom command")
             if not answer.approved:
-                return ShellOutcome(command, ran=False, reason=_denial(runner, request, answer))
-            if answer.remember:
-                runner.rules.extend(parse_rules([answer.rule or request.suggested_rule]))
+                return ShellOutcome(
+                    command, ran=False, reason=_denial(runner, call, decision, answer)
+                )
         output = await runner.registry.execute(valid, runner.ctx)
+        content = runner.ctx.credentials.redact(output.content)
         data = output.data or {}
         if "exit_code" not in data:
-            return ShellOutcome(command, ran=False, reason=output.content.removeprefix("Error: "))
+            return ShellOutcome(command, ran=False, reason=content.removeprefix("Error: "))
         return ShellOutcome(
             command,
             ran=True,
-            output=_shell_output(output.content),
+            output=_shell_output(content),
             exit_code=data.get("exit_code"),
             timed_out=bool(data.get("timed_out")),
         )
@@ -294,13 +285,16 @@ def tool_runner_shell(runner: ToolRunner) -> ShellRunner:
     return run
 
 
-def _denial(runner: ToolRunner, request: ApprovalRequest, answer: ApprovalAnswer) -> str:
-    if isinstance(runner.approver, HeadlessApprover):
-        return (
-            f"it needs approval in {runner.mode!r} mode and a non-interactive run cannot ask "
-            f"(allow it with --yolo or --allowed-tools '{request.suggested_rule}')"
-        )
-    return answer.message.strip() or "the user denied it"
+def _denial(runner: ToolRunner, call: ToolCall, decision: Ask, answer: ApprovalAnswer) -> str:
+    if not isinstance(runner.approver, HeadlessApprover):
+        return answer.message.strip() or "the user denied it"
+    if decision.source != "mode":
+        return f"{decision.reason}; a non-interactive run cannot ask for that confirmation"
+    rule = suggest_rule(call)
+    return (
+        f"it needs approval in {runner.mode!r} mode and a non-interactive run cannot ask "
+        f"(allow it with --allowed-tools {shlex.quote(rule)} or --yolo)"
+    )
 
 
 def _shell_output(content: str) -> str:

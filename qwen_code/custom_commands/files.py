@@ -1,4 +1,9 @@
-"""Custom commands on disk: where they live, their two file formats, discovery."""
+"""Custom commands on disk: where they live, their two file formats, discovery.
+
+A command file is read only when it resolves (through symlinks) inside the folders its
+scope allows (`command_roots`): a project's `.qwen/commands/x.md` that links to
+`~/.ssh/id_rsa` would otherwise put that file's text into a prompt. Such a file is
+skipped with a `CommandProblem` saying where it links to."""
 
 from __future__ import annotations
 
@@ -48,6 +53,8 @@ class CustomCommand:
     """From the front matter or the TOML; empty when the file gives none."""
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
     """Every front matter / TOML key (e.g. `argument-hint`), for front ends."""
+    roots: tuple[Path, ...] = field(default=(), compare=False, repr=False)
+    """Where the file must resolve to when it is read again (`command_roots`)."""
 
     @property
     def help(self) -> str:
@@ -96,11 +103,31 @@ def _real(path: Path) -> str:
     return os.path.realpath(path)
 
 
+def command_roots(scope: Scope, cwd: Path, home: Path) -> tuple[Path, ...]:
+    """The folders a command file of `scope` may resolve to: the project (project
+    commands) or `$QWEN_HOME` (user commands), and for both the user's own commands folder
+    (which may itself be a link, e.g. into a dotfiles repository). A project's file never
+    reaches the rest of `$QWEN_HOME` (settings, keys, sessions)."""
+    own = Path(_real(home / "commands"))
+    first = project_root(cwd) if scope == "project" else home
+    return (Path(_real(first)), own)
+
+
+def _check_inside(path: Path, roots: tuple[Path, ...], scope: Scope) -> Path:
+    """The real path of `path`; raises `CommandFileError` when it lies outside `roots`."""
+    real = Path(_real(path))
+    if roots and not any(real.is_relative_to(root) for root in roots):
+        where = "the project" if scope == "project" else "$QWEN_HOME"
+        raise CommandFileError(f"it is a link to {real}, outside {where}; not loaded")
+    return real
+
+
 def discover(cwd: Path, home: Path) -> Discovery:
     """Every custom command for a session in `cwd` with qwen-code home `home`."""
     found = Discovery()
     for scope, directory in command_dirs(cwd, home):
-        commands, problems = scan_dir(directory, scope)
+        roots = command_roots(scope, cwd, home)
+        commands, problems = scan_dir(directory, scope, roots=roots)
         found.commands.update(commands)
         found.problems.extend(problems)
     return found
@@ -117,10 +144,11 @@ def find_command(name: str, cwd: Path, home: Path) -> CustomCommand | CommandPro
 
 
 def scan_dir(
-    directory: Path, scope: Scope
+    directory: Path, scope: Scope, *, roots: tuple[Path, ...] = ()
 ) -> tuple[dict[str, CustomCommand], list[CommandProblem]]:
     """The commands in one folder (recursively). Within a folder, for two files giving the
-    same name (`x.md` and `x.toml`), the first in sorted order wins (Markdown first)."""
+    same name (`x.md` and `x.toml`), the first in sorted order wins (Markdown first).
+    With `roots`, a file that resolves outside them is skipped (`command_roots`)."""
     commands: dict[str, CustomCommand] = {}
     problems: list[CommandProblem] = []
     if not directory.is_dir():
@@ -148,7 +176,7 @@ def scan_dir(
                 problems.append(CommandProblem(path, name, reason))
                 continue
             try:
-                commands[name] = load_command_file(path, name=name, scope=scope)
+                commands[name] = load_command_file(path, name=name, scope=scope, roots=roots)
             except CommandFileError as exc:
                 problems.append(CommandProblem(path, name, str(exc)))
     return commands, problems
@@ -168,13 +196,17 @@ def command_name(path: Path, directory: Path) -> str:
     return ":".join(parts)
 
 
-def load_command_file(path: Path, *, name: str, scope: Scope) -> CustomCommand:
-    """Read and parse one command file; raises `CommandFileError` saying what is wrong."""
+def load_command_file(
+    path: Path, *, name: str, scope: Scope, roots: tuple[Path, ...] = ()
+) -> CustomCommand:
+    """Read and parse one command file; raises `CommandFileError` saying what is wrong.
+    With `roots`, a file that resolves outside them is not read."""
+    real = _check_inside(path, roots, scope)
     try:
-        size = path.stat().st_size
+        size = real.stat().st_size
         if size > MAX_COMMAND_FILE_BYTES:
             raise CommandFileError(f"the file is larger than {MAX_COMMAND_FILE_BYTES:,} bytes")
-        text = decode_bytes(path.read_bytes()).text
+        text = decode_bytes(real.read_bytes()).text
     except BinaryFileError as exc:
         raise CommandFileError(f"not a text file ({exc})") from exc
     except OSError as exc:
@@ -199,13 +231,16 @@ def load_command_file(path: Path, *, name: str, scope: Scope) -> CustomCommand:
         scope=scope,
         description=" ".join(description.split()),
         metadata=metadata,
+        roots=roots,
     )
 
 
 def reload_command(command: CustomCommand) -> CustomCommand | CommandProblem:
     """Read the command's file again (it may have been edited since discovery)."""
     try:
-        return load_command_file(command.path, name=command.name, scope=command.scope)
+        return load_command_file(
+            command.path, name=command.name, scope=command.scope, roots=command.roots
+        )
     except CommandFileError as exc:
         return CommandProblem(command.path, command.name, str(exc))
 

@@ -1,9 +1,11 @@
 """One request's attempt: the assembled stream, XML held back from the text, stall detection,
-and the final response with tool calls rescued from text and arguments repaired.
+the output limit, and the final response with tool calls rescued from text and arguments
+repaired.
 
 Kept apart from `client.py` so the per-chunk path stays small: per chunk the client does
 one `StreamAccumulator.add`, one `ToolCallFilter.feed` (one `in` test when the text has
-no `<`) and two attribute writes for the stall watchdog.
+no `<`), two attribute writes for the stall watchdog, and one `OutputGuard.add` (a few
+dict reads) with three comparisons.
 """
 
 from __future__ import annotations
@@ -28,6 +30,57 @@ log = logging.getLogger(__name__)
 
 LENGTH_RETRY_MAX_TOKENS = 65_536
 """max_tokens for the one retry after a reply was cut off in a tool call (Qwen Code: 64K)."""
+STOP_FACTOR = 2
+"""A reply is stopped once an estimate that never overstates puts it at this many times its
+token limit (or the server's own count past the limit by a tenth)."""
+CHARS_PER_TOKEN = 4
+"""Characters per token for that estimate: more than replies average (3-4 for code and
+English, fewer for Chinese), so the estimate stays low."""
+
+
+class OutputGuard:
+    """Stops a reply that goes on past its token limit: a server that ignores max_tokens (or
+    got none) keeps a model that repeats itself streaming forever.
+
+    The reply has surely passed the limit when the server's usage (if it streams usage)
+    says so by a tenth, or when it is `STOP_FACTOR` times the limit long counted in chunks
+    (each carries at least one token) or in characters at `CHARS_PER_TOKEN`.
+    """
+
+    __slots__ = ("chars", "limit", "max_chars", "max_chunks", "max_usage")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.chars = 0
+        self.max_chars = STOP_FACTOR * CHARS_PER_TOKEN * limit
+        self.max_chunks = STOP_FACTOR * limit + 64
+        self.max_usage = limit + limit // 10 + 64
+
+    def add(self, chunk: dict[str, Any]) -> None:
+        """Count the characters a chunk adds: text, reasoning, tool-call arguments."""
+        choices = chunk.get("choices")
+        delta = choices[0].get("delta") if choices and isinstance(choices[0], dict) else None
+        if not isinstance(delta, dict):
+            return
+        for value in delta.values():
+            if isinstance(value, str):
+                self.chars += len(value)
+        for call in delta.get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, dict) else None
+            arguments = function.get("arguments") if isinstance(function, dict) else None
+            if isinstance(arguments, str):
+                self.chars += len(arguments)
+
+    def exceeded(self, acc: StreamAccumulator) -> bool:
+        if self.chars > self.max_chars or acc.chunks > self.max_chunks:
+            return True
+        return acc.usage is not None and acc.usage.completion_tokens > self.max_usage
+
+
+def output_limit(body: dict[str, Any], config: ModelConfig) -> int:
+    """The token limit a reply to `body` is held to: its max_tokens, else the configured
+    limit, else the largest qwen-code ever asks for."""
+    return max_tokens_of(body) or config.output_limit or LENGTH_RETRY_MAX_TOKENS
 
 
 class StallWatchdog:
@@ -99,15 +152,18 @@ class Attempt:
     yielded: bool = False
     """True once text of this attempt went out to the caller."""
     xml_calls: list[XmlCall] = field(default_factory=list)
+    guard: OutputGuard = field(default_factory=lambda: OutputGuard(LENGTH_RETRY_MAX_TOKENS))
 
     def feed(self, chunk: dict[str, Any]) -> str:
         """Take one chunk; return the text to show now ("" when none)."""
         text = self.acc.add(chunk)
+        self.guard.add(chunk)
         return self.filter.feed(text) if text else ""
 
     def end_text(self, tools: Sequence[dict[str, Any]] | None) -> str:
         """The stream ended: parse held XML into calls, or return held text to show after all."""
-        tail = self.filter.flush()
+        held = self.acc.flush()  # a lone high surrogate that ended the stream, as U+FFFD
+        tail = (self.filter.feed(held) if held else "") + self.filter.flush()
         if not self.filter.holding or self.acc.has_calls:
             return tail
         _, self.xml_calls = parse_tool_calls(self.filter.held_text, tool_properties(tools))
@@ -244,6 +300,7 @@ async def stream_attempt(
 ) -> AsyncIterator[TextChunk]:
     """One request: yields text as it streams; records a failure in `outcome`."""
     stream: Any = None
+    outcome.guard = OutputGuard(output_limit(body, config))
     watchdog = StallWatchdog(config.stall_timeout_s)
     try:
         try:
@@ -294,5 +351,8 @@ async def _read(
         if outcome.acc.chunks == 0:
             watchdog.started()
         text = outcome.feed(chunk)
+        if outcome.guard.exceeded(outcome.acc):
+            outcome.failure = retry.output_exceeded(outcome.guard.limit)
+            return
         if text:
             yield text

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from qwen_code import __version__
+from qwen_code.agent.context import estimate_tokens, parse_overflow, schema_chars
 from qwen_code.errors import ModelError
 from qwen_code.llm import retry
 from qwen_code.llm.attempt import (
@@ -39,6 +40,7 @@ from qwen_code.llm.attempt import (
 from qwen_code.llm.models import served_context_length
 from qwen_code.llm.sampling import split_sampling
 from qwen_code.llm.types import ModelConfig, ModelResponse, RetryNotice, StreamItem
+from qwen_code.textsafe import clean_json
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,34 @@ def build_headers(config: ModelConfig) -> dict[str, str]:
 
 
 EPHEMERAL = {"type": "ephemeral"}
+MIN_OUTPUT_ROOM = 1_024
+"""Below this many tokens of room for the reply, no max_tokens is sent (the server's own
+default then applies; the context budget compresses before the next request)."""
+PROMPT_CHARS_PER_TOKEN = 3.0
+"""For the room left for the reply: on the safe side (the prompt's tokens overstated)."""
+_OUTPUT_LIMIT_REFUSED = re.compile(
+    r"max_tokens|max_completion_tokens|completion|output tokens|maximum context length",
+    re.IGNORECASE,
+)
+
+
+def prompt_tokens(messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] | None) -> int:
+    """The prompt's tokens, overstated a little: messages, tool schemas and some overhead."""
+    schema = schema_chars(tools) / PROMPT_CHARS_PER_TOKEN
+    return estimate_tokens(messages, PROMPT_CHARS_PER_TOKEN) + int(schema) + 256
+
+
+def refused_output_limit(failure: retry.Failure) -> bool:
+    """A 400 that blames max_tokens (vLLM: "max_tokens is too large", "... tokens in the
+    completion"; DashScope: "Range of max_tokens should be ..."), not a prompt that alone
+    is longer than the window ("39000 in the messages" for 32768)."""
+    message = failure.error.message
+    if failure.status not in (400, 422) or not _OUTPUT_LIMIT_REFUSED.search(message):
+        return False
+    if failure.error.kind not in ("context_overflow", "bad_request"):
+        return False
+    window, prompt = parse_overflow(message)
+    return window is None or prompt is None or prompt < window
 
 
 def build_request(
@@ -166,6 +196,10 @@ class ChatClient:
         self._needs_v1: str | None = None
         """The configured base URL that turned out to need `/v1` appended."""
         self._v1_tried = False
+        self.served_windows: dict[str, int] = {}
+        """Context lengths the server reported in /models, by model id."""
+        self._no_limit: set[str] = set()
+        """Models whose server refused the max_tokens qwen-code chose."""
 
     def _openai(self) -> Any:
         """The AsyncOpenAI client, created on first use (per event loop)."""
@@ -195,10 +229,13 @@ class ChatClient:
         Retryable failures (429, 5xx, dropped or stalled streams, timeouts) are retried with
         backoff, bounded by `max_retries` and `max_retry_time_s`, also after text went out:
         then the notice has `restart=True` and the response starts over. A reply cut off
-        in a tool call is retried once with a larger max_tokens. Every failure that ends
-        the request is a ModelError.
+        in a tool call is retried once with a larger max_tokens. Without a max_tokens in
+        the settings, `config.output_limit` is sent (and sent no more once the server
+        refuses it). A reply that streams far past its limit is stopped, not retried (an
+        `output_limit` error). Every failure that ends the request is a ModelError.
         """
         body = build_request(self.config, messages, tools, cache_control=self.cache_control)
+        ours = self._add_output_limit(body, messages, tools)
         state = RetryState()
         while True:
             outcome, started = Attempt(), time.monotonic()
@@ -210,30 +247,81 @@ class ChatClient:
                 if larger is None:
                     yield outcome.response(max_tokens_of(body))
                     return
-                body, notice = larger
+                (body, notice), ours = larger, False
                 yield notice
+                continue
+            if ours and refused_output_limit(failure):
+                body, ours = self._drop_output_limit(body, failure), False
                 continue
             if await self._retarget(failure):
                 continue
-            elapsed = state.elapsed()
-            delay = retry.retry_delay(failure, state.count, self.config)
-            silent = time.monotonic() - started if outcome.acc.chunks == 0 else 0.0
-            if not retry.should_retry(
-                failure,
-                state.count,
-                self.config,
-                elapsed_s=elapsed,
-                delay_s=delay,
-                attempt_s=silent,
-            ):
-                if state.cut is not None and not failure.retryable:
-                    log.info("the retry with a larger max_tokens failed: %s", failure.error)
-                    yield state.cut.response(max_tokens_of(body))
-                    return
-                raise (await self._final_error(failure, state, elapsed)) from failure.cause
-            state.count += 1
-            yield self._notice(failure, state.count, delay, restart=outcome.yielded)
-            await asyncio.sleep(delay)
+            step = await self._after_failure(failure, outcome, state, started, body)
+            yield step
+            if isinstance(step, ModelResponse):
+                return
+            await asyncio.sleep(step.delay_s)
+
+    async def _after_failure(
+        self,
+        failure: retry.Failure,
+        outcome: Attempt,
+        state: RetryState,
+        started: float,
+        body: dict[str, Any],
+    ) -> RetryNotice | ModelResponse:
+        """The notice before the next attempt; or, once retries are over, the reply cut off
+        in a tool call (when a retry with a larger max_tokens failed); else raises."""
+        elapsed = state.elapsed()
+        delay = retry.retry_delay(failure, state.count, self.config)
+        silent = time.monotonic() - started if outcome.acc.chunks == 0 else 0.0
+        if not retry.should_retry(
+            failure,
+            state.count,
+            self.config,
+            elapsed_s=elapsed,
+            delay_s=delay,
+            attempt_s=silent,
+        ):
+            if state.cut is not None and not failure.retryable:
+                log.info("the retry with a larger max_tokens failed: %s", failure.error)
+                return state.cut.response(max_tokens_of(body))
+            raise (await self._final_error(failure, state, elapsed)) from failure.cause
+        state.count += 1
+        return self._notice(failure, state.count, delay, restart=outcome.yielded)
+
+    def _add_output_limit(
+        self,
+        body: dict[str, Any],
+        messages: list[dict[str, Any]],
+        tools: Sequence[dict[str, Any]] | None,
+    ) -> bool:
+        """Put the configured output limit into `body` as `max_tokens` when the settings set
+        none; True when it did. Lowered to the room the prompt leaves in a known window
+        (vLLM and SGLang refuse a request whose prompt and max_tokens exceed it); left out
+        when little room is left, or after this server refused it."""
+        config = self.config
+        limit = config.output_limit
+        if limit is None or max_tokens_of(body) is not None or config.model in self._no_limit:
+            return False
+        window = config.context_window or self.served_windows.get(config.model)
+        if window:
+            limit = min(limit, window - prompt_tokens(messages, tools))
+            if limit < MIN_OUTPUT_ROOM:
+                return False
+        body["max_tokens"] = limit
+        return True
+
+    def _drop_output_limit(self, body: dict[str, Any], failure: retry.Failure) -> dict[str, Any]:
+        """The server refused the max_tokens qwen-code chose (too large for it): send the
+        request without one, and do so for this model from now on. The reply is still held
+        to the limit on the client side."""
+        log.info(
+            "the server refused max_tokens=%s (%s); sending none",
+            body.get("max_tokens"),
+            failure.error.message,
+        )
+        self._no_limit.add(self.config.model)
+        return {k: v for k, v in body.items() if k != "max_tokens"}
 
     def _notice(
         self, failure: retry.Failure, count: int, delay: float, restart: bool
@@ -249,6 +337,14 @@ class ChatClient:
         )
 
     async def _post(self, body: dict[str, Any]) -> Any:
+        try:
+            return await self._send(body)
+        except UnicodeEncodeError:
+            # A string UTF-8 cannot encode (a lone surrogate: a non-UTF-8 argument or file
+            # name) would fail every retry: send it as U+FFFD, as the session file saves it.
+            return await self._send(clean_json(body))
+
+    async def _send(self, body: dict[str, Any]) -> Any:
         return await self._openai().post(
             "/chat/completions",
             cast_to=object,
@@ -336,6 +432,7 @@ class ChatClient:
                 length = served_context_length(entry)
                 if length is not None:
                     model["max_model_len"] = length
+                    self.served_windows[model["id"]] = length
                 models.append(model)
         return models
 

@@ -52,6 +52,13 @@ ERROR_CLASSES: dict[str, ErrorClass] = {
             "The conversation no longer fits the model's context; compress it or start a new one.",
         ),
         ErrorClass("bad_request", False, "The server rejected the request as invalid."),
+        ErrorClass(
+            "output_limit",
+            False,
+            "The server kept streaming past the output limit (it ignores max_tokens, or the "
+            "model is repeating itself). Ask for the work in smaller steps, or set "
+            "model.generationConfig.samplingParams.max_tokens.",
+        ),
     )
 }
 
@@ -247,6 +254,16 @@ def stalled(config: ModelConfig) -> Failure:
             f"The stream from {config.base_url} stalled: no data for {config.stall_timeout_s:g} s.",
             hint="The server may be overloaded; raise model.generationConfig."
             "streamStallTimeout if it is just slow.",
+        )
+    )
+
+
+def output_exceeded(limit: int) -> Failure:
+    """A reply that went on past its token limit: stopped, and never retried (another
+    attempt would most likely stream just as long)."""
+    return Failure(
+        make_error(
+            "output_limit", f"The model's reply exceeded {limit} tokens without finishing; stopped."
         )
     )
 

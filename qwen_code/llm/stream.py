@@ -16,6 +16,7 @@ from typing import Any
 from qwen_code.agent.events import ToolCall, UsageInfo
 from qwen_code.llm.pricing import with_cache_details
 from qwen_code.llm.types import ModelResponse
+from qwen_code.textsafe import REPLACEMENT, clean_text, is_high_surrogate
 
 
 def synthesize_call_id() -> str:
@@ -37,7 +38,7 @@ class PartialCall:
         function = delta.get("function") or {}
         name = function.get("name")
         if name:
-            self.name = _merge_name(self.name, name)
+            self.name = _merge_name(self.name, clean_text(name))
         arguments = function.get("arguments")
         if arguments:
             self.fragments.append(
@@ -46,7 +47,9 @@ class PartialCall:
 
     @property
     def arguments(self) -> str:
-        return "".join(self.fragments)
+        """The argument text so far; lone surrogates (`\\ud800` escapes) become U+FFFD, a pair
+        split between two fragments is joined first."""
+        return clean_text("".join(self.fragments))
 
     def to_tool_call(self) -> ToolCall:
         raw = self.arguments
@@ -110,10 +113,12 @@ def read_usage(usage: dict[str, Any]) -> UsageInfo:
 class StreamAccumulator:
     """Feed chunks with `add()`; read the assembled response with `response()`."""
 
-    __slots__ = ("_calls", "_index_slots", "_text", "chunks", "finish_reason", "usage")
+    __slots__ = ("_calls", "_held", "_index_slots", "_text", "chunks", "finish_reason", "usage")
 
     def __init__(self) -> None:
         self._text: list[str] = []
+        self._held = ""
+        """A high surrogate that ended the last chunk: its pair may start the next one."""
         self._calls: list[PartialCall] = []
         self._index_slots: dict[int, int] = {}
         self.finish_reason: str | None = None
@@ -140,10 +145,31 @@ class StreamAccumulator:
             for call_delta in tool_calls:
                 self._call_for(call_delta).add(call_delta)
         content = delta.get("content")
-        if content:
-            self._text.append(content)
+        if content and isinstance(content, str):
+            content = self._clean(content)
+            if content:
+                self._text.append(content)
             return content
         return ""
+
+    def _clean(self, content: str) -> str:
+        """Text safe to show, send back and save: lone surrogates become U+FFFD as the
+        text arrives. A trailing high surrogate is held until the next chunk (or `flush`)."""
+        if self._held:
+            content, self._held = self._held + content, ""
+        if content.isascii():
+            return content
+        if is_high_surrogate(content[-1]):
+            content, self._held = content[:-1], content[-1]
+        return clean_text(content)
+
+    def flush(self) -> str:
+        """The stream ended: the text still held back (a lone high surrogate, as U+FFFD)."""
+        if not self._held:
+            return ""
+        self._held = ""
+        self._text.append(REPLACEMENT)
+        return REPLACEMENT
 
     def _call_for(self, delta: dict[str, Any]) -> PartialCall:
         index = delta.get("index")
@@ -166,11 +192,11 @@ class StreamAccumulator:
 
     @property
     def text(self) -> str:
-        return "".join(self._text)
+        return "".join(self._text) + (REPLACEMENT if self._held else "")
 
     @property
     def has_content(self) -> bool:
-        return bool(self._text or self._calls)
+        return bool(self._text or self._held or self._calls)
 
     @property
     def partial_calls(self) -> list[PartialCall]:

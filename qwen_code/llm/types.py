@@ -31,6 +31,12 @@ class ModelConfig:
     sampling: dict[str, Any] = field(default_factory=dict)
     """temperature, top_p, top_k, repetition_penalty, ... (non-OpenAI keys go in extra_body)."""
     max_tokens: int | None = None
+    output_limit: int | None = None
+    """The reply's token limit when neither `max_tokens` nor `sampling` sets one: sent as
+    `max_tokens` (lowered to the room the prompt leaves in `context_window`), and enforced
+    on the stream either way, for servers that ignore it (see `attempt.OutputGuard`)."""
+    context_window: int | None = None
+    """Tokens the model accepts, when known (settings or the built-in table)."""
     headers: dict[str, str] = field(default_factory=dict)
     extra_body: dict[str, Any] = field(default_factory=dict)
 

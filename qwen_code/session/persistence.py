@@ -44,6 +44,10 @@ class Persistence:
     _warm: asyncio.Future[None] | None = field(default=None, repr=False)
     _snapshot: asyncio.Future[Snapshot] | None = field(default=None, repr=False)
     last_checkpoint: str | None = None
+    save_problem: str | None = None
+    """Why the transcript is not fully saved right now (None when it is): set at the first
+    failed save and logged once, cleared when a later save catches up."""
+    _notice_shown: bool = field(default=False, repr=False)
 
     @classmethod
     def create(
@@ -98,12 +102,36 @@ class Persistence:
             _forget(self._snapshot)
 
     def sync(self, conversation: Conversation) -> None:
+        """Save what is new. A failure (a full disk) never ends the session: it is reported
+        once, and every later call tries again to write what is missing."""
         if self.writer is None:
             return
         try:
             self.writer.sync(conversation.messages[1:])
-        except OSError as exc:  # a full disk must not end the session
-            log.warning("could not save the session transcript: %s", exc)
+        except OSError as exc:
+            self._save_failed(exc)
+            return
+        if self.save_problem is not None:
+            log.warning("session saved again: nothing is missing from %s", self.writer.path)
+            self.save_problem = None
+
+    def _save_failed(self, exc: OSError) -> None:
+        if self.save_problem is not None:
+            return  # already reported: not once per message
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        self.save_problem = (
+            f"session could not be saved: {reason}; the conversation continues but -c may "
+            "miss part of it"
+        )
+        self._notice_shown = False
+        log.warning("%s", self.save_problem)
+
+    def take_save_notice(self) -> str | None:
+        """The save problem for a front end to show, once per problem (None otherwise)."""
+        if self.save_problem is None or self._notice_shown:
+            return None
+        self._notice_shown = True
+        return self.save_problem
 
     async def before_change(
         self, call: ToolCall, kind: ToolKind, conversation: Conversation
@@ -144,6 +172,7 @@ class Persistence:
         self.close()
         self.session_id = session_id
         self.turn = 0
+        self.save_problem = None  # the new file gets its own report
         if self.writer is not None:
             path = sessions_dir(home, cwd) / f"{session_id}.jsonl"
             self.writer = SessionWriter(path, session_id=session_id, cwd=cwd, model=model)

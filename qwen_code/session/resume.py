@@ -42,6 +42,14 @@ def resolve(home: Path, cwd: Path, *, latest: bool, session_id: str | None) -> L
     return None
 
 
+def damage_notice(loaded: LoadedSession | None) -> str | None:
+    """One line for stderr when loading skipped damaged lines (a torn write, a full disk):
+    the conversation continues, but without what those lines held."""
+    if loaded is None or not loaded.torn_lines:
+        return None
+    return f"skipped {loaded.torn_lines} damaged line(s) in session file {loaded.info.path}"
+
+
 def _recent(home: Path, cwd: Path) -> str:
     sessions = list_sessions(home, cwd, limit=5)
     if not sessions:

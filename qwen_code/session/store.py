@@ -4,13 +4,15 @@
 the session; then one line per conversation message (the system prompt is not stored:
 a resumed session gets a fresh one). When the history is rewritten (compression,
 `/clear`, `/restore`), a `replace` line carries the whole new history. Each line is
-written with one `write` on an O_APPEND descriptor, so a process killed at any moment
-leaves at most one torn last line, which loading skips. API keys are never written.
+appended on an O_APPEND descriptor, whole or (a full disk) not at all, so a process killed
+at any moment leaves at most one torn last line, which loading skips and counts. API keys
+are never written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import time
@@ -20,6 +22,7 @@ from typing import Any
 
 from qwen_code import __version__
 from qwen_code.config import project_id
+from qwen_code.textsafe import clean_json
 
 Message = dict[str, Any]
 
@@ -48,24 +51,34 @@ class LoadedSession:
 
 
 class SessionWriter:
-    """Appends a session's messages to its file as the conversation grows."""
+    """Appends a session's messages to its file as the conversation grows.
+
+    Each record is one line, appended whole or not at all: a write that fails part-way
+    (a full disk: ENOSPC, EFBIG, a short write) is cut off again with `ftruncate`, so no
+    torn line is left for the next record to be glued to, and a file that already ends in
+    a torn line (a killed process) gets a newline before the next record. A record counts
+    as saved only once fully written: `sync` raises OSError at the first record that could
+    not be written and the next `sync` starts from there, never writing a record twice.
+    Any string can be saved: text that UTF-8 cannot encode (lone surrogates) is cleaned.
+    """
 
     def __init__(self, path: Path, *, session_id: str, cwd: Path, model: str) -> None:
         self.path = path
         self._saved: list[Message] = []
-        new = not path.exists()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        if new:
-            header = {
-                "type": "session",
-                "id": session_id,
-                "cwd": str(cwd),
-                "model": model,
-                "created": time.time(),
-                "version": __version__,
-            }
-            self._write(header)
+        self._fd = -1
+        self._end: int | None = None
+        """The file's size after our last write: when it still is, no need to look at the
+        last byte again."""
+        self._header: dict[str, Any] | None = {
+            "type": "session",
+            "id": session_id,
+            "cwd": str(cwd),
+            "model": model,
+            "created": time.time(),
+            "version": __version__,
+        }
+        with contextlib.suppress(OSError):  # tried again (and raised) by the next write
+            self._open()
 
     def adopt(self, messages: list[Message]) -> None:
         """Messages already in the file (a resumed session): not written again."""
@@ -73,32 +86,86 @@ class SessionWriter:
 
     def sync(self, messages: list[Message]) -> None:
         """Write what changed since the last call: new messages, or a full replacement
-        when earlier messages were rewritten. `messages` excludes the system prompt."""
+        when earlier messages were rewritten. `messages` excludes the system prompt.
+        Raises OSError when a record could not be written; what was written stays saved
+        and the rest is written by the next call."""
         saved = self._saved
         prefix_kept = len(messages) >= len(saved) and all(
             a is b or a == b for a, b in zip(saved, messages, strict=False)
         )
-        if prefix_kept:
-            for message in messages[len(saved) :]:
-                self._write({"type": "message", "message": message})
-        else:
+        if not prefix_kept:
             self.replace(messages)
             return
-        self._saved = list(messages)
+        for message in messages[len(saved) :]:
+            self._write({"type": "message", "message": message})
+            saved.append(message)
 
     def replace(self, messages: list[Message]) -> None:
         """Record that the whole history is now `messages`."""
         self._write({"type": "replace", "messages": messages})
         self._saved = list(messages)
 
+    def _open(self) -> None:
+        """Open the file (once) and write the header of a new (or empty) one."""
+        if self._fd < 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            self._end = None
+        if self._header is not None:
+            if os.fstat(self._fd).st_size == 0:
+                self._append(encode_record(self._header))
+            self._header = None  # an existing session keeps its own header
+
     def _write(self, record: dict[str, Any]) -> None:
-        data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-        os.write(self._fd, data)
+        self._open()
+        self._append(encode_record(record))
+
+    def _append(self, data: bytes) -> None:
+        """Append one line, or nothing: a failed write is cut off again."""
+        start = os.fstat(self._fd).st_size
+        if start and start != self._end and not _ends_line(self._fd, start):
+            data = b"\n" + data  # after a torn line: never glue a record to it
+        self._end = None
+        try:
+            _write_all(self._fd, data)
+        except BaseException:
+            with contextlib.suppress(OSError):  # if this fails too, the next record sees it
+                os.ftruncate(self._fd, start)
+            raise
+        self._end = start + len(data)
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """One JSON line. Never fails on a string: when UTF-8 cannot encode one (a lone
+    surrogate), the record is written with those strings cleaned (U+FFFD)."""
+    line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+    try:
+        return line.encode("utf-8")
+    except UnicodeEncodeError:
+        cleaned = json.dumps(clean_json(record), ensure_ascii=False, default=str)
+        return (cleaned + "\n").encode("utf-8")
+
+
+def _ends_line(fd: int, size: int) -> bool:
+    """True when the file's last byte (at `size` - 1) is a newline."""
+    os.lseek(fd, size - 1, os.SEEK_SET)  # O_APPEND: writes still go to the end
+    return os.read(fd, 1) == b"\n"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """`os.write` until all of `data` is written: it may write less than asked (a disk
+    that fills up, a file size limit) before it fails."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
 
 
 def load(path: Path) -> LoadedSession:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeAlias, Ty
 
 from pydantic import BaseModel, ConfigDict
 
+from qwen_code.credentials import Credentials
+
 if TYPE_CHECKING:
     from qwen_code.agent.events import Event
     from qwen_code.tools.workspace import Workspace
@@ -74,6 +76,10 @@ class ToolContext:
     home: Path | None = None
     """The qwen-code home ($QWEN_HOME), where the user's memory file lives."""
     memory_file_name: str = "QWEN.md"
+    credentials: Credentials = field(default_factory=Credentials.collect)
+    """The session's provider credentials: left out of the environment of the commands
+    tools start (unless `pass_to_commands`) and redacted from tool output. By default,
+    those in the process environment when the context is made."""
 
     def scratch(self) -> Path:
         """The scratch directory, created on first use."""

@@ -4,6 +4,10 @@ Matching runs on the file's text with line endings normalised to `\\n` (the mode
 too); the result is written back atomically in the file's own line endings, BOM and
 encoding, so untouched lines stay byte-for-byte the same. When the match fails, the error
 shows the closest region with line numbers so the model can retry in one step.
+
+The file is read and written through the workspace's descriptor walk
+(`Workspace.read_bytes` / `write_bytes`): a directory swapped for a symlink after the path
+check makes the edit fail instead of reading or changing a file outside the workspace.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from qwen_code.tools.fileio import (
     BinaryFileError,
     TextFile,
     TextFormat,
+    decode_bytes,
     detect_newline,
+    encode_text,
     normalize_newlines,
-    read_text,
     unified_diff,
-    write_text,
 )
+from qwen_code.tools.workspace import Workspace
 
 MIN_SIMILARITY = 0.5
 """Below this the closest region is not worth showing."""
@@ -61,15 +66,7 @@ class EditTool(Tool["EditTool.Params"]):
 
     async def run(self, params: EditTool.Params, ctx: ToolContext) -> ToolOutput:
         plan = await self._plan(params, ctx)
-        return _save(
-            plan.path,
-            plan.where,
-            plan.old_text,
-            plan.new_text,
-            plan.fmt,
-            plan.replacements,
-            plan.note,
-        )
+        return _save(ctx.workspace, plan)
 
     async def preview(self, params: EditTool.Params, ctx: ToolContext) -> str | None:
         try:
@@ -89,9 +86,8 @@ class EditTool(Tool["EditTool.Params"]):
                 "No change to apply: old_string and new_string are identical. Give the new "
                 "text as new_string."
             )
-        if path.is_dir():
-            raise ToolError(f"{where!r} is a directory. Give the path of a file to edit.")
-        if not path.exists():
+        current = _read(ctx.workspace, path, where)
+        if current is None:
             if old:
                 raise ToolError(
                     f"File not found: {where!r}. Check the path (glob or list_directory can "
@@ -99,7 +95,6 @@ class EditTool(Tool["EditTool.Params"]):
                 )
             fmt = TextFormat(newline=detect_newline(params.new_string))
             return _Plan(path, where, "", new, fmt, 0)
-        current = _read(path, where)
         if not old:
             if current.text.strip():
                 raise ToolError(
@@ -128,37 +123,40 @@ class _Plan:
     note: str = ""
 
 
-def _read(path: Path, where: str) -> TextFile:
+def _read(workspace: Workspace, path: Path, where: str) -> TextFile | None:
+    """The file's text; None when there is no file (or no directory) there."""
     try:
-        return read_text(path)
+        return decode_bytes(workspace.read_bytes(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except IsADirectoryError as exc:
+        raise ToolError(f"{where!r} is a directory. Give the path of a file to edit.") from exc
     except BinaryFileError as exc:
         raise ToolError(f"Cannot edit {where!r}: it is a binary file ({exc}).") from exc
     except OSError as exc:
         raise ToolError(f"Cannot read {where!r}: {exc.strerror or exc}.") from exc
 
 
-def _save(
-    path: Path,
-    where: str,
-    old_text: str,
-    new_text: str,
-    fmt: TextFormat,
-    replacements: int,
-    note: str = "",
-) -> ToolOutput:
-    created = not path.exists()
+def _save(workspace: Workspace, plan: _Plan) -> ToolOutput:
+    path, where = plan.path, plan.where
+    data = encode_text(plan.new_text, plan.fmt)
     try:
-        write_text(path, new_text, fmt)
+        created = workspace.write_bytes(path, data)
     except OSError as exc:
         raise ToolError(f"Could not write {where!r}: {exc.strerror or exc}.") from exc
-    diff = unified_diff(old_text, new_text, where)
+    diff = unified_diff(plan.old_text, plan.new_text, where)
     if created:
         content = f"Created new file: {path} with the provided content."
     else:
-        plural = "" if replacements == 1 else "s"
-        content = f"Successfully modified file: {path} ({replacements} replacement{plural})."
-    data = {"path": str(path), "diff": diff, "replacements": replacements, "created": created}
-    return ToolOutput(content=content + note, display=diff, data=data)
+        plural = "" if plan.replacements == 1 else "s"
+        content = f"Successfully modified file: {path} ({plan.replacements} replacement{plural})."
+    data_out = {
+        "path": str(path),
+        "diff": diff,
+        "replacements": plan.replacements,
+        "created": created,
+    }
+    return ToolOutput(content=content + plan.note, display=diff, data=data_out)
 
 
 def apply_edit(

@@ -11,6 +11,7 @@ import asyncio
 import codecs
 import contextlib
 import difflib
+import io
 import os
 import secrets
 import shutil
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import BinaryIO, Literal, TextIO
 
 from qwen_code.tools.base import ToolError
 
@@ -131,15 +132,24 @@ def read_text(path: Path) -> TextFile:
 def sniff_format(path: Path, sample_size: int = 65536) -> TextFormat:
     """The format of a (possibly huge) file judged from its first bytes."""
     with path.open("rb") as fh:
-        sample = fh.read(sample_size)
-        complete = len(sample) < sample_size
+        return sniff_stream(fh, sample_size)
+
+
+def sniff_stream(raw: BinaryIO, sample_size: int = 65536) -> TextFormat:
+    """`sniff_format` for an open binary file; it is left at the position it had."""
+    start = raw.tell()
+    sample = raw.read(sample_size)
+    raw.seek(start)
+    complete = len(sample) < sample_size
     bom_encoding, body = _split_bom(sample)
     encoding = bom_encoding or _guess_encoding(body, complete=complete)
     try:
-        raw = codecs.getincrementaldecoder(encoding)().decode(body, final=complete)
+        raw_text = codecs.getincrementaldecoder(encoding)().decode(body, final=complete)
     except UnicodeDecodeError as exc:
         raise BinaryFileError(f"the file is not valid {encoding}") from exc
-    return TextFormat(encoding=encoding, bom=bom_encoding is not None, newline=detect_newline(raw))
+    return TextFormat(
+        encoding=encoding, bom=bom_encoding is not None, newline=detect_newline(raw_text)
+    )
 
 
 @contextlib.contextmanager
@@ -149,12 +159,19 @@ def open_lines(path: Path) -> Iterator[tuple[Iterator[str], TextFormat]]:
     Lines split on `\\n` only (as `edit` counts them); undecodable bytes past the sniffed
     prefix become U+FFFD instead of failing half-way through a large file.
     """
-    fmt = sniff_format(path)
+    with path.open("rb") as raw:
+        yield stream_lines(raw)
+
+
+def stream_lines(raw: BinaryIO) -> tuple[Iterator[str], TextFormat]:
+    """`open_lines` for a binary file the caller opened (and closes), e.g. one reached
+    through `Workspace.open_binary`; read from where it stands (the start when fresh)."""
+    fmt = sniff_stream(raw)
     codec = fmt.encoding
     if fmt.bom:  # codecs that consume the BOM themselves
         codec = {"utf-8": "utf-8-sig"}.get(codec, codec.rsplit("-", 1)[0])
-    with path.open(encoding=codec, errors="replace", newline="\n") as fh:
-        yield _strip_endings(fh), fmt
+    text = io.TextIOWrapper(raw, encoding=codec, errors="replace", newline="\n")
+    return _strip_endings(text), fmt
 
 
 def _strip_endings(fh: TextIO) -> Iterator[str]:

@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 
+from qwen_code.textsafe import escape_name
 from qwen_code.tools.base import Tool, ToolContext, ToolError, ToolOutput, ToolParams
 from qwen_code.tools.fileio import list_files
 
@@ -38,16 +39,16 @@ class GlobTool(Tool["GlobTool.Params"]):
         matcher = glob_to_regex(pattern)
         files = await list_files(root, use_ripgrep=self.use_ripgrep)
         matched = [p for p in files if matcher.fullmatch(p.relative_to(root).as_posix())]
-        where = str(root)
+        where = escape_name(str(root))
         if not matched:
             return ToolOutput(content=_no_match_message(params.pattern, where))
         ordered = sorted(matched, key=_newest_first)
         cap = ctx.limits.glob_max_results
-        shown = ordered[:cap]
+        shown = [escape_name(str(p)) for p in ordered[:cap]]  # undecodable bytes as \xe9
         lines = [
             f'Found {len(matched)} file(s) matching "{params.pattern}" in {where}, '
             "sorted by modification time (newest first):",
-            *(str(p) for p in shown),
+            *shown,
         ]
         if len(ordered) > cap:
             lines.append(
@@ -57,7 +58,7 @@ class GlobTool(Tool["GlobTool.Params"]):
         return ToolOutput(
             content="\n".join(lines),
             display=f"{len(matched)} file(s)",
-            data={"files": [str(p) for p in shown], "total": len(matched)},
+            data={"files": shown, "total": len(matched)},
         )
 
 

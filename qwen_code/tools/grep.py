@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
+from qwen_code.textsafe import escape_name
 from qwen_code.tools.base import (
     Tool,
     ToolContext,
@@ -93,7 +95,7 @@ class GrepTool(Tool["GrepTool.Params"]):
         else:
             files = [target] if target.is_file() else await list_files(target, use_ripgrep=False)
             await asyncio.to_thread(_search_python, params, target, files, hits)
-        where = ctx.workspace.display(target)
+        where = escape_name(ctx.workspace.display(target))
         where = "the workspace root" if where == "." else where
         header = f'pattern "{params.pattern}" in {where}'
         if params.glob:
@@ -114,7 +116,7 @@ def _format(hits: _Hits, header: str, ctx: ToolContext) -> str:
     noun = "match" if shown == 1 else "matches"
     lines = [f"Found {shown} {noun} for {header}:", "---"]
     for path, matches in hits.by_file.items():
-        lines.append(f"File: {ctx.workspace.display(path)}")
+        lines.append(f"File: {escape_name(ctx.workspace.display(path))}")
         lines.extend(f"L{number}: {text}" for number, text in matches)
         lines.append("---")
     if hits.capped:
@@ -138,6 +140,14 @@ def _rg_text(node: dict[str, Any]) -> str:
     if "text" in node:
         return str(node["text"])
     return base64.b64decode(node.get("bytes", "")).decode("utf-8", "replace")
+
+
+def _rg_path(node: dict[str, Any]) -> Path:
+    """A path from ripgrep's JSON, as Python names it (bad bytes as surrogates, the way the
+    fallback's `os.fsdecode` gets them), so both show it the same: `escape_name`."""
+    if "text" in node:
+        return Path(str(node["text"]))
+    return Path(os.fsdecode(base64.b64decode(node.get("bytes", ""))))
 
 
 async def _search_ripgrep(rg: str, params: GrepTool.Params, target: Path, hits: _Hits) -> None:
@@ -172,7 +182,7 @@ async def _read_rg_matches(stdout: asyncio.StreamReader, hits: _Hits) -> bool:
         if not raw.startswith(b'{"type":"match"'):
             continue
         data = json.loads(raw)["data"]
-        path = Path(_rg_text(data["path"]))
+        path = _rg_path(data["path"])
         if not hits.add(path, int(data["line_number"]), _clip(_rg_text(data["lines"]))):
             return False
     return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 from pathlib import Path
 
+from qwen_code.textsafe import escape_name
 from qwen_code.tools.base import Tool, ToolContext, ToolError, ToolOutput, ToolParams
 
 
@@ -34,10 +35,10 @@ class ListDirectoryTool(Tool["ListDirectoryTool.Params"]):
         except PermissionError as exc:
             raise ToolError(f"Cannot list {where!r}: permission denied.") from exc
         if not dirs and not files:
-            return ToolOutput(content=f"Directory {directory} is empty.")
+            return ToolOutput(content=f"Directory {escape_name(str(directory))} is empty.")
         names = [f"[DIR] {name}" for name in dirs] + files
         cap = ctx.limits.list_max_entries
-        lines = [f"Directory listing for {directory}:", *names[:cap]]
+        lines = [f"Directory listing for {escape_name(str(directory))}:", *names[:cap]]
         if len(names) > cap:
             lines.append(
                 f"[Showing the first {cap} of {len(names)} entries. Use `ignore` or list a "
@@ -51,7 +52,8 @@ class ListDirectoryTool(Tool["ListDirectoryTool.Params"]):
 
 
 def _entries(directory: Path, ignore: list[str]) -> tuple[list[str], list[str]]:
-    """Names of the subdirectories and of the other entries, each sorted by name."""
+    """Names of the subdirectories and of the other entries, each sorted by name. Bytes of
+    a name that are not UTF-8 are shown as `\\xe9` escapes (see `textsafe.escape_name`)."""
     dirs: list[str] = []
     files: list[str] = []
     patterns = [pat.rstrip("/") for pat in ignore if pat.strip("/")]
@@ -59,5 +61,5 @@ def _entries(directory: Path, ignore: list[str]) -> tuple[list[str], list[str]]:
         name = entry.name
         if name == ".git" or any(fnmatch.fnmatchcase(name, pat) for pat in patterns):
             continue
-        (dirs if entry.is_dir() else files).append(name)
+        (dirs if entry.is_dir() else files).append(escape_name(name))
     return sorted(dirs), sorted(files)

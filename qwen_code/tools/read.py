@@ -1,18 +1,25 @@
 """`read_file`: a text file's lines, read lazily and capped so a huge file cannot flood
-the context; the model pages through the rest with `offset`/`limit`."""
+the context; the model pages through the rest with `offset`/`limit`.
+
+The file is opened through the workspace's descriptor walk (`Workspace.open_binary`), and
+the kind of file is judged from that open descriptor, so a directory swapped for a symlink
+after the path check cannot make it read (or list) something outside the workspace.
+"""
 
 from __future__ import annotations
 
 import difflib
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from pydantic import Field
 
 from qwen_code.tools.base import Tool, ToolContext, ToolError, ToolOutput, ToolParams
-from qwen_code.tools.fileio import BinaryFileError, open_lines
+from qwen_code.tools.fileio import BinaryFileError, stream_lines
+from qwen_code.tools.safe_paths import NotRegularFileError
+from qwen_code.tools.workspace import Workspace
 
 MAX_LINE_CHARS = 2000
 """Longer lines are cut (minified code, data files) and the notice says so."""
@@ -56,11 +63,12 @@ class ReadFileTool(Tool["ReadFileTool.Params"]):
     async def run(self, params: ReadFileTool.Params, ctx: ToolContext) -> ToolOutput:
         path = ctx.workspace.resolve(params.file_path)
         where = ctx.workspace.display(path)
-        _check_readable(path, where)
         start = params.offset or 0
         max_lines = min(params.limit or ctx.limits.max_output_lines, ctx.limits.max_output_lines)
         try:
-            with open_lines(path) as (lines, _):
+            with _open(ctx.workspace, path, where) as raw:
+                _check_supported(path, where)
+                lines, _ = stream_lines(raw)
                 chunk = _collect(lines, start, max_lines, ctx.limits.max_output_chars)
         except BinaryFileError as exc:
             raise ToolError(
@@ -130,15 +138,23 @@ def _output(
     return ToolOutput(content=content, display=display, data=data)
 
 
-def _check_readable(path: Path, where: str) -> None:
-    if not path.exists():
-        raise ToolError(_not_found(path, where))
-    if path.is_dir():
+def _open(workspace: Workspace, path: Path, where: str) -> BinaryIO:
+    """The file opened for reading, or a `ToolError` that says why it cannot be."""
+    try:
+        return workspace.open_binary(path)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise ToolError(_not_found(workspace, path, where)) from exc
+    except IsADirectoryError as exc:
         raise ToolError(
             f"{where!r} is a directory, not a file. Use list_directory to see its contents."
-        )
-    if not path.is_file():
-        raise ToolError(f"{where!r} is not a regular file (a device, socket or pipe).")
+        ) from exc
+    except NotRegularFileError as exc:
+        raise ToolError(f"{where!r} is not a regular file (a device, socket or pipe).") from exc
+    except OSError as exc:
+        raise ToolError(f"Cannot read {where!r}: {exc.strerror or exc}.") from exc
+
+
+def _check_supported(path: Path, where: str) -> None:
     kind = _UNSUPPORTED.get(path.suffix.lower())
     if kind:
         raise ToolError(
@@ -147,14 +163,14 @@ def _check_readable(path: Path, where: str) -> None:
         )
 
 
-def _not_found(path: Path, where: str) -> str:
-    parent = path.parent
-    if not parent.is_dir():
+def _not_found(workspace: Workspace, path: Path, where: str) -> str:
+    try:
+        names = workspace.list_names(path.parent, 2000)
+    except (OSError, ToolError):  # no directory there, or it changed while we looked
         return (
             f"File not found: {where!r} (its directory does not exist either). Use glob or "
             "list_directory to find the right path."
         )
-    names = [p.name for p in itertools.islice(parent.iterdir(), 2000)]
     close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     return f"File not found: {where!r}.{hint} Use glob to search for a file by name."

@@ -9,6 +9,8 @@ the path of the full output.
 
 While a foreground command runs, `shell_watch.watch` ends it when it waits for input
 that cannot come, and moves it to the background when it turns out to be a server.
+Commands get the process environment without the provider credentials (see
+`qwen_code.credentials`; `security.passCredentialsToCommands` lets them through).
 Background commands (`is_background`), such servers and processes a foreground command
 left running (`server &`) are kept in `ctx.state["background_jobs"]`;
 `shutdown_background_jobs` stops them all when the session ends.
@@ -141,7 +143,7 @@ class ShellTool(Tool["ShellTool.Params"]):
         timeout_s = _timeout_seconds(params.timeout, ctx.limits)
         log_path, out = _new_log(ctx, "shell")
         with out:
-            proc = _spawn_detached(params.command, cwd, out)
+            proc = _spawn_detached(params.command, cwd, out, _shell_env(ctx))
         watched = await watch(proc, log_path, params.command, timeout_s, shell_options(ctx))
         if watched.outcome == "backgrounded":
             return _auto_backgrounded(params.command, proc, log_path, watched, ctx)
@@ -179,8 +181,10 @@ def _shell_argv(command: str) -> list[str]:
     return [shutil.which("bash") or "/bin/sh", "-c", command]
 
 
-def _shell_env() -> dict[str, str]:
-    return {**os.environ, **_SHELL_ENV}
+def _shell_env(ctx: ToolContext) -> dict[str, str]:
+    """The process environment without the provider credentials (unless the user lets
+    commands have them), with no pagers and no prompts."""
+    return ctx.credentials.child_environment(extra=_SHELL_ENV)
 
 
 def _new_log(ctx: ToolContext, prefix: str) -> tuple[Path, IO[bytes]]:
@@ -202,7 +206,7 @@ async def _run_background(command: str, cwd: Path, ctx: ToolContext) -> ToolOutp
     command that ends within a moment is reported like a foreground one."""
     log_path, out = _new_log(ctx, "background")
     with out:
-        proc = _spawn_detached(command, cwd, out)
+        proc = _spawn_detached(command, cwd, out, _shell_env(ctx))
     if await wait_gone([proc.pid], _BACKGROUND_PROBE_S):
         return _foreground_result(
             log_path,
@@ -270,7 +274,9 @@ def _auto_backgrounded(
     return ToolOutput(content=content, data=data)
 
 
-def _spawn_detached(command: str, cwd: Path, out: IO[bytes]) -> subprocess.Popen[bytes]:
+def _spawn_detached(
+    command: str, cwd: Path, out: IO[bytes], env: dict[str, str]
+) -> subprocess.Popen[bytes]:
     """A plain Popen, not tied to the event loop, so the job outlives loop changes."""
     return subprocess.Popen(
         _shell_argv(command),
@@ -278,7 +284,7 @@ def _spawn_detached(command: str, cwd: Path, out: IO[bytes]) -> subprocess.Popen
         stdout=out,
         stderr=subprocess.STDOUT,
         cwd=cwd,
-        env=_shell_env(),
+        env=env,
         start_new_session=True,
     )
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
+from qwen_code.tools import safe_paths
 from qwen_code.tools.base import ToolError
 
 
@@ -16,6 +18,11 @@ class Workspace:
     A path that leaves the roots (through `..`, an absolute path or a symlink) is refused,
     in every approval mode, as in Qwen Code: yolo skips questions, not the boundary.
     `allow_outside` turns the guard off (for callers that are not the model).
+
+    `resolve()` checks a path by name; the file methods below (`write_bytes`,
+    `open_binary`, `read_bytes`, `list_names`) then reach it from the root's descriptor
+    without following symlinks, so a directory swapped for a symlink after the check
+    cannot redirect the access (see `safe_paths`). Tools read and write through them.
     """
 
     root: Path
@@ -47,7 +54,13 @@ class Workspace:
             raise ToolError("The path is empty: pass a file or directory path.")
         given = Path(raw).expanduser()
         joined = given if given.is_absolute() else self.root / given
-        resolved = Path(os.path.realpath(joined))
+        try:
+            resolved = Path(os.path.realpath(joined))
+        except OSError as exc:  # readlink() on a link that is no longer one: a swap
+            raise ToolError(
+                f"The path {raw!r} changed while it was being checked ({exc.strerror or exc}). "
+                "Nothing was done; try again."
+            ) from exc
         if not self.allow_outside and not self.contains(resolved):
             roots = ", ".join(str(r) for r in self._resolved)
             raise ToolError(
@@ -57,6 +70,41 @@ class Workspace:
         if must_exist and not resolved.exists():
             raise ToolError(f"{self.display(resolved)!r} does not exist.")
         return resolved
+
+    def locate(self, path: Path) -> tuple[Path, tuple[str, ...]]:
+        """The innermost root holding the resolved `path`, and the names from it to `path`.
+
+        Outside every root (possible only with `allow_outside`) the walk starts at the
+        filesystem root; otherwise such a path is refused as `resolve()` refuses it.
+        """
+        inside = [r for r in self._resolved if path == r or path.is_relative_to(r)]
+        if inside:
+            root = max(inside, key=lambda r: len(r.parts))
+        elif self.allow_outside and path.is_absolute():
+            root = Path(path.anchor)
+        else:
+            raise ToolError(f"{str(path)!r} is outside the workspace.")
+        return root, path.relative_to(root).parts
+
+    def write_bytes(self, path: Path, data: bytes) -> bool:
+        """Atomically write `data` to the resolved `path`; True when the file is new.
+
+        Raises `PathChangedError` (a `ToolError`) when a component turned into a symlink
+        after `resolve()`, `OSError` for the usual failures.
+        """
+        return safe_paths.write_file_at(*self.locate(path), data)
+
+    def open_binary(self, path: Path) -> BinaryIO:
+        """The resolved `path` opened for binary reading; see `safe_paths.open_file_at`."""
+        return safe_paths.open_file_at(*self.locate(path))
+
+    def read_bytes(self, path: Path) -> bytes:
+        """The whole content of the resolved `path`, read as `open_binary` opens it."""
+        return safe_paths.read_file_at(*self.locate(path))
+
+    def list_names(self, path: Path, limit: int) -> list[str]:
+        """Up to `limit` entry names of the resolved directory `path`."""
+        return safe_paths.list_names_at(*self.locate(path), limit)
 
     def add_root(self, path: Path) -> Path:
         """Widen the workspace by one directory (`/directory add`)."""

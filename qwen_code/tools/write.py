@@ -1,5 +1,10 @@
 """`write_file`: create or overwrite a whole file, atomically, keeping an existing file's
-line endings, BOM, encoding and permission mode."""
+line endings, BOM, encoding and permission mode.
+
+The old content is read and the new one written through the workspace's descriptor walk
+(`Workspace.read_bytes` / `write_bytes`), so a directory swapped for a symlink after the
+path check cannot send either outside the workspace.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,14 @@ from qwen_code.tools.base import Tool, ToolContext, ToolError, ToolOutput, ToolP
 from qwen_code.tools.fileio import (
     BinaryFileError,
     TextFormat,
+    decode_bytes,
     detect_newline,
+    encode_text,
     line_count,
     normalize_newlines,
-    read_text,
     unified_diff,
-    write_text,
 )
+from qwen_code.tools.workspace import Workspace
 
 
 class WriteFileTool(Tool["WriteFileTool.Params"]):
@@ -32,9 +38,10 @@ class WriteFileTool(Tool["WriteFileTool.Params"]):
         return params.file_path
 
     async def run(self, params: WriteFileTool.Params, ctx: ToolContext) -> ToolOutput:
-        path, where, old_text, new_text, fmt, created = self._plan(params, ctx)
+        path, where, old_text, new_text, fmt = self._plan(params, ctx)
+        data = encode_text(new_text, fmt)
         try:
-            write_text(path, new_text, fmt)
+            created = ctx.workspace.write_bytes(path, data)
         except OSError as exc:
             raise ToolError(f"Could not write {where!r}: {exc.strerror or exc}.") from exc
         lines = line_count(new_text)
@@ -48,21 +55,18 @@ class WriteFileTool(Tool["WriteFileTool.Params"]):
 
     async def preview(self, params: WriteFileTool.Params, ctx: ToolContext) -> str | None:
         try:
-            _, where, old_text, new_text, _, _ = self._plan(params, ctx)
+            _, where, old_text, new_text, _ = self._plan(params, ctx)
         except ToolError:
             return None
         return unified_diff(old_text, new_text, where)
 
     def _plan(
         self, params: WriteFileTool.Params, ctx: ToolContext
-    ) -> tuple[Path, str, str, str, TextFormat, bool]:
-        """Path, display name, old text, new text, format to write, created? — no writing."""
+    ) -> tuple[Path, str, str, str, TextFormat]:
+        """Path, display name, old text, new text, format to write — no writing."""
         path = ctx.workspace.resolve(params.file_path)
         where = ctx.workspace.display(path)
-        if path.is_dir():
-            raise ToolError(f"{where!r} is a directory. Give the path of a file to write.")
-        created = not path.exists()
-        old_text, fmt = ("", None) if created else _existing(path)
+        old_text, fmt = _existing(ctx.workspace, path, where) or ("", None)
         new_text = normalize_newlines(params.content)
         if fmt is None or (fmt.newline == "\n" and "\n" not in old_text):
             # Nothing to keep: a new or one-line file takes the content's own line ending.
@@ -71,13 +75,18 @@ class WriteFileTool(Tool["WriteFileTool.Params"]):
                 bom=fmt.bom if fmt else False,
                 newline=detect_newline(params.content),
             )
-        return path, where, old_text, new_text, fmt, created
+        return path, where, old_text, new_text, fmt
 
 
-def _existing(path: Path) -> tuple[str, TextFormat | None]:
-    """The old text and format; a binary file being replaced has neither worth keeping."""
+def _existing(workspace: Workspace, path: Path, where: str) -> tuple[str, TextFormat | None] | None:
+    """The old text and format; None when there is no file yet. A binary file being
+    replaced has neither worth keeping."""
     try:
-        existing = read_text(path)
+        existing = decode_bytes(workspace.read_bytes(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # a missing parent, or a file in its place: writing will tell
+    except IsADirectoryError as exc:
+        raise ToolError(f"{where!r} is a directory. Give the path of a file to write.") from exc
     except BinaryFileError:
         return "", None
     except OSError as exc:

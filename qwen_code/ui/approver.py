@@ -1,8 +1,9 @@
 """Asking the user about a tool call: show what will happen, take one key.
 
 y yes · n no (then an optional note for the model) · a always, this session ·
-p always, this project (saved to .qwen/settings.json) · u always, this user.
-Ctrl+C denies and cancels the turn.
+p always, this project (saved to .qwen/settings.json) · u always, this user. The "always"
+keys save the exact rule shown (`permissions.allow`); protected paths and ask rules offer
+none (a/p/u then allow once). Ctrl+C denies and cancels the turn.
 """
 
 from __future__ import annotations
@@ -35,6 +36,24 @@ _ECHO = {
 }
 
 
+_ONCE_ONLY = {
+    "protected": "changes to protected paths are asked about every time",
+    "rule": "an ask rule in your settings asks about this every time",
+    "mode": "no rule can cover exactly this command",
+}
+"""Why an "always" answer cannot be offered, per `ApprovalRequest.source`."""
+
+
+def _choices(request: ApprovalRequest) -> str:
+    """The keys, and the exact rule an "always" answer saves (or why there is none)."""
+    if not request.rememberable:
+        return f"y yes · n no ({_ONCE_ONLY[request.source]})"
+    return (
+        f"y yes · n no · always allow {request.suggested_rule}: a this session, "
+        f"p this project, u this user"
+    )
+
+
 def _answer(event: KeyPressEvent, choice: Choice) -> None:
     """Write the answer on the question's line (so the scrollback shows it), then return it."""
     event.app.current_buffer.insert_text(_ECHO[choice])
@@ -65,9 +84,12 @@ class InteractiveApprover:
         cancel_turn: Callable[[], None] = lambda: None,
         input: Input | None = None,
         output: Output | None = None,
+        project_trusted: bool = True,
     ) -> None:
         self.console = console
         self.cwd = cwd
+        self.project_trusted = project_trusted
+        """False in a folder not trusted: its project allow rules are ignored at start-up."""
         self.before_ask = before_ask
         self.cancel_turn = cancel_turn
         self._keys = PromptSession[Choice](
@@ -88,11 +110,23 @@ class InteractiveApprover:
             return ApprovalAnswer(approved=False, message=message)
         if choice == "y":
             return ApprovalAnswer(approved=True)
+        if not request.rememberable:
+            self.console.print(Text(f"  Allowed once: {_ONCE_ONLY[request.source]}.", style="dim"))
+            return ApprovalAnswer(approved=True)
         scope = _SCOPES[choice]
+        rule = request.suggested_rule
         if scope != "session":
-            path = add_allow_rule(request.suggested_rule, scope, cwd=self.cwd)  # type: ignore[arg-type]
-            self.console.print(f"  [dim]Saved allow rule {request.suggested_rule} to {path}[/dim]")
-        return ApprovalAnswer(approved=True, remember=scope)  # type: ignore[arg-type]
+            path = add_allow_rule(rule, scope, cwd=self.cwd)  # type: ignore[arg-type]
+            self.console.print(Text(f"  Saved allow rule {rule} to {path}", style="dim"))
+            if scope == "project" and not self.project_trusted:
+                self.console.print(
+                    Text(
+                        "  This folder is not trusted, so its allow rules apply in later "
+                        "sessions only once you trust it (/trust).",
+                        style="yellow",
+                    )
+                )
+        return ApprovalAnswer(approved=True, remember=scope, rule=rule)  # type: ignore[arg-type]
 
     def _show(self, request: ApprovalRequest) -> None:
         call = request.call
@@ -104,14 +138,11 @@ class InteractiveApprover:
                 self.console.print(Text(f"  in {where}", style="dim"))
         elif request.preview:
             self.console.print(render_diff(request.preview))
-        self.console.print(
-            Text(
-                f"  y yes · n no · always: a this session, p this project, u this user "
-                f"(rule {request.suggested_rule})",
-                style="dim",
-            )
-        )
+        if request.source != "mode":
+            self.console.print(Text(f"  {request.reason}", style="yellow"))
+        self.console.print(Text(f"  {_choices(request)}", style="dim"))
 
     @staticmethod
     def _question(request: ApprovalRequest) -> str:
-        return f"  Allow {request.call.name}? [y/n/a/p/u] "
+        keys = "y/n/a/p/u" if request.rememberable else "y/n"
+        return f"  Allow {request.call.name}? [{keys}] "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.markdown import Markdown
+from rich.text import Text
 
 from qwen_code import memory
 from qwen_code.prompts import build_system_prompt
@@ -26,7 +27,8 @@ async def _memory(repl: Repl, args: str) -> None:
     if action in ("", "show"):
         show(repl)
     elif action == "add" and rest.strip():
-        path = memory.add_memory(rest, repl.home, repl.session.settings.context.file_names()[0])
+        name = memory.memory_file_name(repl.session.settings.context.file_names())
+        path = memory.add_memory(rest, repl.home, name)
         repl.console.print(f"Saved to {path}.")
         refresh(repl)
     elif action == "refresh":
@@ -36,7 +38,9 @@ async def _memory(repl: Repl, args: str) -> None:
 
 
 def show(repl: Repl) -> None:
-    files = repl.session.context_files
+    for note in memory.notices(repl.session.context_files):
+        repl.console.print(Text(f"note: {note}", style="yellow"))
+    files = [f for f in repl.session.context_files if not f.skipped]
     if not files:
         repl.console.print(
             "No QWEN.md or AGENTS.md in use. /init writes a QWEN.md for this project."
@@ -60,5 +64,7 @@ def refresh(repl: Repl) -> None:
     messages = session.agent.conversation.messages
     if messages and messages[0]["role"] == "system":
         messages[0]["content"] = prompt
-    names = ", ".join(str(f.path) for f in files) or "none"
-    repl.console.print(f"[dim]Instruction files reloaded ({names}).[/dim]")
+    names = ", ".join(str(f.path) for f in files if not f.skipped) or "none"
+    repl.console.print(Text(f"Instruction files reloaded ({names}).", style="dim"))
+    for note in memory.notices(files):
+        repl.console.print(Text(f"note: {note}", style="yellow"))

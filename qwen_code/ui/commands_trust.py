@@ -51,3 +51,29 @@ async def _trust(repl: Repl, args: str) -> None:
             style="yellow",
         )
     )
+
+
+@command("permissions", "The allow, ask and deny rules in effect, and this folder's trust")
+async def _permissions(repl: Repl, args: str) -> None:
+    permissions = repl.session.runner.permissions
+    console = repl.console
+    console.print(Text(f"Approval mode: {repl.session.runner.mode}"))
+    for tier, rules in (
+        ("deny", permissions.deny),
+        ("ask", permissions.ask),
+        ("allow", permissions.allow),
+    ):
+        shown = ", ".join(rule.raw for rule in rules) or "(none)"
+        console.print(Text(f"{tier:>5}: {shown}"))
+    settings = repl.session.settings
+    root = project_root(repl.session.cwd)
+    console.print(Text(f"This folder ({root}): {describe(settings.trust)}", style="dim"))
+    for key in settings.untrusted_keys:
+        console.print(Text(f"  ignored here: {key}", style="yellow"))
+    console.print(
+        Text(
+            "Rules live in permissions.allow/ask/deny of ~/.qwen/settings.json and "
+            ".qwen/settings.json; /trust changes the folder's trust.",
+            style="dim",
+        )
+    )

@@ -106,6 +106,15 @@ async def expand_custom_command(session: Session, prompt: str, err: IO[str]) -> 
     return expansion.text
 
 
+def startup_notes(session: Session, resume: LoadedSession | None) -> list[str]:
+    """What start-up left out: damaged lines of a resumed session file, context files."""
+    from qwen_code.memory import notices
+    from qwen_code.session.resume import damage_notice
+
+    damaged = damage_notice(resume)
+    return [*([damaged] if damaged else []), *notices(session.context_files)]
+
+
 def _note(err: IO[str], line: str) -> None:
     err.write(f"qwen-code: {line}\n")
     err.flush()
@@ -137,6 +146,8 @@ async def run_headless(
     session = await open_session(
         settings, provider, cwd=cwd or Path.cwd(), approver=HeadlessApprover(mode), resume=resume
     )
+    for line in startup_notes(session, resume):
+        _note(err or sys.stderr, line)
     info = RunInfo(
         session_id=session.id,
         model=session.model,

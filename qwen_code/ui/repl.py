@@ -44,8 +44,12 @@ class Repl:
         console: Console,
         home: Path,
         prompt_session: PromptSession[str] | None = None,
+        notes: list[str] | None = None,
     ) -> None:
         self.session = session
+        self.notes = list(notes or ())
+        """What start-up left out or could not do (untrusted settings, damaged session
+        lines, context files), shown under the banner."""
         self.console = console
         self.home = home
         self.stats = SessionStats()
@@ -65,6 +69,7 @@ class Repl:
             cancel_turn=self.cancel_turn,
             input=self.prompt.input,
             output=self.prompt.output,
+            project_trusted=session.settings.trust is None or session.settings.trust.granted,
         )
 
     # --- input -------------------------------------------------------------------------
@@ -199,7 +204,12 @@ class Repl:
         if not command:
             return
         task = asyncio.ensure_future(
-            run_user_shell(command, cwd=self.session.cwd, on_output=self._shell_line)
+            run_user_shell(
+                command,
+                cwd=self.session.cwd,
+                on_output=self._shell_line,
+                credentials=self.session.tool_ctx.credentials,
+            )
         )
         done, result = await self._run_cancellable(task)
         if not done:
@@ -332,8 +342,8 @@ class Repl:
             f"{session.runner.mode} mode · {session.cwd}"
         )
         self.console.print("[dim]/help for commands · @file to attach · !cmd for the shell[/dim]")
-        for notice in session.settings.notices:
-            self.console.print(Text(f"note: {notice}", style="yellow"))
+        for note in self.notes:
+            self.console.print(Text(f"note: {note}", style="yellow"))
 
 
 async def run_interactive(
@@ -365,8 +375,11 @@ async def run_interactive(
         approver=HeadlessApprover(settings.tools.approval_mode),
         resume=saved,
     )
+    from qwen_code.ui.headless import startup_notes
+
+    notes = [*settings.notices, *startup_notes(session, saved)]
     try:
-        repl = Repl(session, console=console, home=qwen_home())
+        repl = Repl(session, console=console, home=qwen_home(), notes=notes)
         if saved is not None:
             repl.show_resumed(saved.messages)
         return await repl.run(first_message)

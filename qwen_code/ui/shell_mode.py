@@ -4,7 +4,9 @@ Unlike the model's `run_shell_command`, this is the user's own command: it runs 
 `$SHELL` (falling back to bash, then sh), without a default timeout, and its output is
 streamed to the screen line by line. Like the tool, it runs in its own process group with
 stdin from /dev/null (a command that waits for input gets EOF at once) and `QWEN_CODE=1`
-in its environment, and a cancel (Ctrl-C) kills the whole group.
+in its environment, and a cancel (Ctrl-C) kills the whole group. Its environment lacks the
+provider credentials (unless the user opted in), and the output kept for the model has
+their values redacted (`qwen_code.credentials`); the screen shows the output as printed.
 
 A command that leaves processes behind (`server &`) returns once the shell exits; those
 processes keep running (`ShellRun.left_running`) but their output is no longer read.
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from qwen_code.credentials import Credentials
 from qwen_code.tools.process_group import group_alive, terminate_groups
 
 OUTPUT_CAP_CHARS = 200_000
@@ -46,7 +49,8 @@ class ShellRun:
     exit_code: int | None
     """The shell's exit status; negative when a signal killed it (-15: SIGTERM)."""
     output: str
-    """stdout and stderr interleaved, cut to head and tail past `OUTPUT_CAP_CHARS`."""
+    """stdout and stderr interleaved, cut to head and tail past `OUTPUT_CAP_CHARS`, with
+    credential values redacted."""
     truncated: bool
     timed_out: bool = False
     pgid: int = 0
@@ -90,6 +94,7 @@ async def run_user_shell(
     cwd: Path,
     on_output: Callable[[str], None] | None = None,
     timeout_s: float | None = None,
+    credentials: Credentials | None = None,
 ) -> ShellRun:
     """Run `command` with `$SHELL -c` in `cwd`; see the module docstring.
 
@@ -98,8 +103,14 @@ async def run_user_shell(
     group (SIGTERM, then SIGKILL after a second) and re-raises `CancelledError`; an
     exception from `on_output` does the same with that exception. A shell that cannot
     start (missing `cwd`) raises `OSError`.
+
+    `credentials`: the session's (`ToolContext.credentials`), which decide what the
+    command's environment leaves out and what the kept output redacts; by default, those
+    found in the process environment.
     """
-    proc, stream, pipe = await _spawn(command, cwd)
+    credentials = credentials if credentials is not None else Credentials.collect()
+    env = credentials.child_environment(extra={"QWEN_CODE": "1"})
+    proc, stream, pipe = await _spawn(command, cwd, env)
     capture = HeadTail(OUTPUT_CAP_CHARS)
     reader = asyncio.create_task(_pump(stream, _LineSplitter(capture, on_output)))
     try:
@@ -119,7 +130,7 @@ async def run_user_shell(
     return ShellRun(
         command=command,
         exit_code=proc.returncode,
-        output=output,
+        output=credentials.redact(output),
         truncated=truncated,
         timed_out=timed_out,
         pgid=proc.pid,
@@ -128,7 +139,7 @@ async def run_user_shell(
 
 
 async def _spawn(
-    command: str, cwd: Path
+    command: str, cwd: Path, env: dict[str, str]
 ) -> tuple[asyncio.subprocess.Process, asyncio.StreamReader, _Pipe]:
     """Start the shell in a new session (its own process group) with stdin from
     /dev/null and stdout+stderr into one pipe; raises `OSError` (e.g. a missing `cwd`)."""
@@ -142,7 +153,7 @@ async def _spawn(
             stdin=subprocess.DEVNULL,
             stdout=pipe.write_fd,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "QWEN_CODE": "1"},
+            env=env,
             start_new_session=True,
         )
     except BaseException:
