@@ -241,7 +241,7 @@ def add_memory(fact: str, home: Path, name: str = DEFAULT_NAMES[0]) -> Path:
     """Append `fact` as a bullet under the memories heading of the user's context file.
 
     `name` must be a plain file name (ValueError otherwise): the file is always in `home`."""
-    from qwen_code.tools.fileio import atomic_write
+    from qwen_code.atomic import atomic_write
 
     if not valid_name(name):
         raise ValueError(f"{name!r} is not a plain file name; memories are saved in {home}.")

@@ -32,7 +32,7 @@ def shipped_dir() -> Path:
 
 def export_templates(directory: str | Path, *, force: bool = False) -> list[tuple[Path, bool]]:
     """Copy the shipped templates into `directory`; (path, written) for each."""
-    from qwen_code.tools.fileio import atomic_write
+    from qwen_code.atomic import atomic_write
 
     target = Path(directory).expanduser()
     results = []

@@ -23,7 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
+from pydantic import BaseModel
+
 from qwen_code.errors import ConfigError
+from qwen_code.settings_files import find_project_settings, project_root, read_settings_file
+from qwen_code.settings_model import Settings
 
 TrustLevel: TypeAlias = Literal["TRUST_FOLDER", "TRUST_PARENT", "DO_NOT_TRUST"]
 LEVELS: tuple[TrustLevel, ...] = ("TRUST_FOLDER", "TRUST_PARENT", "DO_NOT_TRUST")
@@ -161,7 +165,7 @@ def load_trust_file(home: Path, env: Mapping[str, str]) -> TrustFile:
 def save_decision(folder: Path, level: TrustLevel, home: Path, env: Mapping[str, str]) -> Path:
     """Record a decision for `folder` (keeping every other entry), atomically. The file is
     not followed through a symlink: a link planted there could redirect the write."""
-    from qwen_code.tools.fileio import atomic_write
+    from qwen_code.atomic import atomic_write
 
     current = load_trust_file(home, env)
     if current.path.is_symlink():
@@ -257,3 +261,96 @@ def _set(data: dict[str, Any], path: KeyPath, value: Any) -> None:
     for part in path[:-1]:
         node = node.setdefault(part, {})
     node[path[-1]] = value
+
+
+# --- the project's settings, as far as trust lets them apply ------------------------------
+
+
+@dataclass(slots=True)
+class ProjectLayer:
+    """The project's settings file, what of it applies, and what was left out."""
+
+    path: Path | None
+    applied: dict[str, Any]
+    trust: Trust
+    notices: list[str]
+    """One line per key left out, for the user."""
+    reported: list[str]
+    """The keys left out (each gated section once)."""
+
+
+def project_layer(
+    cwd: Path, home: Path, env: Mapping[str, str], user: Mapping[str, Any], *, opt_in: bool
+) -> ProjectLayer:
+    """Read the project's settings and keep what the folder's trust lets apply. `user` is
+    the user's own settings (only they can turn folder trust off); `opt_in` is
+    `--trust-workspace`."""
+    trust = folder_trust(
+        project_root(cwd), home=home, env=env, enabled=_trust_enabled(user), opt_in=opt_in
+    )
+    path = find_project_settings(cwd, home)
+    if path is None:
+        return ProjectLayer(None, {}, trust, [], [])
+    applied, dropped = split_project_settings(read_settings_file(path), trusted=trust.granted)
+    reported = _reportable(dropped)
+    notices = [_ignored_notice(key, path, trust.granted) for key in reported]
+    return ProjectLayer(path, applied, trust, notices, reported)
+
+
+def _trust_enabled(user: Mapping[str, Any]) -> bool:
+    security = user.get("security")
+    folder = security.get("folderTrust") if isinstance(security, dict) else None
+    return not isinstance(folder, dict) or folder.get("enabled", True) is not False
+
+
+FREE_FORM_KEYS = (
+    "env",
+    "mcpServers",
+    "mcp",
+    "hooks",
+    "hooksConfig",
+    "modelProviders",
+    "model.generationConfig.customHeaders",
+    "model.generationConfig.extra_body",
+)
+"""Gated sections whose entries are the user's own names: reported as one key."""
+
+
+def _reportable(dropped: list[str]) -> list[str]:
+    """The dropped keys worth a notice: a free-form section once (`mcpServers`, not every
+    server's every field), other keys by name (`security.auth.baseUrl`); keys qwen-code
+    would ignore anyway are not reported."""
+    seen: list[str] = []
+    for key in dropped:
+        free = next((g for g in FREE_FORM_KEYS if key == g or key.startswith(g + ".")), None)
+        gated = any(key == g or key.startswith(g + ".") for g in GATED_KEYS)
+        if free is None and not gated and not _known_key(tuple(key.split("."))):
+            continue
+        shown = free or key
+        if shown not in seen:
+            seen.append(shown)
+    return seen
+
+
+def _known_key(path: tuple[str, ...]) -> bool:
+    """True when `Settings` has this (camelCase) key path."""
+    model: Any = Settings
+    for part in path:
+        fields = {(f.alias or name): f for name, f in model.model_fields.items()}
+        field_info = fields.get(part)
+        if field_info is None:
+            return False
+        annotation = field_info.annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return True  # a leaf, or a free-form dict (prices, headers)
+        model = annotation
+    return True
+
+
+def _ignored_notice(key: str, path: Path, trusted: bool) -> str:
+    if trusted:
+        return f"ignoring {key} from {path}: only your own settings can set it."
+    return (
+        f"ignoring {key} from {path}: this folder is not trusted "
+        f"(trust it with /trust in an interactive session, or pass --trust-workspace)."
+    )

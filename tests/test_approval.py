@@ -20,7 +20,7 @@ from qwen_code.agent.approval import (
     suggest_rule,
 )
 from qwen_code.agent.events import ToolCall
-from qwen_code.agent.permissions import parse_rule
+from qwen_code.agent.permission_rules import parse_rule
 from qwen_code.config import add_allow_rule
 
 

@@ -8,7 +8,22 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "qwen_code"
-CORE = ("agent", "tools", "llm", "session", "config.py", "prompts.py", "errors.py")
+CORE = (
+    "agent",
+    "tools",
+    "llm",
+    "session",
+    "config.py",
+    "settings_model.py",
+    "settings_files.py",
+    "trust.py",
+    "credentials.py",
+    "atomic.py",
+    "textsafe.py",
+    "memory.py",
+    "prompts.py",
+    "errors.py",
+)
 BANNED_IN_CORE = (
     "rich",
     "prompt_toolkit",

@@ -17,15 +17,14 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from qwen_code.agent.events import ToolCall
-from qwen_code.agent.permissions import (
+from qwen_code.agent.permission_rules import (
     SHELL_TOOL,
     AllowRule,
-    Permissions,
     Rule,
     parse_rules,
     rule_fits_flag,
-    suggest_rule,
 )
+from qwen_code.agent.permissions import Permissions, suggest_rule
 from qwen_code.config import ApprovalMode
 from qwen_code.tools.base import ToolKind
 

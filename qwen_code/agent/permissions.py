@@ -1,38 +1,33 @@
-"""Permission rules (`permissions.allow` / `ask` / `deny`, `tools.allowed`, `--allowed-tools`)
-and what they match: tool names, shell commands (parsed, see `shell_parse`) and paths.
+"""The session's permission policy: the `Permissions` object the approval policy
+(`approval.decide`) asks three questions (does a deny rule match, does an ask rule match,
+do the allow rules cover the call), and `suggest_rule`, the rule an "always allow" answer
+saves.
 
-A rule is `Tool` or `Tool(specifier)`, with Claude Code / Qwen Code names and ours. The
-approval policy (`approval.decide`) asks a `Permissions` object three questions: does a
-deny rule match, does an ask rule match, do the allow rules cover the call. Deny and ask
-matching is wide (any simple command anywhere in a shell command, unknowable words count
-as matching); allow matching is narrow (every simple command must be covered, and
-constructs that can do something else than the words say never are).
+Rules are parsed in `permission_rules`; path specifiers and protected paths are
+`path_rules`'; shell commands are checked against rules in `shell_rules`.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from qwen_code.agent.shell_parse import (
-    ParsedShell,
-    Redirect,
-    ShellPattern,
-    Word,
-    allow_words,
-    deny_candidates,
-    file_uses,
-    match_words,
-    parse_shell,
-    path_arguments,
-    shell_pattern,
+from qwen_code.agent.path_rules import path_matches, protected_why
+from qwen_code.agent.permission_rules import (
+    EDIT_TOOLS,
+    PATH_ARGUMENT,
+    SHELL_TOOL,
+    Rule,
+    Tier,
+    parse_rule,
+    parse_rules,
 )
+from qwen_code.agent.shell_match import shell_pattern
+from qwen_code.agent.shell_parse import ParsedShell, parse_shell
+from qwen_code.agent.shell_rules import ShellCheck, shell_allowed
 from qwen_code.config import Settings, project_root
 from qwen_code.tools.base import ToolError
 
@@ -40,218 +35,8 @@ if TYPE_CHECKING:
     from qwen_code.agent.events import ToolCall
     from qwen_code.tools.workspace import Workspace
 
-SHELL_TOOL = "run_shell_command"
-READ_TOOLS = ("read_file", "grep_search", "glob", "list_directory")
-EDIT_TOOLS = ("edit", "write_file")
-_ALIASES: dict[str, tuple[str, ...]] = {
-    "Bash": (SHELL_TOOL,),
-    "Shell": (SHELL_TOOL,),
-    "ShellTool": (SHELL_TOOL,),
-    "Read": READ_TOOLS,
-    "ReadFile": ("read_file",),
-    "Edit": EDIT_TOOLS,
-    "EditFile": ("edit",),
-    "Write": ("write_file",),
-    "WriteFile": ("write_file",),
-    "Grep": ("grep_search",),
-    "SearchFiles": ("grep_search",),
-    "Glob": ("glob",),
-    "FindFiles": ("glob",),
-    "ListFiles": ("list_directory",),
-    "WebFetch": ("web_fetch",),
-    "TodoWrite": ("todo_write",),
-    "SaveMemory": ("save_memory",),
-}
-"""Claude Code / Qwen Code rule names for our tools (our own names work as they are)."""
-_LEGACY_PREFIX = frozenset([SHELL_TOOL, "ShellTool"])
-"""Names whose star-less shell specifier is a word prefix (Gemini CLI / Qwen Code legacy)."""
-PATH_ARGUMENT = {
-    "read_file": "file_path",
-    "write_file": "file_path",
-    "edit": "file_path",
-    "glob": "path",
-    "grep_search": "path",
-    "list_directory": "path",
-}
-"""The argument path rules match, per tool; absent directory arguments mean the root."""
-_RULE = re.compile(r"^\s*([\w.:-]+)\s*(?:\((.*)\))?\s*$", re.DOTALL)
-
-Tier = Literal["deny", "ask"]
 _UNRESOLVABLE = (ToolError, OSError, ValueError, RuntimeError)
 """Outside the workspace, a NUL byte, `~nobody`: the tool itself refuses such a path."""
-Bases = list[Path] | None
-"""Where relative paths in a shell command start from (None: cannot be known)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """One parsed rule. `specifier` None means the whole tool."""
-
-    raw: str
-    tools: tuple[str, ...]
-    specifier: str | None = None
-    legacy: bool = False
-    """Spelled `run_shell_command(…)` / `ShellTool(…)`: a star-less command is a prefix."""
-
-    def names(self, tool: str) -> bool:
-        return any(
-            tool == name or (name.startswith("mcp__") and tool.startswith(name + "__"))
-            for name in self.tools
-        )
-
-    @property
-    def whole_tool(self) -> bool:
-        return self.specifier is None or self.specifier.strip() == "*"
-
-
-AllowRule = Rule
-"""The old name, kept for callers that still import it."""
-
-
-def parse_rule(text: str) -> Rule | None:
-    """`Tool` or `Tool(specifier)`; None for text that is neither."""
-    match = _RULE.match(text)
-    if not match:
-        return None
-    name, spec = match.group(1), match.group(2)
-    tools = _ALIASES.get(name, (name,))
-    return Rule(text.strip(), tools, spec, legacy=name in _LEGACY_PREFIX)
-
-
-def parse_rules(rules: Iterable[str], *, split_commas: bool = True) -> list[Rule]:
-    """Parse rules. `--allowed-tools` and `tools.allowed` entries may hold several rules
-    separated by commas (outside parentheses); `permissions.*` entries are one rule each."""
-    parsed: list[Rule] = []
-    for raw in rules:
-        for part in _split_rule_list(raw) if split_commas else [raw]:
-            rule = parse_rule(part)
-            if rule is not None:
-                parsed.append(rule)
-    return parsed
-
-
-def _split_rule_list(raw: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for ch in raw:
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    parts.append(current)
-    return [p for p in (s.strip() for s in parts) if p]
-
-
-def rule_fits_flag(rule: str) -> bool:
-    """Whether `--allowed-tools RULE` reads back as this one rule: the flag's values are
-    split on every comma, so a rule holding one must go into the settings instead."""
-    return "," not in rule and "\n" not in rule
-
-
-# --- path specifiers ---------------------------------------------------------------------
-
-_GLOB_SEGMENT = re.compile(r"[*?]")
-
-
-def path_matches(spec: str, path: Path, *, cwd: Path, root: Path, ignore_case: bool) -> bool:
-    """Whether a resolved path, or a directory above it, matches a path specifier.
-
-    `//abs/path` is absolute, `~/x` is in the home directory, `/x` is relative to the
-    project root, `./x` and `x` to the working directory. `*` matches within one path
-    segment, `**` any number of segments; dotfiles match like any other name. A rule
-    naming a directory covers everything below it."""
-    if not spec.strip():
-        return False
-    regex = _path_regex(spec.strip(), str(cwd), str(root), ignore_case)
-    return any(regex.fullmatch(str(p)) for p in (path, *path.parents))
-
-
-@lru_cache(maxsize=256)
-def _path_regex(spec: str, cwd: str, root: str, ignore_case: bool) -> re.Pattern[str]:
-    segments = _absolute(spec, cwd, root).split("/")[1:]
-    fixed = next((i for i, s in enumerate(segments) if _GLOB_SEGMENT.search(s)), len(segments))
-    base = os.path.realpath("/" + "/".join(segments[:fixed])).rstrip("/")
-    parts = [re.escape(base)]
-    for segment in segments[fixed:]:
-        if segment == "**":
-            parts.append("(?:/[^/]+)*")
-        else:
-            parts.append("/" + _segment_regex(segment))
-    return re.compile("".join(parts) or "/", re.IGNORECASE if ignore_case else 0)
-
-
-def _absolute(spec: str, cwd: str, root: str) -> str:
-    if spec.startswith("//"):
-        text = spec[1:]
-    elif spec == "~" or spec.startswith("~/"):
-        text = str(Path.home()) + spec[1:]
-    elif spec.startswith("/"):
-        text = root + spec
-    else:
-        text = cwd + "/" + spec
-    return os.path.normpath(text)
-
-
-def _segment_regex(segment: str) -> str:
-    out = []
-    for ch in segment:
-        out.append("[^/]*" if ch == "*" else "[^/]" if ch == "?" else re.escape(ch))
-    return "".join(out)
-
-
-# --- protected paths ---------------------------------------------------------------------
-
-_PROTECTED_DIRS = {
-    ".git": "git runs the programs that .git/config and .git/hooks name (core.fsmonitor, hooks)",
-    ".qwen": "qwen-code loads settings, commands and agents from .qwen",
-    ".claude": "Claude Code loads settings and hooks from .claude",
-    ".vscode": "the editor runs tasks and applies settings from .vscode",
-}
-_STARTUP_FILES = frozenset(
-    [
-        ".bashrc",
-        ".bash_profile",
-        ".bash_login",
-        ".bash_logout",
-        ".profile",
-        ".zshrc",
-        ".zprofile",
-        ".zshenv",
-        ".zlogin",
-        ".zlogout",
-    ]
-)
-
-
-def protected_why(path: Path, *, roots: Sequence[Path], home: Path | None) -> str | None:
-    """Why writing the resolved `path` needs the user's own approval, or None.
-
-    Names are compared case-insensitively and without trailing dots or spaces (what
-    case-insensitive file systems treat as the same name)."""
-    if home is not None:
-        real_home = Path(os.path.realpath(home))
-        if path == real_home or path.is_relative_to(real_home):
-            return f"it is in the qwen-code home ({real_home}), which holds your settings"
-    inside = [r for r in roots if path == r or path.is_relative_to(r)]
-    parts = (
-        path.relative_to(max(inside, key=lambda r: len(r.parts))).parts
-        if inside
-        else path.parts[1:]
-    )
-    names = [p.rstrip(". ").casefold() or p for p in parts]
-    for name in names:
-        if name in _PROTECTED_DIRS:
-            return _PROTECTED_DIRS[name]
-    last = names[-1] if names else ""
-    if last == ".envrc":
-        return "direnv runs .envrc when you enter its folder"
-    if last in _STARTUP_FILES:
-        return f"your shell runs {last} when it starts"
-    if any(names[i : i + 2] == [".config", "fish"] for i in range(len(names) - 1)):
-        return "fish runs its configuration when it starts"
-    return None
 
 
 # --- the policy --------------------------------------------------------------------------
@@ -370,7 +155,7 @@ class Permissions:
         if not rules:
             return None
         if call.name == SHELL_TOOL:
-            return _ShellCheck(self, call, tier).run(rules)
+            return ShellCheck(self, call, tier).run(rules)
         path = self.tool_path(call)
         for rule in rules:
             if rule.names(call.name) and self._tool_hit(rule, call, path):
@@ -392,205 +177,11 @@ class Permissions:
         if not rules:
             return False
         if call.name == SHELL_TOOL:
-            return _shell_allowed(self, rules, call)
+            return shell_allowed(self, rules, call)
         if any(r.whole_tool for r in rules):
             return True
         path = self.tool_path(call) if call.name in PATH_ARGUMENT else None
         return path is not None and any(self.covers(r, path, loose=False) for r in rules)
-
-
-def _shell_allowed(perms: Permissions, rules: list[Rule], call: ToolCall) -> bool:
-    """Every simple command must match an allow rule, and nothing in the command may do
-    more than its words say; or the whole command equals a rule's exact command."""
-    patterns = [shell_pattern(r.specifier, r.legacy) for r in rules]
-    if any(p.any for p in patterns):
-        return True
-    parsed = parse_shell(str(call.arguments.get("command", "")))
-    if not parsed.ok or not parsed.commands:
-        return False
-    if any(p.shape is not None and p.shape == parsed.shape for p in patterns):
-        return True
-    if parsed.problems:
-        return False
-    token_sets = [p.tokens for p in patterns if p.tokens is not None]
-    bases = _shell_bases(perms, parsed, perms.shell_cwd(call))
-    for command in parsed.commands:
-        words = allow_words(command)
-        if words is None or _writes_protected(perms, words, bases):
-            return False
-        if not any(match_words(tokens, words, loose=False) for tokens in token_sets):
-            return False
-    return True
-
-
-def _writes_protected(perms: Permissions, words: tuple[Word, ...], bases: Bases) -> bool:
-    """A file-writing program (cp, mv, tee, …) named a protected path: not for allow rules."""
-    if "write" not in file_uses(words[0].text):
-        return False
-    for arg in path_arguments(words):
-        if not arg.literal:
-            continue
-        if bases is None and not arg.text.startswith("/"):
-            return True
-        for base in bases or [perms.cwd]:
-            path = perms.resolve(arg.text, base)
-            if path is not None and perms.protected_path(path):
-                return True
-    return False
-
-
-def _shell_bases(perms: Permissions, parsed: ParsedShell, cwd: Path) -> list[Path] | None:
-    """The directories relative paths in the command may be relative to: the working
-    directory and wherever a `cd`/`pushd` in it goes; None when that cannot be known."""
-    bases = [cwd]
-    for command in parsed.commands:
-        words = command.words
-        if not words or not words[0].literal or words[0].text not in ("cd", "pushd"):
-            continue
-        targets = [w for w in words[1:] if not (w.literal and w.text.startswith("-"))]
-        if targets and (not targets[0].literal or targets[0].text == "-"):
-            return None
-        target = targets[0].text if targets else str(Path.home())
-        moved = [perms.resolve(target, base) for base in bases]
-        bases = list(dict.fromkeys([*bases, *(p for p in moved if p is not None)]))
-        if len(bases) > 8:
-            return None
-    return bases
-
-
-@dataclass(slots=True)
-class _ShellCheck:
-    """Deny (or ask) rules against one shell command: shell rules against every simple
-    command anywhere in it, path rules against the paths file commands and redirections
-    use. What cannot be known (a computed program or path) counts as a match."""
-
-    perms: Permissions
-    call: ToolCall
-    tier: Tier
-
-    def run(self, rules: list[Rule]) -> str | None:
-        shell = [r for r in rules if r.names(SHELL_TOOL)]
-        reads = [r for r in rules if any(r.names(t) for t in READ_TOOLS)]
-        writes = [r for r in rules if any(r.names(t) for t in EDIT_TOOLS)]
-        if not (shell or reads or writes):
-            return None
-        parsed = parse_shell(str(self.call.arguments.get("command", "")))
-        if not parsed.ok:
-            rule = (shell or reads or writes)[0]
-            return (
-                f"the command could not be parsed, so it cannot be checked against the "
-                f"{self.tier} rule {rule.raw}; rewrite it in plain shell syntax"
-            )
-        return self.shell_rules(shell, parsed) or self.path_rules(reads, writes, parsed)
-
-    def shell_rules(self, rules: list[Rule], parsed: ParsedShell) -> str | None:
-        for rule in rules:
-            pattern = shell_pattern(rule.specifier, True)
-            hit = _pattern_hit(pattern, parsed)
-            if hit is not None:
-                return f"`{hit}` matches the {self.tier} rule {rule.raw}"
-        return None
-
-    def path_rules(self, reads: list[Rule], writes: list[Rule], parsed: ParsedShell) -> str | None:
-        if not (reads or writes):
-            return None
-        bases = _shell_bases(self.perms, parsed, self.perms.shell_cwd(self.call))
-        for redirect in parsed.redirects:
-            hit = self.redirect(redirect, reads, writes, bases)
-            if hit:
-                return hit
-        for command in parsed.commands:
-            for words in deny_candidates(command):
-                hit = self.file_command(words, reads, writes, bases)
-                if hit:
-                    return hit
-        return None
-
-    def redirect(
-        self, redirect: Redirect, reads: list[Rule], writes: list[Rule], bases: Bases
-    ) -> str | None:
-        rules = reads if redirect.kind == "read" else writes
-        verb = "reads" if redirect.kind == "read" else "writes"
-        return self.argument(redirect.target, rules, bases, f"a redirection {verb}")
-
-    def file_command(
-        self,
-        words: tuple[Word, ...],
-        reads: list[Rule],
-        writes: list[Rule],
-        bases: Bases,
-    ) -> str | None:
-        if not words:
-            return None
-        name = words[0]
-        if not name.literal:
-            rule = (reads or writes)[0]
-            return (
-                f"the program {name.text!r} is only known when the command runs, so it "
-                f"cannot be checked against the {self.tier} rule {rule.raw}"
-            )
-        for use in file_uses(name.text):
-            rules = reads if use == "read" else writes
-            verb = "reads" if use == "read" else "writes"
-            for arg in path_arguments(words) if rules else ():
-                hit = self.argument(arg, rules, bases, f"{name.text} {verb}")
-                if hit:
-                    return hit
-        return None
-
-    def argument(self, arg: Word, rules: list[Rule], bases: Bases, what: str) -> str | None:
-        if not rules:
-            return None
-        paths = _candidate_paths(arg, bases)
-        if paths is None:
-            return (
-                f"{what} {arg.text!r}, which is only known when the command runs, so it "
-                f"cannot be checked against the {self.tier} rule {rules[0].raw}; use plain paths"
-            )
-        for base, text in paths:
-            path = self.perms.resolve(text, base)
-            rule = next((r for r in rules if path and self.perms.covers(r, path, loose=True)), None)
-            if rule is not None:
-                return f"{what} {text}, which the {self.tier} rule {rule.raw} covers"
-        return None
-
-
-def _pattern_hit(pattern: ShellPattern, parsed: ParsedShell) -> str | None:
-    """The first simple command a deny/ask shell pattern matches, shown as words."""
-    if pattern.any or (pattern.shape is not None and pattern.shape == parsed.shape):
-        return "the command"
-    if pattern.tokens is None:
-        return None
-    for command in parsed.commands:
-        for words in deny_candidates(command):
-            if match_words(pattern.tokens, words, loose=True):
-                return " ".join(w.text for w in words) or "(a script computed when it runs)"
-    return None
-
-
-def _candidate_paths(arg: Word, bases: Bases) -> list[tuple[Path, str]] | None:
-    """(base, path) pairs an argument may name; None when that cannot be known."""
-    if not arg.literal and arg.glob is None:
-        return None
-    if bases is None and not arg.text.startswith("/"):
-        return None
-    pairs: list[tuple[Path, str]] = []
-    for base in bases or [Path("/")]:
-        pairs.append((base, arg.text))
-        if not arg.literal and arg.glob is not None:
-            pairs.extend((base, str(m)) for m in _expand(base, arg.glob))
-    return pairs
-
-
-def _expand(base: Path, pattern: str) -> list[Path]:
-    """What a glob names (at most 1000; `**` is `*`, as in bash without globstar). Hidden
-    names match too: more candidates only make a deny rule stricter."""
-    pattern = pattern.replace("**", "*")
-    start = Path("/") if pattern.startswith("/") else base
-    try:
-        return list(itertools.islice(start.glob(pattern.lstrip("/")), 1000))
-    except (OSError, ValueError, NotImplementedError):
-        return []
 
 
 # --- the rule an "always allow" answer saves --------------------------------------------

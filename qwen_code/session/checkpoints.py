@@ -249,7 +249,7 @@ class Checkpoints:
             commit, current = snapshot.commit, self._ref_value()
             if current != snapshot.parent:  # another session checkpointed in between
                 commit = self._commit_tree(snapshot.tree, current, snapshot.message)
-            from qwen_code.tools.fileio import atomic_write
+            from qwen_code.atomic import atomic_write
 
             atomic_write(self.git_dir / REF, f"{commit}\n".encode("ascii"))
             self._save_messages(commit, messages)
@@ -357,7 +357,7 @@ class Checkpoints:
         return self.git_dir / "conversations" / f"{commit}.json"
 
     def _save_messages(self, commit: str, messages: list[dict[str, Any]]) -> None:
-        from qwen_code.tools.fileio import atomic_write
+        from qwen_code.atomic import atomic_write
 
         data = json.dumps(messages, ensure_ascii=False).encode("utf-8")
         atomic_write(self._messages_path(commit), data)

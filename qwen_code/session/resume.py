@@ -68,7 +68,7 @@ def _tag_path(home: Path, cwd: Path, tag: str) -> Path:
 
 
 def save_chat(home: Path, cwd: Path, tag: str, messages: list[dict[str, Any]], model: str) -> Path:
-    from qwen_code.tools.fileio import atomic_write
+    from qwen_code.atomic import atomic_write
 
     path = _tag_path(home, cwd, tag)
     record = {"tag": tag, "saved": time.time(), "model": model, "messages": messages}

@@ -156,7 +156,7 @@ def _write_all(fd: int, data: bytes) -> None:
 def write_file_at(root: Path, parts: Sequence[str], data: bytes) -> bool:
     """Atomically put `data` at `root/parts...`; True when the file is new.
 
-    Same guarantees as `fileio.atomic_write` (old or new content, never a part, even
+    Same guarantees as `atomic.atomic_write` (old or new content, never a part, even
     after SIGKILL; the old mode kept; the temporary file removed on failure), but the
     parents are walked and made without following symlinks and the temporary file and
     the rename use the final directory's descriptor, so the file lands in the directory
@@ -184,7 +184,7 @@ def write_file_at(root: Path, parts: Sequence[str], data: bytes) -> bool:
 
 
 def _fallback_write(path: Path, data: bytes) -> bool:
-    from qwen_code.tools.fileio import atomic_write
+    from qwen_code.atomic import atomic_write
 
     created = not path.exists()
     atomic_write(path, data)

@@ -206,8 +206,9 @@ def summary_lines(outcome: Outcome, info: RunInfo) -> list[str]:
         lines.append(
             f"qwen-code: {len(outcome.denials)} tool call(s) were denied ({names}): they need "
             f"approval in {info.permission_mode!r} mode. Allow them with --yolo, "
-            "--approval-mode auto-edit (edits) or --allowed-tools RULE (e.g. "
-            "'Bash(npm test)'); protected paths and ask rules need an interactive session."
+            + ("" if info.permission_mode == "auto-edit" else "--approval-mode auto-edit (edits), ")
+            + "or --allowed-tools RULE (e.g. 'Bash(npm test)'); protected paths and ask rules "
+            "need an interactive session."
         )
     if outcome.reason == "max_turns":
         lines.append(

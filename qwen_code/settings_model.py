@@ -1,0 +1,168 @@
+"""The settings model: every key qwen-code reads, with Qwen Code's names.
+
+Keys are camelCase in the JSON files (an alias generator maps them), unknown keys are
+ignored so a Qwen Code settings file works here, and each field's docstring says what it
+does. Where the values come from is `qwen_code.config`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+ApprovalMode: TypeAlias = Literal["plan", "default", "auto-edit", "yolo"]
+
+OutputFormat: TypeAlias = Literal["text", "json", "stream-json"]
+
+Region: TypeAlias = Literal["intl", "us", "cn", "hk"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        use_attribute_docstrings=True,
+    )
+
+
+class GenerationConfig(_Section):
+    timeout: int = 120_000
+    """Request timeout in milliseconds (for a stream: the longest wait for the next chunk)."""
+    max_retries: int = 5
+    """Retries on 429, 5xx, timeouts, dropped or stalled streams and connection errors."""
+    max_retry_time: int = Field(default=180_000, ge=0)
+    """Milliseconds after a request's first failure during which it is retried (all retries
+    together, waits included); then the error is reported."""
+    stream_stall_timeout: int = Field(default=60_000, ge=0)
+    """Milliseconds without any data, once a streamed reply has started, before the stream
+    counts as stalled and is retried; 0 turns stall detection off."""
+    sampling_params: dict[str, Any] | None = None
+    """temperature, top_p, top_k, repetition_penalty, max_tokens: replace the model defaults."""
+    context_window_size: int | None = None
+    custom_headers: dict[str, str] = Field(default_factory=dict)
+    extra_body: dict[str, Any] = Field(default_factory=dict, alias="extra_body")
+    enable_cache_control: bool = False
+    """DashScope: mark the stable prompt prefix for explicit caching (cache_control)."""
+
+
+class ChatCompressionSettings(_Section):
+    context_percentage_threshold: float = Field(default=0.7, ge=0, le=1)
+    """Compress the history when a request would use this share of the context window;
+    0 turns automatic compression off."""
+
+
+class ModelSettings(_Section):
+    name: str | None = None
+    """Model id sent to the server."""
+    max_session_turns: int = -1
+    """Most model requests for one prompt; -1 means no limit."""
+    generation_config: GenerationConfig = Field(default_factory=GenerationConfig)
+    chat_compression: ChatCompressionSettings = Field(default_factory=ChatCompressionSettings)
+    skip_loop_detection: bool = False
+    """Turn off loop detection (repeated tool calls and repeated text)."""
+
+
+class AuthSettings(_Section):
+    api_key: str | None = None
+    base_url: str | None = None
+    dashscope_region: Region = "intl"
+    """DashScope region used when only DASHSCOPE_API_KEY is set: intl, us, cn or hk."""
+
+
+class FolderTrustSettings(_Section):
+    enabled: bool = True
+    """Ask before a folder's own configuration (`.qwen/settings.json`) may widen what
+    qwen-code does there; read only from the user's settings. On by default."""
+
+
+class SecuritySettings(_Section):
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    folder_trust: FolderTrustSettings = Field(default_factory=FolderTrustSettings)
+    pass_credentials_to_commands: bool = False
+    """Let commands qwen-code starts (shell tool, `!cmd`, custom-command `!{…}`) inherit
+    the provider credentials (`OPENAI_API_KEY`, `DASHSCOPE_API_KEY`, ...); off by default."""
+
+
+class ShellSettings(_Section):
+    input_wait_seconds: float = Field(default=5.0, ge=0)
+    """End a command that has been silent this long while blocked reading a terminal or
+    a named pipe (it waits for input that never comes); 0 turns this off."""
+    auto_background_seconds: float = Field(default=10.0, ge=0)
+    """Move a foreground command that looks like a server or watcher to the background
+    when it still runs after this long; 0 turns this off."""
+
+
+class ToolsSettings(_Section):
+    approval_mode: ApprovalMode = "default"
+    allowed: list[str] = Field(default_factory=list)
+    """Tools (or `run_shell_command(prefix)` rules) that never need approval."""
+    truncate_tool_output_threshold: int = 25_000
+    truncate_tool_output_lines: int = 1_000
+    shell: ShellSettings = Field(default_factory=ShellSettings)
+
+
+class PermissionsSettings(_Section):
+    """Qwen Code's permission rules: `Tool` or `Tool(specifier)`; deny > ask > allow.
+    Lists from every settings source (and flags) are merged, not replaced."""
+
+    allow: list[str] = Field(default_factory=list)
+    ask: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+
+
+class ContextSettings(_Section):
+    include_directories: list[str] = Field(default_factory=list)
+    file_name: str | list[str] | None = None
+    """Context file name(s) to load instead of QWEN.md and AGENTS.md."""
+
+    def file_names(self) -> tuple[str, ...]:
+        if self.file_name is None:
+            return ("QWEN.md", "AGENTS.md")
+        return (self.file_name,) if isinstance(self.file_name, str) else tuple(self.file_name)
+
+
+class CheckpointingSettings(_Section):
+    enabled: bool = True
+    """Snapshot the workspace before the first change of each prompt (for /restore)."""
+    include_shell: bool = False
+    """Also snapshot before shell commands, not only before edits and writes."""
+
+
+class GeneralSettings(_Section):
+    vim_mode: bool = False
+    """Vi key bindings in the interactive prompt."""
+    checkpointing: CheckpointingSettings = Field(default_factory=CheckpointingSettings)
+    session_recording: bool = True
+    """Save every session's transcript under $QWEN_HOME/projects/ (for --continue)."""
+
+
+class Settings(_Section):
+    """All settings, as merged from every source."""
+
+    general: GeneralSettings = Field(default_factory=GeneralSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    tools: ToolsSettings = Field(default_factory=ToolsSettings)
+    context: ContextSettings = Field(default_factory=ContextSettings)
+    permissions: PermissionsSettings = Field(default_factory=PermissionsSettings)
+    model_pricing: dict[str, Any] = Field(default_factory=dict)
+    """Prices per model id (USD per 1M tokens), overriding the built-in table."""
+    system_prompt: str | None = Field(default=None, exclude=True)
+    """Replaces the shipped system prompt (from --system-prompt or QWEN_SYSTEM_MD)."""
+    append_system_prompt: str | None = Field(default=None, exclude=True)
+    """Added after the system prompt (--append-system-prompt)."""
+    sources: list[str] = Field(default_factory=list, exclude=True)
+    """Settings files that were read, for diagnostics."""
+    api_key_source: str = Field(default="", exclude=True)
+    notices: list[str] = Field(default_factory=list, exclude=True)
+    """What loading left out and why (untrusted folder, withheld key): one line each, for
+    the front end to show."""
+    trust: Any = Field(default=None, exclude=True)
+    """The project folder's `qwen_code.trust.Trust`."""
+    project_settings_file: str | None = Field(default=None, exclude=True)
+    """The project's `.qwen/settings.json` when there is one (applied or not)."""
+    untrusted_keys: list[str] = Field(default_factory=list, exclude=True)
+    """Project keys left out because the folder is not trusted (each gated section once)."""
