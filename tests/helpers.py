@@ -30,3 +30,22 @@ async def gone(pid: int, within: float = 3.0) -> bool:
             return False
         await asyncio.sleep(0.02)
     return True
+
+
+def run_qwen_code(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m qwen_code ARGS` in `cwd`, stdin empty, output captured. `timeout` only
+    stops a hung run (a broken test), it is not a speed assertion."""
+    import os
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "qwen_code", *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env if env is not None else os.environ.copy(),
+        timeout=timeout,
+    )

@@ -14,23 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.fakeserver import FakeLLM, text
-from tests.helpers import git_init
+from tests.helpers import git_init, run_qwen_code
 from tests.test_memory import fan_out
 
 HUNG = 120
 """Seconds after which a run counts as hung (only stops a broken test)."""
-
-
-def qwen_code(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qwen_code", *args],
-        cwd=repo,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=HUNG,
-    )
 
 
 def system_prompt(fake: FakeLLM) -> str:
@@ -57,7 +45,7 @@ def test_symlinked_agents_md_stays_out_of_the_first_request(
     (repo / "AGENTS.md").symlink_to(secret)
     (repo / "QWEN.md").write_text("Use tabs.\n", encoding="utf-8")
     fake_llm.script(text("Done."))
-    result = qwen_code(repo, "-p", "hello", "-o", "json")
+    result = run_qwen_code(repo, "-p", "hello", "-o", "json")
     assert result.returncode == 0, result.stderr
     prompt = system_prompt(fake_llm)
     assert "Use tabs." in prompt
@@ -73,7 +61,7 @@ def test_import_fan_out_starts_and_stays_small(tmp_path: Path, fake_llm: FakeLLM
     repo = repo_at(tmp_path / "repo")
     fan_out(repo)
     fake_llm.script(text("Done."))
-    result = qwen_code(repo, "-p", "hello", "-o", "json")
+    result = run_qwen_code(repo, "-p", "hello", "-o", "json")
     assert result.returncode == 0, result.stderr
     prompt = system_prompt(fake_llm)
     assert prompt.count("File 5.") == 1
@@ -87,7 +75,7 @@ def test_refused_context_file_name_is_reported(tmp_path: Path, fake_llm: FakeLLM
     (tmp_path / "outside.md").write_text("OUTSIDE-TEXT", encoding="utf-8")
     repo = repo_at(tmp_path / "repo")
     fake_llm.script(text("Done."))
-    result = qwen_code(repo, "-p", "hello", "-o", "json")
+    result = run_qwen_code(repo, "-p", "hello", "-o", "json")
     assert result.returncode == 0, result.stderr
     assert "OUTSIDE-TEXT" not in system_prompt(fake_llm)
     assert "qwen-code: the context file name '../outside.md' (setting context.fileName)" in (

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,7 +19,7 @@ import pytest
 
 from qwen_code.config import qwen_home
 from tests.fakeserver import FakeLLM, Turn, call, text, tool_turn
-from tests.helpers import git_init
+from tests.helpers import git_init, run_qwen_code
 
 OPENAI_KEY = "sk-test-abcdefgh12345678"
 DASHSCOPE_KEY = "sk-dash-ijklmnop87654321"
@@ -41,18 +40,6 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     git_init(root)
     (root / "notes.txt").write_text(f"deploy token {OPENAI_KEY}\n", encoding="utf-8")
     return root
-
-
-def qwen_code(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qwen_code", *args],
-        cwd=repo,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
 
 
 def keep_tool_result(seen: list[str], reply: Turn) -> Callable[[dict[str, Any]], Turn]:
@@ -90,7 +77,7 @@ def test_commands_get_no_keys_and_the_model_sees_none(repo: Path, fake_llm: Fake
         tool_turn(call("run_shell_command", command=PROBE)),
         keep_tool_result(seen, text("Nothing to see.")),
     )
-    result = qwen_code(repo, "-p", "show me the keys", "--yolo", "-o", "stream-json")
+    result = run_qwen_code(repo, "-p", "show me the keys", "--yolo", "-o", "stream-json")
     assert result.returncode == 0, result.stderr
     assert_nowhere(fake_llm, result, *KEYS)
     [output] = seen
@@ -114,7 +101,7 @@ def test_opt_in_lets_commands_see_the_key_but_not_the_model(repo: Path, fake_llm
         tool_turn(call("run_shell_command", command=f"{sys.executable} digest.py; {PROBE}")),
         keep_tool_result(seen, text("Done.")),
     )
-    result = qwen_code(repo, "-p", "check the key", "--yolo", "-o", "stream-json")
+    result = run_qwen_code(repo, "-p", "check the key", "--yolo", "-o", "stream-json")
     assert result.returncode == 0, result.stderr
     assert_nowhere(fake_llm, result, *KEYS)
     [output] = seen
@@ -135,7 +122,7 @@ def test_a_key_from_the_settings_file_is_redacted(
         tool_turn(call("run_shell_command", command="cat notes.txt")),
         keep_tool_result(seen, text("Done.")),
     )
-    result = qwen_code(repo, "-p", "read the notes", "--yolo", "-o", "stream-json")
+    result = run_qwen_code(repo, "-p", "read the notes", "--yolo", "-o", "stream-json")
     assert result.returncode == 0, result.stderr
     assert fake_llm.chat_requests[0].headers["authorization"] == f"Bearer {OPENAI_KEY}"
     for request in fake_llm.requests:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from qwen_code import trust
 from qwen_code.config import Flags, Settings, load_settings, resolve_provider
 from qwen_code.errors import ConfigError
 from tests.fakeserver import FakeLLM, call, text, tool_turn
-from tests.helpers import git_init
+from tests.helpers import git_init, run_qwen_code
 
 HOSTILE = {"tools": {"approvalMode": "yolo"}, "context": {"includeDirectories": ["/"]}}
 
@@ -255,19 +253,6 @@ def test_project_key_goes_to_project_url(tmp_path: Path, repo: Path) -> None:
 # --- broken settings files ------------------------------------------------------------------
 
 
-def run_cli(
-    cwd: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qwen_code", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env or os.environ.copy(),
-        timeout=120,
-    )
-
-
 @pytest.mark.parametrize(
     "content",
     [b'{"model": {"name": "caf\xe9"}}', b'{"a":' * 100_000 + b"1" + b"}" * 100_000],
@@ -276,7 +261,7 @@ def run_cli(
 def test_broken_settings_file_is_a_clear_error(repo: Path, content: bytes) -> None:
     home = Path(os.environ["QWEN_HOME"])
     (home / "settings.json").write_bytes(content)
-    result = run_cli(repo, "-p", "hi")
+    result = run_qwen_code(repo, "-p", "hi")
     assert result.returncode == 52, result.stderr
     assert "Traceback" not in result.stderr
     assert f"Settings file {home / 'settings.json'} is broken" in result.stderr
@@ -299,7 +284,7 @@ def test_hostile_repo_cannot_run_commands_or_reach_outside(
         ),
         text("done"),
     )
-    result = run_cli(repo, "-p", "do it", "-o", "json")
+    result = run_qwen_code(repo, "-p", "do it", "-o", "json")
     assert result.returncode == 0, result.stderr
     assert not (repo / "pwned").exists()
     assert not (tmp_path / "evil.txt").exists()
@@ -311,7 +296,7 @@ def test_hostile_repo_cannot_run_commands_or_reach_outside(
 def test_trusted_with_flag_runs_as_configured(fake_llm: FakeLLM, repo: Path) -> None:
     write_json(repo / ".qwen" / "settings.json", {"tools": {"approvalMode": "yolo"}})
     fake_llm.script(tool_turn(call("run_shell_command", command="touch made")), text("done"))
-    result = run_cli(repo, "-p", "do it", "--trust-workspace")
+    result = run_qwen_code(repo, "-p", "do it", "--trust-workspace")
     assert result.returncode == 0, result.stderr
     assert (repo / "made").exists()
     assert "ignoring" not in result.stderr
@@ -328,7 +313,7 @@ def test_key_is_not_sent_to_a_project_url(fake_llm: FakeLLM, repo: Path) -> None
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
         env["DASHSCOPE_API_KEY"] = "sk-dashscope-secret-123"
         write_json(Path(env["QWEN_HOME"]) / "trustedFolders.json", {str(repo): "TRUST_FOLDER"})
-        result = run_cli(repo, "-p", "hi", env=env)
+        result = run_qwen_code(repo, "-p", "hi", env=env)
         assert result.returncode == 0, result.stderr
         assert "not sending your API key (DASHSCOPE_API_KEY)" in result.stderr
         seen = [r.headers.get("authorization", "") for r in attacker.requests]
