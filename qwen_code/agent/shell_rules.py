@@ -213,16 +213,21 @@ def _candidate_paths(arg: Word, bases: Bases) -> list[tuple[Path, str]] | None:
     for base in bases or [Path("/")]:
         pairs.append((base, arg.text))
         if not arg.literal and arg.glob is not None:
-            pairs.extend((base, str(m)) for m in _expand(base, arg.glob))
+            matches = _expand(base, arg.glob)
+            if matches is None:
+                return None  # cannot tell what it names: the deny check fails closed
+            pairs.extend((base, str(m)) for m in matches)
     return pairs
 
 
-def _expand(base: Path, pattern: str) -> list[Path]:
+def _expand(base: Path, pattern: str) -> list[Path] | None:
     """What a glob names (at most 1000; `**` is `*`, as in bash without globstar). Hidden
-    names match too: more candidates only make a deny rule stricter."""
+    names match too: more candidates only make a deny rule stricter. None when the glob
+    cannot be expanded (unreadable folder; `Path.glob` raises NotImplementedError for
+    patterns it does not take, such as an empty one)."""
     pattern = pattern.replace("**", "*")
     start = Path("/") if pattern.startswith("/") else base
     try:
         return list(itertools.islice(start.glob(pattern.lstrip("/")), 1000))
     except (OSError, ValueError, NotImplementedError):
-        return []
+        return None

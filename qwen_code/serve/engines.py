@@ -338,3 +338,7 @@ def missing_program(argv: tuple[str, ...]) -> str | None:
 def install_error(engine: str) -> ServeError:
     how = INSTALL.get(engine, f"install {engine}")
     return ServeError(f"{engine} is not installed.", hint=f"Install it with: {how}")
+
+
+def port_of(command: EngineCommand) -> int:
+    return int(command.base_url.rsplit(":", 1)[1].split("/")[0])

@@ -28,7 +28,9 @@ from qwen_code.serve.engines import (
     NodeCommand,
     install_error,
     missing_program,
+    port_of,
 )
+from qwen_code.serve.records import write_record
 from qwen_code.tools.process_group import group_alive, signal_group
 
 READY_TIMEOUT_S = 2400.0
@@ -110,9 +112,7 @@ def _supervise(
             ready = True
             display.line(f"Node {node.rank} is running as a worker; node 0 serves the API.")
         if opts.detach:
-            from qwen_code.serve import detached
-
-            detached.write_record(opts.run_dir, command, node, proc.pid, log)
+            write_record(opts.run_dir, command, node, proc.pid, log)
             display.line(f"Detached. Stop it with: qwen-code serve stop --port {port_of(command)}")
             return 0
         display.line("Press Ctrl+C to stop the engine.")
@@ -303,7 +303,3 @@ def _wait_gone(pgid: int, timeout_s: float) -> None:
 def _reap(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
-
-
-def port_of(command: EngineCommand) -> int:
-    return int(command.base_url.rsplit(":", 1)[1].split("/")[0])
