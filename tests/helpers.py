@@ -7,6 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from qwen_code.agent.approval import ApprovalAnswer, ApprovalRequest
+
 
 def git_init(root: Path) -> None:
     """Make `root` a git repository (git is a requirement of the project and of CI)."""
@@ -49,3 +51,15 @@ def run_qwen_code(
         env=env if env is not None else os.environ.copy(),
         timeout=timeout,
     )
+
+
+class RecordingApprover:
+    """An approver that answers as told and keeps the requests it was asked."""
+
+    def __init__(self, answer: ApprovalAnswer) -> None:
+        self.answer = answer
+        self.requests: list[ApprovalRequest] = []
+
+    async def __call__(self, request: ApprovalRequest) -> ApprovalAnswer:
+        self.requests.append(request)
+        return self.answer

@@ -15,7 +15,6 @@ import pytest
 
 from qwen_code.agent.approval import (
     ApprovalAnswer,
-    ApprovalRequest,
     Approver,
     HeadlessApprover,
     Permissions,
@@ -41,7 +40,7 @@ from qwen_code.tools.registry import builtin_registry
 from qwen_code.tools.workspace import Workspace
 from qwen_code.ui.headless import compose_prompt
 from tests.fakeserver import FakeLLM, text
-from tests.helpers import git_init
+from tests.helpers import RecordingApprover, git_init
 
 
 def write(path: Path, content: str) -> Path:
@@ -64,18 +63,6 @@ def commands_dir(project: Path) -> Path:
 
 def user_dir() -> Path:
     return qwen_home() / "commands"
-
-
-class RecordingApprover:
-    """An approver that answers as told and keeps the requests it was asked."""
-
-    def __init__(self, answer: ApprovalAnswer) -> None:
-        self.answer = answer
-        self.requests: list[ApprovalRequest] = []
-
-    async def __call__(self, request: ApprovalRequest) -> ApprovalAnswer:
-        self.requests.append(request)
-        return self.answer
 
 
 def make_runner(

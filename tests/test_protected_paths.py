@@ -14,7 +14,6 @@ import pytest
 from qwen_code.agent.approval import (
     Allow,
     ApprovalAnswer,
-    ApprovalRequest,
     Ask,
     Deny,
     HeadlessApprover,
@@ -27,6 +26,7 @@ from qwen_code.agent.tool_runner import ToolRunner
 from qwen_code.tools.base import ToolContext
 from qwen_code.tools.registry import builtin_registry
 from qwen_code.tools.workspace import Workspace
+from tests.helpers import RecordingApprover
 
 PROTECTED = [
     ".git/config",
@@ -193,20 +193,10 @@ async def test_headless_auto_edit_cannot_plant_an_fsmonitor_or_a_yolo_setting(ro
     assert (root / "src" / "fine.py").read_text() == "x"
 
 
-class Recorder:
-    def __init__(self, answer: ApprovalAnswer) -> None:
-        self.answer = answer
-        self.requests: list[ApprovalRequest] = []
-
-    async def __call__(self, request: ApprovalRequest) -> ApprovalAnswer:
-        self.requests.append(request)
-        return self.answer
-
-
 async def test_the_user_approves_each_protected_write_and_always_does_not_stick(
     root: Path,
 ) -> None:
-    approver = Recorder(ApprovalAnswer(approved=True, remember="session"))
+    approver = RecordingApprover(ApprovalAnswer(approved=True, remember="session"))
     tools = runner(root, approver)
     await results(tools, write(".vscode/tasks.json"))
     assert (root / ".vscode" / "tasks.json").read_text() == "x"
@@ -219,7 +209,7 @@ async def test_the_user_approves_each_protected_write_and_always_does_not_stick(
 
 
 async def test_yolo_writes_protected_paths(root: Path) -> None:
-    approver = Recorder(ApprovalAnswer(approved=False))
+    approver = RecordingApprover(ApprovalAnswer(approved=False))
     tools = runner(root, approver, "yolo")
     [result] = await results(tools, write(".envrc"))
     assert not result.is_error and approver.requests == []
@@ -227,6 +217,6 @@ async def test_yolo_writes_protected_paths(root: Path) -> None:
 
 
 async def test_plan_mode_still_refuses(root: Path) -> None:
-    approver = Recorder(ApprovalAnswer(approved=True))
+    approver = RecordingApprover(ApprovalAnswer(approved=True))
     [result] = await results(runner(root, approver, "plan", "Edit"), write(".git/config"))
     assert result.is_error and "Plan mode" in result.output and approver.requests == []
