@@ -9,7 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from qwen_code.llm.types import ToolCall, UsageInfo
+from qwen_code.tools.events import TodosUpdated
+
 _EV = {"frozen": True, "slots": True, "kw_only": True}
+
+__all__ = ["TodosUpdated", "ToolCall", "UsageInfo"]  # defined below the agent, re-exported
 
 
 @dataclass(**_EV)
@@ -18,39 +23,6 @@ class TextDelta:
 
     text: str
     type: Literal["text_delta"] = "text_delta"
-
-
-@dataclass(**_EV)
-class ToolCall:
-    """One tool call requested by the model (arguments already parsed to a dict)."""
-
-    id: str
-    name: str
-    arguments: dict[str, Any]
-    raw_arguments: str = ""
-    """The argument text as the model wrote it (kept for error messages)."""
-    parse_error: str | None = None
-    """Set when the arguments could not be parsed as a JSON object."""
-
-
-@dataclass(**_EV)
-class UsageInfo:
-    """Token counts of one model request, as the server reported them."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def __add__(self, other: UsageInfo) -> UsageInfo:
-        return UsageInfo(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-            cached_tokens=self.cached_tokens + other.cached_tokens,
-        )
 
 
 @dataclass(**_EV)
@@ -98,14 +70,6 @@ class ApprovalRequested:
     message: str = ""
     """The denial message the model sees, or the user's note."""
     type: Literal["approval_requested"] = "approval_requested"
-
-
-@dataclass(**_EV)
-class TodosUpdated:
-    """The model rewrote its task list."""
-
-    todos: tuple[dict[str, Any], ...]
-    type: Literal["todos_updated"] = "todos_updated"
 
 
 @dataclass(**_EV)

@@ -19,12 +19,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qwen_code.agent.events import ToolCall
 from qwen_code.llm import retry
 from qwen_code.llm.qwen_toolcalls import ToolCallFilter, XmlCall, parse_tool_calls, tool_properties
 from qwen_code.llm.repair import parse_tool_arguments
 from qwen_code.llm.stream import StreamAccumulator, synthesize_call_id
-from qwen_code.llm.types import ModelConfig, ModelResponse, RetryNotice, TextChunk
+from qwen_code.llm.types import ModelConfig, ModelResponse, RetryNotice, TextChunk, ToolCall
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from qwen_code import __version__
-from qwen_code.agent.context import estimate_tokens, parse_overflow, schema_chars
 from qwen_code.errors import ModelError
 from qwen_code.llm import retry
 from qwen_code.llm.attempt import (
@@ -39,6 +38,7 @@ from qwen_code.llm.attempt import (
 )
 from qwen_code.llm.models import served_context_length
 from qwen_code.llm.sampling import split_sampling
+from qwen_code.llm.tokens import estimate_tokens, parse_overflow, schema_chars
 from qwen_code.llm.types import ModelConfig, ModelResponse, RetryNotice, StreamItem
 from qwen_code.textsafe import clean_json
 

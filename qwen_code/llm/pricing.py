@@ -35,8 +35,8 @@ from itertools import pairwise
 from typing import Any
 from urllib.parse import urlsplit
 
-from qwen_code.agent.events import UsageInfo
 from qwen_code.errors import ConfigError
+from qwen_code.llm.types import UsageInfo
 
 PER_TOKENS = 1_000_000
 """Prices are per this many tokens."""

@@ -13,9 +13,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from qwen_code.agent.events import ToolCall, UsageInfo
 from qwen_code.llm.pricing import with_cache_details
-from qwen_code.llm.types import ModelResponse
+from qwen_code.llm.types import ModelResponse, ToolCall, UsageInfo
 from qwen_code.textsafe import REPLACEMENT, clean_text, is_high_surrogate
 
 

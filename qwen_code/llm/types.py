@@ -1,11 +1,46 @@
-"""What the client takes and yields. Plain dataclasses: importing this is cheap."""
+"""What the client takes and yields. Plain dataclasses: importing this is cheap.
+
+`ToolCall` and `UsageInfo` are wire types: the client produces them and the agent's events
+carry them (`qwen_code.agent.events` re-exports them)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
-from qwen_code.agent.events import ToolCall, UsageInfo
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCall:
+    """One tool call requested by the model (arguments already parsed to a dict)."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    raw_arguments: str = ""
+    """The argument text as the model wrote it (kept for error messages)."""
+    parse_error: str | None = None
+    """Set when the arguments could not be parsed as a JSON object."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsageInfo:
+    """Token counts of one model request, as the server reported them."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: UsageInfo) -> UsageInfo:
+        return UsageInfo(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+        )
 
 
 @dataclass(slots=True, kw_only=True)
@@ -74,3 +109,12 @@ class ModelResponse:
 
 
 StreamItem: TypeAlias = TextChunk | RetryNotice | ModelResponse
+
+
+class ChatModel(Protocol):
+    """What the agent needs of a model: one streamed reply to messages and tool schemas.
+    `ChatClient` is one; tests and subagents may pass any other."""
+
+    def stream_chat(
+        self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
+    ) -> AsyncIterator[StreamItem]: ...

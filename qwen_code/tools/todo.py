@@ -11,8 +11,8 @@ from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qwen_code.agent.events import TodosUpdated
 from qwen_code.tools.base import Tool, ToolContext, ToolError, ToolOutput, ToolParams
+from qwen_code.tools.events import TodosUpdated
 
 TODOS_KEY = "todos"
 TodoStatus: TypeAlias = Literal["pending", "in_progress", "completed"]

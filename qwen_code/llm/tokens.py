@@ -1,0 +1,97 @@
+"""Token estimates from characters, and the figures a context-overflow error names.
+
+Used by the client (the room a prompt leaves for the reply) and by the agent's context
+budget (`qwen_code.agent.context`), which calibrates the ratio from the server's counts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+Message = dict[str, Any]
+
+DEFAULT_CHARS_PER_TOKEN = 3.5
+"""Before the server has reported usage: code and English run about 3.5-4 chars/token."""
+MESSAGE_OVERHEAD_TOKENS = 4
+"""Chat-template tokens around each message (`<|im_start|>role\\n … <|im_end|>\\n`)."""
+CALL_OVERHEAD_TOKENS = 8
+"""Tokens around one tool call in an assistant message (the tool-call markup)."""
+
+
+def content_chars(content: Any) -> int:
+    """Characters of a message's `content`: a string, None, or a list of parts."""
+    if content is None:
+        return 0
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        total = 0
+        for part in content:
+            if isinstance(part, dict):
+                total += len(part.get("text") or "") if part.get("type") == "text" else 1000
+            else:
+                total += len(str(part))
+        return total
+    return len(str(content))
+
+
+def message_chars(message: Message) -> int:
+    """The characters of one message the model reads (content and tool calls)."""
+    chars = content_chars(message.get("content"))
+    for tool_call in message.get("tool_calls") or ():
+        function = tool_call.get("function") or {}
+        chars += len(function.get("name") or "") + len(function.get("arguments") or "")
+    return chars
+
+
+def message_tokens(message: Message, chars_per_token: float = DEFAULT_CHARS_PER_TOKEN) -> int:
+    """Estimated tokens of one message, template overhead included."""
+    calls = len(message.get("tool_calls") or ())
+    overhead = MESSAGE_OVERHEAD_TOKENS + CALL_OVERHEAD_TOKENS * calls
+    return overhead + math.ceil(message_chars(message) / chars_per_token)
+
+
+def estimate_tokens(
+    messages: Sequence[Message], chars_per_token: float = DEFAULT_CHARS_PER_TOKEN
+) -> int:
+    """Estimated tokens of a list of messages."""
+    return sum(message_tokens(m, chars_per_token) for m in messages)
+
+
+def schema_chars(tools: Sequence[dict[str, Any]] | None) -> int:
+    """Characters of the tool schemas as sent (the server renders them into the prompt)."""
+    return len(json.dumps(list(tools), ensure_ascii=False)) if tools else 0
+
+
+_LIMIT_PATTERNS = (
+    re.compile(r"maximum context length is (\d+)", re.IGNORECASE),
+    re.compile(r"context (?:length|size|window)[^\d\n]{0,30}?\(?(\d{3,})", re.IGNORECASE),
+    re.compile(r"input length should be \[\d+,\s*(\d+)\]", re.IGNORECASE),
+)
+_ACTUAL_PATTERNS = (
+    re.compile(r"(\d+) (?:tokens )?in the messages", re.IGNORECASE),
+    re.compile(r"(?:resulted in|request has|prompt has|input has) (\d+)", re.IGNORECASE),
+    re.compile(r"(?:input|request|prompt) \((\d+) tokens\)", re.IGNORECASE),
+    re.compile(r"requested (\d+) tokens", re.IGNORECASE),
+)
+
+
+def parse_overflow(message: str) -> tuple[int | None, int | None]:
+    """(the window, the prompt's tokens) named in a context-overflow error, when it says.
+
+    "This model's maximum context length is 8192 tokens. However, your messages resulted
+    in 9000 tokens" → (8192, 9000).
+    """
+
+    def first(patterns: tuple[re.Pattern[str], ...]) -> int | None:
+        for pattern in patterns:
+            match = pattern.search(message)
+            if match:
+                return int(match.group(1))
+        return None
+
+    return first(_LIMIT_PATTERNS), first(_ACTUAL_PATTERNS)

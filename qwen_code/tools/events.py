@@ -1,0 +1,15 @@
+"""Events a tool may emit beside its result (`ToolOutput.events`); the agent passes them
+on to the front ends with its own (`qwen_code.agent.events.Event`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TodosUpdated:
+    """The model rewrote its task list."""
+
+    todos: tuple[dict[str, Any], ...]
+    type: Literal["todos_updated"] = "todos_updated"
