@@ -1,8 +1,9 @@
 """Process entry point (`qwen-code` and `python -m qwen_code`).
 
-`--version` is answered here, before the command-line parser is even imported. After a
-run the process exits without the interpreter's teardown (which spends ~0.4 s freeing
-the modules `openai` loads): output is flushed first, and nothing else is pending.
+`--version` is answered here (`qwen_code.version`), before the command-line parser is
+even imported. After a run the process exits without the interpreter's teardown (which
+spends ~0.4 s freeing the modules `openai` loads): output is flushed first, and nothing
+else is pending.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else list(argv)
-    if args in (["--version"], ["-v"]):
-        from qwen_code import __version__
+    from qwen_code.version import answer_version
 
-        print(f"qwen-code {__version__}")
+    args = sys.argv[1:] if argv is None else list(argv)
+    if answer_version(args):
         return 0
     from qwen_code.cli import main as cli_main
 

@@ -1,19 +1,25 @@
-"""Command line: parses flags, builds settings, picks a front end.
+"""Command line: parses flags and picks a front end (headless or interactive).
 
 Only typer is imported at module level; everything heavy (openai, rich, the agent) is
 imported inside the command that needs it, so `--help` and `--version` stay fast.
+`main` reads the process once (`Environment.detect`) and hands that Environment to the
+parser as its context object; every command takes its streams, working directory and
+home from it.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from qwen_code import __version__, cli_serve, cli_sessions
+from qwen_code import cli_serve, cli_sessions
+from qwen_code.environment import Environment, from_context
+
+if TYPE_CHECKING:
+    from qwen_code.config import Flags, Settings
 
 DEFAULT_COMMAND = "run"
 
@@ -21,7 +27,7 @@ DEFAULT_COMMAND = "run"
 class DefaultCommandGroup(TyperGroup):
     """`qwen-code [flags] [QUERY]` runs the agent; `qwen-code SUBCOMMAND` runs a subcommand."""
 
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         if not args or args[0] not in self.commands or args[0] == DEFAULT_COMMAND:
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
@@ -30,7 +36,7 @@ class DefaultCommandGroup(TyperGroup):
 class RunCommand(TyperCommand):
     """The default command; its usage line reads as the program's own."""
 
-    def format_usage(self, ctx: Any, formatter: Any) -> None:
+    def format_usage(self, ctx: typer.Context, formatter: Any) -> None:  # type: ignore[override]
         formatter.write_usage("qwen-code", "[OPTIONS] [QUERY]...  |  qwen-code COMMAND ...")
 
 
@@ -48,9 +54,12 @@ def _group() -> None:
     """qwen-code: a terminal coding agent for Qwen3-Coder and OpenAI-compatible models."""
 
 
-def _version(value: bool) -> None:
+def _version(ctx: typer.Context, value: bool) -> None:
+    """`--version` among other flags (alone, `__main__` answered it before typer loaded)."""
     if value:
-        print(f"qwen-code {__version__}")
+        from qwen_code.version import print_version
+
+        print_version(from_context(ctx).stdout)
         raise typer.Exit()
 
 
@@ -140,6 +149,7 @@ Version = Annotated[
     "Other commands: qwen-code serve|cost|sessions|checkpoints|prompts (each has --help).",
 )
 def run(
+    ctx: typer.Context,
     query: Query = None,
     prompt: Prompt = None,
     prompt_interactive: Interactive = None,
@@ -185,73 +195,84 @@ def run(
         append_system_prompt=append_system_prompt,
         trust_workspace=trust_workspace,
     )
-    _configure_logging(debug)
+    env = from_context(ctx)
+    _configure_logging(debug, env)
     text = _prompt_text(prompt, query)
-    where = Where(latest=continue_session, session_id=resume)
-    if prompt_interactive is not None or (not text and _stdin_is_terminal()):
-        return _interactive(flags, prompt_interactive, output_format, where)
-    return _headless(flags, text, output_format, include_partial_messages, where)
-
-
-@dataclass(frozen=True, slots=True)
-class Where:
-    """Which saved session to continue: the latest (`-c`) or one by id (`-r`)."""
-
-    latest: bool = False
-    session_id: str | None = None
-
-
-def _stdin_is_terminal() -> bool:
+    if prompt_interactive is not None or (not text and env.stdin_isatty):
+        return _interactive(
+            env,
+            flags,
+            prompt_interactive,
+            output_format,
+            latest=continue_session,
+            session_id=resume,
+        )
     from qwen_code.ui import headless
 
-    return not headless.stdin_is_piped()
+    return headless.main(
+        env,
+        flags,
+        text,
+        output_format=output_format,
+        partial=include_partial_messages,
+        latest=continue_session,
+        session_id=resume,
+    )
 
 
-def _interactive(flags: Any, first_message: str | None, output_format: str, where: Where) -> int:
+def _interactive(
+    env: Environment,
+    flags: Flags,
+    first_message: str | None,
+    output_format: str,
+    *,
+    latest: bool,
+    session_id: str | None,
+) -> int:
     from qwen_code.config import load_settings, resolve_provider
     from qwen_code.errors import InputError
 
-    if not _stdin_is_terminal():
+    if not env.stdin_isatty:
         raise InputError("-i/--prompt-interactive needs a terminal; stdin is piped.")
     if output_format != "text":
         raise InputError("--output-format applies to headless runs: pass a prompt with -p.")
     import asyncio
 
-    settings = load_settings(flags)
+    settings = load_settings(flags, cwd=env.cwd, home=env.home)
     if _needs_trust_decision(settings):
-        settings = asyncio.run(_ask_trust(flags))
-    provider = resolve_provider(settings)
+        settings = asyncio.run(_ask_trust(env, flags))
+    provider = resolve_provider(settings, home=env.home)
 
     from qwen_code.ui.repl import run_interactive
 
     return asyncio.run(
         run_interactive(
+            env,
             settings,
             provider,
             first_message=first_message,
-            latest=where.latest,
-            session_id=where.session_id,
+            latest=latest,
+            session_id=session_id,
         )
     )
 
 
-def _needs_trust_decision(settings: Any) -> bool:
+def _needs_trust_decision(settings: Settings) -> bool:
     """Nobody has decided about this folder, and its settings hold keys that apply only
     when it is trusted: worth asking (a folder with nothing to gate is not asked about)."""
     return bool(settings.untrusted_keys) and settings.trust.trusted is None
 
 
-async def _ask_trust(flags: Any) -> Any:
+async def _ask_trust(env: Environment, flags: Flags) -> Settings:
     """The first interactive run in an undecided folder: ask, then load the settings as
     the answer allows."""
-    from pathlib import Path
-
-    from qwen_code.config import load_settings, qwen_home
+    from qwen_code.config import load_settings
     from qwen_code.ui.terminal import Terminal, make_console
     from qwen_code.ui.trust_dialog import ask_trust
 
-    await ask_trust(make_console(Terminal.detect()), Path.cwd(), qwen_home())
-    return load_settings(flags)
+    terminal = Terminal.detect(stdout=env.stdout, stdin=env.stdin)
+    await ask_trust(make_console(terminal, env.stdout), env.cwd, env.home)
+    return load_settings(flags, cwd=env.cwd, home=env.home)
 
 
 def _prompt_text(prompt: str | None, query: list[str] | None) -> str:
@@ -259,48 +280,6 @@ def _prompt_text(prompt: str | None, query: list[str] | None) -> str:
     if prompt is None:
         return words
     return f"{prompt}\n\n{words}" if words else prompt
-
-
-def _headless(flags: Any, prompt: str, output_format: str, partial: bool, where: Where) -> int:
-    from pathlib import Path
-
-    from qwen_code.config import load_settings, qwen_home, resolve_provider
-    from qwen_code.errors import InputError
-    from qwen_code.session import resume
-    from qwen_code.ui import headless
-
-    piped, truncated = ("", False)
-    if headless.stdin_is_piped():
-        piped, truncated = headless.read_piped_stdin()
-        if truncated:
-            print("qwen-code: stdin was cut at 8 MB.", file=sys.stderr)
-    full_prompt = headless.compose_prompt(prompt, piped, cwd=Path.cwd())
-    if not full_prompt:
-        raise InputError(
-            'No prompt given. Pass one as an argument (qwen-code "fix the test"), with -p, '
-            "or pipe it on stdin; run qwen-code in a terminal without one for a session."
-        )
-    if where.session_id == resume.PICK:
-        raise InputError(
-            "-r/--resume needs a session id here; `qwen-code sessions list` shows them."
-        )
-    settings = load_settings(flags)
-    for notice in settings.notices:
-        print(f"qwen-code: {notice}", file=sys.stderr)
-    provider = resolve_provider(settings)
-    saved = resume.resolve(
-        qwen_home(), Path.cwd(), latest=where.latest, session_id=where.session_id
-    )
-    return headless.run_until_complete(
-        headless.run_headless(
-            settings,
-            provider,
-            full_prompt,
-            output_format=output_format,
-            partial=partial,
-            resume=saved,
-        )
-    )
 
 
 prompts_app = typer.Typer(
@@ -314,22 +293,22 @@ cli_sessions.register(app)
 
 
 @prompts_app.command("show")
-def prompts_show() -> None:
+def prompts_show(ctx: typer.Context) -> None:
     """Print the system prompt exactly as this directory's sessions send it."""
-    from pathlib import Path
-
-    from qwen_code.config import load_settings, qwen_home
+    from qwen_code.config import load_settings
     from qwen_code.prompts import build_system_prompt
 
-    settings = load_settings()
-    cwd = Path.cwd().resolve()
+    env = from_context(ctx)
+    settings = load_settings(cwd=env.cwd, home=env.home)
+    cwd = env.cwd.resolve()
     extra = [(cwd / d).resolve() for d in settings.context.include_directories]
-    prompt, _ = build_system_prompt(settings, cwd, home=qwen_home(), extra_roots=extra)
-    print(prompt)
+    prompt, _ = build_system_prompt(settings, cwd, home=env.home, extra_roots=extra)
+    print(prompt, file=env.stdout)
 
 
 @prompts_app.command("export")
 def prompts_export(
+    ctx: typer.Context,
     directory: Annotated[str, typer.Argument(help="Where to write the templates.")],
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
 ) -> None:
@@ -340,17 +319,18 @@ def prompts_export(
     """
     from qwen_code.prompts import export_templates
 
+    env = from_context(ctx)
     for path, written in export_templates(directory, force=force):
-        print(f"{'wrote' if written else 'kept existing'} {path}")
+        print(f"{'wrote' if written else 'kept existing'} {path}", file=env.stdout)
 
 
-def _configure_logging(debug: bool) -> None:
+def _configure_logging(debug: bool, env: Environment) -> None:
     import logging
 
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
         format="qwen-code %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        stream=env.stderr,
     )
 
 
@@ -366,18 +346,21 @@ def _optional_resume_value(args: list[str]) -> list[str]:
     return fixed
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: returns the process exit code."""
-    args = _optional_resume_value(sys.argv[1:] if argv is None else list(argv))
-    if args in (["--version"], ["-v"]):
-        print(f"qwen-code {__version__}")
-        return 0
+def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
+    """Entry point: returns the process exit code. `env`: the process as
+    `Environment.detect()` reads it, unless given (tests)."""
     from qwen_code.errors import ExitCode, QwenCodeError
 
+    args = _optional_resume_value(sys.argv[1:] if argv is None else list(argv))
     try:
-        result = app(args=args, prog_name="qwen-code", standalone_mode=False)
+        env = env or Environment.detect()
+    except OSError as exc:  # the working directory was deleted under us
+        print(f"qwen-code: cannot use the working directory: {exc.strerror}", file=sys.stderr)
+        return int(ExitCode.INPUT)
+    try:
+        result = app(args=args, prog_name="qwen-code", standalone_mode=False, obj=env)
     except QwenCodeError as exc:
-        print(f"qwen-code: {exc}", file=sys.stderr)
+        print(f"qwen-code: {exc}", file=env.stderr)
         return int(exc.exit_code)
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
@@ -386,9 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as exc:
         show = getattr(exc, "show", None)
         if callable(show):
-            show(file=sys.stderr)
+            show(file=env.stderr)
         else:
-            print(f"qwen-code: {exc.format_message()}", file=sys.stderr)
+            print(f"qwen-code: {exc.format_message()}", file=env.stderr)
         return int(ExitCode.INPUT)
     except KeyboardInterrupt:
         return int(ExitCode.INTERRUPTED)

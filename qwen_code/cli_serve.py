@@ -2,16 +2,23 @@
 
 Only typer is imported here at module level; `qwen_code.serve` is imported inside the
 commands. `register(app)` adds both to the main app. `python -m qwen_code.cli_serve ...`
-runs them on their own.
+runs them on their own. Output goes to the streams of the `Environment` that the caller
+passes as the context object (`cli.main`), and user tables are read from its home.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
+
+from qwen_code.environment import Environment, from_context
+
+if TYPE_CHECKING:
+    from qwen_code.serve.engines import EngineCommand, ServeOptions
+    from qwen_code.serve.plan import Fit, Plan
 
 ModelOpt = Annotated[
     str | None,
@@ -54,10 +61,10 @@ def _engines(engine: str | None) -> tuple[Any, ...]:
     return (name,)
 
 
-def _plan(args: dict[str, Any]) -> Any:
+def _plan(args: dict[str, Any], env: Environment) -> Plan:
     """Resolve model and GPUs (detecting them for `auto`) and make the plan."""
     from qwen_code.serve import gpus as gpu_detect
-    from qwen_code.serve.catalog import Catalog, ServeError, parse_gpus, parse_tokens
+    from qwen_code.serve.catalog import Catalog, ServeError, parse_gpus, parse_tokens, user_dir
     from qwen_code.serve.plan import PlanRequest, make_plan
 
     if not args["model"]:
@@ -66,7 +73,7 @@ def _plan(args: dict[str, Any]) -> Any:
         raise ServeError("--kv-cache-dtype is auto or fp8.")
     if args["gpus"].strip().lower() == "auto":
         found = gpu_detect.detect(args["gpu_mem"])
-        out = sys.stderr if args.get("json_output") else sys.stdout
+        out = env.stderr if args.get("json_output") else env.stdout
         print(found.describe(), file=out)
         for warning in found.warnings:
             print(f"Warning: {warning}", file=out)
@@ -76,7 +83,7 @@ def _plan(args: dict[str, Any]) -> Any:
     context = args["context"]
     return make_plan(
         PlanRequest(
-            choice=Catalog.load().resolve(args["model"]),
+            choice=Catalog.load(user_dir(env.home)).resolve(args["model"]),
             gpus=gpu_set,
             nodes=max(args["nodes"], 1),
             context=parse_tokens(context, binary=True) if context else None,
@@ -89,6 +96,7 @@ def _plan(args: dict[str, Any]) -> Any:
 
 
 def serve_plan(
+    ctx: typer.Context,
     model: ModelOpt = None,
     gpus: GpusOpt = "auto",
     gpu_mem: GpuMemOpt = None,
@@ -107,8 +115,11 @@ def serve_plan(
 
     from qwen_code.serve.render import plan_json, plan_text
 
-    plan = _plan(locals())
-    print(json.dumps(plan_json(plan), indent=2) if json_output else plan_text(plan))
+    env = from_context(ctx)
+    plan = _plan(locals(), env)
+    print(
+        json.dumps(plan_json(plan), indent=2) if json_output else plan_text(plan), file=env.stdout
+    )
     return 0 if plan.best else 1
 
 
@@ -143,13 +154,13 @@ def serve_main(
     Subcommands: plan, stop, status."""
     if ctx.invoked_subcommand:
         return 0
-    return _serve(locals())
+    return _serve(locals(), from_context(ctx))
 
 
-def _serve(args: dict[str, Any]) -> int:
+def _serve(args: dict[str, Any], env: Environment) -> int:
     from qwen_code.serve.engines import ServeOptions, build_command
 
-    plan = _plan(args)
+    plan = _plan(args, env)
     fit = pick_fit(plan, args["engine"], args["tp"], args["dp"], args["ep"])
     opts = ServeOptions(
         host=args["host"],
@@ -161,14 +172,21 @@ def _serve(args: dict[str, Any]) -> int:
         gguf_file=args["gguf"],
     )
     command = build_command(plan, fit, opts)
-    print(_fit_summary(fit))
-    _print_commands(command, None if args["dry_run"] else args["node_rank"])
+    print(_fit_summary(fit), file=env.stdout)
+    _print_commands(command, None if args["dry_run"] else args["node_rank"], env.stdout)
     if args["dry_run"]:
         return 0
-    return _launch(plan, fit, command, opts, args)
+    return _launch(plan, fit, command, opts, args, env)
 
 
-def _launch(plan: Any, fit: Any, command: Any, opts: Any, args: dict[str, Any]) -> int:
+def _launch(
+    plan: Plan,
+    fit: Fit,
+    command: EngineCommand,
+    opts: ServeOptions,
+    args: dict[str, Any],
+    env: Environment,
+) -> int:
     from qwen_code.serve import engines, launch
     from qwen_code.serve.display import Display
 
@@ -180,20 +198,23 @@ def _launch(plan: Any, fit: Any, command: Any, opts: Any, args: dict[str, Any]) 
         and engines.missing_program(fallback) is None
     ):
         node = engines.llama_cpp_python(node, plan, fit, opts)
-        print(f"llama-server is not installed; using llama-cpp-python:\n  {node.shell()}")
+        print(
+            f"llama-server is not installed; using llama-cpp-python:\n  {node.shell()}",
+            file=env.stdout,
+        )
     options = launch.LaunchOptions.default(
         ready_timeout_s=args["ready_timeout"],
         detach=args["detach"],
         planned_kv_tokens=fit.kv_tokens,
     )
-    return launch.run(command, node, args["port"], options, Display(sys.stdout))
+    return launch.run(command, node, args["port"], options, Display(env.stdout))
 
 
-def pick_fit(plan: Any, engine: str | None, tp: int | None, dp: int | None, ep: int | None) -> Any:
+def pick_fit(plan: Plan, engine: str | None, tp: int | None, dp: int | None, ep: int | None) -> Fit:
     """The best fitting layout that matches the filters; else an error that says why."""
     from qwen_code.serve.catalog import ServeError
 
-    def matches(fit: Any) -> bool:
+    def matches(fit: Fit) -> bool:
         lay = fit.layout
         wanted = (engine and _engines(engine)[0], tp, dp, ep)
         have = (lay.engine, lay.tp, lay.dp, lay.ep)
@@ -224,7 +245,7 @@ def pick_fit(plan: Any, engine: str | None, tp: int | None, dp: int | None, ep: 
     )
 
 
-def _fit_summary(fit: Any) -> str:
+def _fit_summary(fit: Fit) -> str:
     lay = fit.layout
     return (
         f"Plan: {lay.engine} {lay.label()}: {fit.weights_gb:.1f} GB of weights per GPU, "
@@ -233,7 +254,7 @@ def _fit_summary(fit: Any) -> str:
     )
 
 
-def _print_commands(command: Any, rank: int | None) -> None:
+def _print_commands(command: EngineCommand, rank: int | None, out: TextIO) -> None:
     from qwen_code.serve.engines import INSTALL, missing_program
 
     nodes = command.nodes if rank is None else (command.for_rank(rank),)
@@ -241,40 +262,46 @@ def _print_commands(command: Any, rank: int | None) -> None:
         title = "Command" if len(command.nodes) == 1 else f"Node {node.rank}"
         if len(command.nodes) > 1:
             title += " (head, serves the API)" if node.rank == 0 else " (worker)"
-        print(f"{title}:")
+        print(f"{title}:", file=out)
         for before in node.before:
-            print(f"  {' '.join(before)}")
-        print(f"  {node.shell(multiline=True)}")
+            print(f"  {' '.join(before)}", file=out)
+        print(f"  {node.shell(multiline=True)}", file=out)
     for note in command.notes:
-        print(f"Note: {note}")
+        print(f"Note: {note}", file=out)
     if rank is None:
         missing = {m for n in nodes for a in (*n.before, n.argv) if (m := missing_program(a))}
         for name in sorted(missing):
-            print(f"Note: {name} is not installed here ({INSTALL.get(name, name)}).")
-    print(f"Clients: OPENAI_BASE_URL={command.base_url} OPENAI_MODEL={command.served_name}")
+            print(f"Note: {name} is not installed here ({INSTALL.get(name, name)}).", file=out)
+    print(
+        f"Clients: OPENAI_BASE_URL={command.base_url} OPENAI_MODEL={command.served_name}", file=out
+    )
 
 
 def serve_stop(
+    ctx: typer.Context,
     port: Annotated[int | None, typer.Option("--port", help="Only this one.")] = None,
 ) -> int:
     """Stop detached engines (all of them, or the one on --port)."""
     from qwen_code.serve import detached, launch
 
+    out = from_context(ctx).stdout
     for message in detached.stop_detached(launch.LaunchOptions.default().run_dir, port):
-        print(message)
+        print(message, file=out)
     return 0
 
 
-def serve_status() -> int:
+def serve_status(ctx: typer.Context) -> int:
     """List detached engines: model, pid, health, uptime, log."""
     from qwen_code.serve import detached, launch
 
+    out = from_context(ctx).stdout
     for line in detached.status_lines(launch.LaunchOptions.default().run_dir):
-        print(line)
+        print(line, file=out)
     return 0
 
 
 def cost(
+    ctx: typer.Context,
     tokens_per_day: Annotated[str, typer.Option("--tokens-per-day", help="e.g. 50M.")],
     input_share: Annotated[float, typer.Option("--input-share")] = 0.9,
     cache_hit: Annotated[float, typer.Option("--cache-hit", help="Cached input share.")] = 0.6,
@@ -296,13 +323,13 @@ def cost(
 ) -> int:
     """Self-hosting against the DashScope API for a workload: cost per 1M tokens and per
     day, the break-even volume, and the assumptions. --power-price: owned hardware."""
-    return _cost(locals())
+    return _cost(locals(), from_context(ctx))
 
 
-def _cost(args: dict[str, Any]) -> int:
+def _cost(args: dict[str, Any], env: Environment) -> int:
     import json
 
-    from qwen_code.serve.catalog import Catalog, parse_gpus, parse_tokens
+    from qwen_code.serve.catalog import Catalog, parse_gpus, parse_tokens, user_dir
     from qwen_code.serve.cost import CostRequest, compare
     from qwen_code.serve.render import cost_json, cost_text
 
@@ -312,7 +339,7 @@ def _cost(args: dict[str, Any]) -> int:
         CostRequest(
             tokens_per_day=parse_tokens(args["tokens_per_day"], binary=False),
             context=parse_tokens(args["context"], binary=True),
-            choice=Catalog.load().resolve(args["model"]),
+            choice=Catalog.load(user_dir(env.home)).resolve(args["model"]),
             gpus=parse_gpus(args["gpus"], args["gpu_mem"]),
             decode_tok_s=args["decode_tok_s"],
             prefill_tok_s=args["prefill_tok_s"],
@@ -320,7 +347,8 @@ def _cost(args: dict[str, Any]) -> int:
             **{k: args[k] for k in keys},
         )
     )
-    print(json.dumps(cost_json(report), indent=2) if args["json_output"] else cost_text(report))
+    text = json.dumps(cost_json(report), indent=2) if args["json_output"] else cost_text(report)
+    print(text, file=env.stdout)
     return 0
 
 
@@ -343,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m qwen_code.cli_serve serve|cost ...`."""
     from qwen_code.errors import QwenCodeError
 
+    env = Environment.detect()
+
     app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
 
     @app.callback()
@@ -351,9 +381,9 @@ def main(argv: list[str] | None = None) -> int:
 
     register(app)
     try:
-        result = app(args=sys.argv[1:] if argv is None else argv, standalone_mode=False)
+        result = app(args=sys.argv[1:] if argv is None else argv, standalone_mode=False, obj=env)
     except QwenCodeError as exc:
-        print(f"qwen-code: {exc}", file=sys.stderr)
+        print(f"qwen-code: {exc}", file=env.stderr)
         return int(exc.exit_code)
     except typer.Exit as exc:
         return int(exc.exit_code or 0)

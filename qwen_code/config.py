@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
 from qwen_code import trust as folder_trust
 from qwen_code.errors import ConfigError, CredentialsError
+from qwen_code.llm.dashscope import is_dashscope
 from qwen_code.settings_files import SettingsScope as SettingsScope
 from qwen_code.settings_files import add_allow_rule as add_allow_rule
 from qwen_code.settings_files import deep_merge, qwen_home, read_settings_file
@@ -70,7 +70,7 @@ def _env_layer(env: Mapping[str, str]) -> tuple[dict[str, Any], str]:
     if base_url:
         auth["baseUrl"] = base_url
     openai_key, dashscope_key = env.get("OPENAI_API_KEY"), env.get("DASHSCOPE_API_KEY")
-    if dashscope_key and (not openai_key or not base_url or _is_dashscope(base_url)):
+    if dashscope_key and (not openai_key or not base_url or is_dashscope(base_url)):
         auth["apiKey"], key_source = dashscope_key, "DASHSCOPE_API_KEY"
     elif openai_key:
         auth["apiKey"], key_source = openai_key, "OPENAI_API_KEY"
@@ -102,14 +102,21 @@ def _flag_layer(flags: Flags) -> dict[str, Any]:
 
 
 def load_settings(
-    flags: Flags | None = None, *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+    flags: Flags | None = None,
+    *,
+    cwd: Path | None = None,
+    home: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Settings:
     """Merge every source into one `Settings`, in the documented precedence. The project's
-    settings apply in full only in a trusted folder (`qwen_code.trust`)."""
+    settings apply in full only in a trusted folder (`qwen_code.trust`).
+
+    Front ends pass the `cwd` and `home` of their `Environment`; for other callers they
+    default to the process's working directory and `$QWEN_HOME` of `env`."""
     flags = flags or Flags()
     env = os.environ if env is None else env
     cwd = (cwd or Path.cwd()).resolve()
-    home = qwen_home(env)
+    home = home if home is not None else qwen_home(env)
     user_path = home / "settings.json"
     user = read_settings_file(user_path) if user_path.is_file() else {}
     project = folder_trust.project_layer(cwd, home, env, user, opt_in=flags.trust_workspace)
@@ -201,7 +208,7 @@ def _bind_credentials(
     )
     if not url_from_project or key_from_project or not auth.api_key or not auth.base_url:
         return
-    if _is_dashscope(auth.base_url) and settings.api_key_source != "OPENAI_API_KEY":
+    if is_dashscope(auth.base_url) and settings.api_key_source != "OPENAI_API_KEY":
         return
     settings.notices.append(
         f"not sending your API key ({settings.api_key_source}) to {auth.base_url}: that "
@@ -250,11 +257,6 @@ def normalize_base_url(url: str) -> str:
     return _ENDPOINT_SUFFIX.sub("", url.strip()).rstrip("/")
 
 
-def _is_dashscope(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    return host.endswith(".aliyuncs.com") and "dashscope" in host
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Provider:
     """The endpoint to talk to, resolved from settings."""
@@ -277,12 +279,13 @@ or pass --api-key / --base-url, or set security.auth.apiKey / baseUrl in {home}/
 
 
 def resolve_provider(settings: Settings, *, home: Path | None = None) -> Provider:
-    """Pick base URL, key and model. Any one credential (a key or a base URL) suffices."""
+    """Pick base URL, key and model. Any one credential (a key or a base URL) suffices.
+    `home` is only named in the error when there is none (`$QWEN_HOME` unless given)."""
     auth = settings.security.auth
     if not auth.api_key and not auth.base_url:
         raise CredentialsError(MISSING_CREDENTIALS.format(home=home or qwen_home()))
     base_url = normalize_base_url(auth.base_url or DASHSCOPE_URLS[auth.dashscope_region])
-    dashscope = _is_dashscope(base_url)
+    dashscope = is_dashscope(base_url)
     model = settings.model.name or (DEFAULT_DASHSCOPE_MODEL if dashscope else None)
     return Provider(
         base_url=base_url,

@@ -247,15 +247,18 @@ def add_memory(fact: str, home: Path, name: str = DEFAULT_NAMES[0]) -> Path:
         raise ValueError(f"{name!r} is not a plain file name; memories are saved in {home}.")
     path = home / name
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    atomic_write(path, with_memory(text, fact).encode("utf-8"))
+    return path
+
+
+def with_memory(text: str, fact: str) -> str:
+    """The context file's `text` with `fact` added as a bullet under the memories heading
+    (the heading is added at the end when missing). What `add_memory` writes, and what
+    the approval shows beforehand."""
     entry = "- " + " ".join(fact.split())
     if MEMORY_HEADING in text:
         head, _, tail = text.partition(MEMORY_HEADING)
         section, sep, rest = tail.partition("\n## ")
         section = section.rstrip("\n") + "\n" + entry + "\n"
-        text = head + MEMORY_HEADING + section + (("\n" + sep.lstrip("\n") + rest) if sep else "")
-    else:
-        text = (
-            text.rstrip("\n") + "\n\n" if text.strip() else ""
-        ) + f"{MEMORY_HEADING}\n\n{entry}\n"
-    atomic_write(path, text.encode("utf-8"))
-    return path
+        return head + MEMORY_HEADING + section + (("\n" + sep.lstrip("\n") + rest) if sep else "")
+    return (text.rstrip("\n") + "\n\n" if text.strip() else "") + f"{MEMORY_HEADING}\n\n{entry}\n"

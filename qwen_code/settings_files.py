@@ -121,9 +121,16 @@ def project_id(cwd: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", root).strip("-") or "root"
 
 
-def settings_path(scope: SettingsScope, *, cwd: Path, env: Mapping[str, str] | None = None) -> Path:
-    """The file a scope's settings are written to."""
-    home = qwen_home(env)
+def settings_path(
+    scope: SettingsScope,
+    *,
+    cwd: Path,
+    home: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Path:
+    """The file a scope's settings are written to (`home`: `$QWEN_HOME` of `env` unless
+    given)."""
+    home = home if home is not None else qwen_home(env)
     if scope == "user":
         return home / "settings.json"
     return find_project_settings(cwd, home) or project_root(cwd) / ".qwen" / "settings.json"
@@ -148,11 +155,16 @@ def update_settings_file(path: Path, keys: tuple[str, ...], update: Any) -> None
 
 
 def add_allow_rule(
-    rule: str, scope: SettingsScope, *, cwd: Path, env: Mapping[str, str] | None = None
+    rule: str,
+    scope: SettingsScope,
+    *,
+    cwd: Path,
+    home: Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Path:
     """Persist an allow rule (`permissions.allow`, Qwen Code's current key) for the project
     or the user; returns the file."""
-    path = settings_path(scope, cwd=cwd, env=env)
+    path = settings_path(scope, cwd=cwd, home=home, env=env)
 
     def add(current: Any) -> list[Any]:
         rules = list(current) if isinstance(current, list) else []

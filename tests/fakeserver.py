@@ -40,6 +40,7 @@ from tests.fakescript import (
     text,
     tool_turn,
 )
+from tests.sse import LAST_FRAME, event, frame
 
 __all__ = [
     "NO_TURN_LEFT",
@@ -72,6 +73,8 @@ class Recorded:
     body: dict[str, Any] | None
     received_at: float
     finished_at: float | None = None
+    raw: bytes = b""
+    """The body's bytes as received."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -98,7 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        self.record = fake._record(self, body)
+        self.record = fake._record(self, body, raw)
         path = self.path.split("?", 1)[0].rstrip("/")
         try:
             if self.command == "POST" and path == "/v1/chat/completions":
@@ -144,13 +147,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self, playback: Playback) -> None:
         sse = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
         self._head(200, {**sse, "Transfer-Encoding": "chunked"})
-        events = [f"data: {json.dumps(c, ensure_ascii=False)}\n\n" for c in playback.chunks()]
-        frames = [_frame(e.encode()) for e in [*events, "data: [DONE]\n\n"]]
-        frames[-1] += b"0\r\n\r\n"  # end of the chunked body
+        frames = [frame(event(c)) for c in [*playback.chunks(), "[DONE]"]]
+        frames[-1] += LAST_FRAME
         frames = self._faults(playback.turn, frames)
         if playback.turn.chunk_delay_s:  # paced: one write per event
-            for frame in frames[:-1]:
-                self.wfile.write(frame)
+            for one in frames[:-1]:
+                self.wfile.write(one)
                 time.sleep(playback.turn.chunk_delay_s)
             frames = frames[-1:]
         self.record.finished_at = time.monotonic()
@@ -165,7 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         batch: list[bytes] = []
         for chunk in playback.endless():
-            batch.append(_frame(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode()))
+            batch.append(frame(event(chunk)))
             if len(batch) >= 64:  # fewer writes; each still a few KB at most
                 self.wfile.write(b"".join(batch))
                 batch.clear()
@@ -177,7 +179,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _faults(self, turn: Turn, frames: list[bytes]) -> list[bytes]:
         """Play a turn's stream faults; returns the frames still to send ([] when cut)."""
         if turn.malformed_after is not None:
-            line = _frame(f"{turn.malformed_line}\n\n".encode())
+            line = frame(f"{turn.malformed_line}\n\n".encode())
             frames.insert(min(turn.malformed_after, len(frames) - 1), line)
         cut = turn.drop_after if turn.drop_after is not None else turn.stall_after
         if cut is None:
@@ -205,11 +207,6 @@ class _Server(ThreadingHTTPServer):
         """A client that went away (reset, broken pipe) is no error worth printing."""
         if not isinstance(sys.exc_info()[1], OSError):
             super().handle_error(request, client_address)
-
-
-def _frame(data: bytes) -> bytes:
-    """One chunk of a chunked transfer-encoded body."""
-    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 class FakeLLM:
@@ -312,13 +309,19 @@ class FakeLLM:
                 raise TimeoutError(f"FakeLLM got {len(self._requests)} requests, expected {n}")
             return list(self._requests)
 
-    def _record(self, handler: _Handler, body: Any) -> Recorded:
+    def wait_for_open_connections(self, n: int, timeout: float = 5.0) -> bool:
+        """Block until exactly `n` connections are open; False if that never happened."""
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self._conns) == n, timeout)
+
+    def _record(self, handler: _Handler, body: Any, raw: bytes) -> Recorded:
         rec = Recorded(
             path=handler.path,
             method=handler.command,
             headers={k.lower(): v for k, v in handler.headers.items()},
             body=body if isinstance(body, dict) else None,
             received_at=time.monotonic(),
+            raw=raw,
         )
         with self._cond:
             self._requests.append(rec)
@@ -356,3 +359,4 @@ class FakeLLM:
         with self._cond:
             (self._conns.add if add else self._conns.discard)(conn)
             self.connections += add
+            self._cond.notify_all()

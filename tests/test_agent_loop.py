@@ -22,9 +22,10 @@ from qwen_code.agent.events import (
     TurnEnd,
     Usage,
 )
-from qwen_code.agent.setup import Session, open_session
-from qwen_code.config import Flags, load_settings, resolve_provider
+from qwen_code.config import Flags, load_settings, qwen_home, resolve_provider
 from qwen_code.errors import ConfigError
+from qwen_code.session.live import Session
+from qwen_code.session.setup import open_session
 from tests.fakeserver import FakeLLM, HTTPError, call, error_body, text, tool_turn
 
 
@@ -55,6 +56,7 @@ async def session_for(workspace: Path, approver: Any = None, **flags: Any) -> Se
         settings,
         resolve_provider(settings),
         cwd=workspace,
+        home=qwen_home(),
         approver=approver or HeadlessApprover(settings.tools.approval_mode),
     )
 
@@ -216,6 +218,90 @@ async def test_model_error_ends_the_turn(workspace: Path, fake_llm: FakeLLM) -> 
     end = events[-1]
     assert isinstance(end, TurnEnd)
     assert end.reason == "error"
+
+
+async def test_a_model_error_keeps_the_last_text_and_a_valid_history(
+    workspace: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(
+        tool_turn(call("read_file", file_path="a.py"), text="Let me look."),
+        HTTPError(400, error_body("messages: bad role", 400)),
+        text("again"),
+    )
+    session = await session_for(workspace)
+    events = [e async for e in session.agent.run("hi")]
+    end = events[-1]
+    assert isinstance(end, TurnEnd)
+    assert (end.reason, end.final_text, end.num_turns) == ("error", "Let me look.", 2)
+    assert end.error is not None and "bad role" in end.error
+    more = await run(session, "again?")
+    assert more[-1].final_text == "again"  # type: ignore[union-attr]
+    body = fake_llm.chat_requests[2].body
+    assert body is not None
+    roles = [m["role"] for m in body["messages"]]
+    assert roles == ["system", "user", "assistant", "tool", "user"]
+
+
+STALLING_REPLY = "Reading the files first, then fixing."
+
+
+def streamed_text(events: list[Event]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+def assert_interrupted_with(session: Session, partial: str) -> None:
+    """The request's partial text is in the history, marked as interrupted."""
+    assert partial.strip()
+    last = session.agent.conversation.messages[-1]
+    assert last["role"] == "assistant"
+    assert last["content"] == f"{partial.rstrip()}\n\n[The reply was interrupted.]"
+
+
+async def test_a_cancelled_request_keeps_its_partial_text(
+    workspace: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(
+        text(STALLING_REPLY, chunk_words=1, stall_after=4, stall_s=30), text("next answer")
+    )
+    session = await session_for(workspace)
+    events: list[Event] = []
+    some_text = asyncio.Event()
+
+    async def consume() -> None:
+        async for event in session.agent.run("fix it"):
+            events.append(event)
+            if len(streamed_text(events).split()) >= 2:
+                some_text.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(some_text.wait(), 10)
+    task.cancel()  # while the stream stalls
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert_interrupted_with(session, streamed_text(events))
+    more = await run(session, "go on")
+    assert more[-1].final_text == "next answer"  # type: ignore[union-attr]
+    body = fake_llm.chat_requests[1].body
+    assert body is not None
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "user"]
+
+
+async def test_closing_the_event_stream_keeps_the_partial_text(
+    workspace: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(text(STALLING_REPLY, chunk_words=1, stall_after=4, stall_s=30))
+    session = await session_for(workspace)
+    stream = session.agent.run("fix it")
+    events: list[Event] = []
+    try:
+        async for event in stream:
+            events.append(event)
+            if len(streamed_text(events).split()) >= 2:
+                break
+        await stream.aclose()  # a consumer that stops listening
+        assert_interrupted_with(session, streamed_text(events))
+    finally:
+        await session.aclose()
 
 
 async def test_todo_write_emits_the_list(workspace: Path, fake_llm: FakeLLM) -> None:

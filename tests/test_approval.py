@@ -19,13 +19,9 @@ from qwen_code.agent.approval import (
     parse_rules,
     suggest_rule,
 )
-from qwen_code.agent.events import ToolCall
 from qwen_code.agent.permission_rules import parse_rule
 from qwen_code.config import add_allow_rule
-
-
-def call(name: str, **arguments: object) -> ToolCall:
-    return ToolCall(id="c1", name=name, arguments=dict(arguments))
+from tests.helpers import tool_call
 
 
 @pytest.mark.parametrize(
@@ -45,23 +41,23 @@ def call(name: str, **arguments: object) -> ToolCall:
     ],
 )
 def test_modes(mode: str, kind: str, expected: type) -> None:
-    assert isinstance(decide(mode, kind, call("x")), expected)  # type: ignore[arg-type]
+    assert isinstance(decide(mode, kind, tool_call("x")), expected)  # type: ignore[arg-type]
 
 
 def test_plan_mode_denies_even_allowed_tools() -> None:
     rules = parse_rules(["edit"])
-    assert isinstance(decide("plan", "edit", call("edit"), rules), Deny)
+    assert isinstance(decide("plan", "edit", tool_call("edit"), rules), Deny)
 
 
 def test_tool_name_and_alias_rules() -> None:
     rules = parse_rules(["Edit", "Bash(git status)", "Bash(git diff *)"])
-    assert isinstance(decide("default", "edit", call("write_file"), rules), Allow)
-    assert isinstance(decide("default", "edit", call("edit"), rules), Allow)
-    exact = call("run_shell_command", command="git status")
+    assert isinstance(decide("default", "edit", tool_call("write_file"), rules), Allow)
+    assert isinstance(decide("default", "edit", tool_call("edit"), rules), Allow)
+    exact = tool_call("run_shell_command", command="git status")
     assert isinstance(decide("default", "execute", exact, rules), Allow)
-    longer = call("run_shell_command", command="git status --short")  # Bash(x) is exact
+    longer = tool_call("run_shell_command", command="git status --short")  # Bash(x) is exact
     assert isinstance(decide("default", "execute", longer, rules), Ask)
-    star = call("run_shell_command", command="git diff --stat")
+    star = tool_call("run_shell_command", command="git diff --stat")
     assert isinstance(decide("default", "execute", star, rules), Allow)
 
 
@@ -82,7 +78,7 @@ def test_tool_name_and_alias_rules() -> None:
 )
 def test_shell_prefix_rules_check_every_subcommand(command: str, allowed: bool) -> None:
     rules = parse_rules(["run_shell_command(git status)"])
-    decision = decide("default", "execute", call("run_shell_command", command=command), rules)
+    decision = decide("default", "execute", tool_call("run_shell_command", command=command), rules)
     assert isinstance(decision, Allow) is allowed
 
 
@@ -94,7 +90,7 @@ def test_comma_separated_rules() -> None:
 
 async def test_headless_approver_denies_with_a_message_for_the_model() -> None:
     approver = HeadlessApprover("default")
-    shell = call("run_shell_command", command="npm test")
+    shell = tool_call("run_shell_command", command="npm test")
     request = ApprovalRequest(
         call=shell, kind="execute", reason="runs a command", suggested_rule=suggest_rule(shell)
     )
@@ -106,14 +102,16 @@ async def test_headless_approver_denies_with_a_message_for_the_model() -> None:
 
 
 async def test_headless_suggests_the_exact_rule_not_the_tool() -> None:
-    shell = call("run_shell_command", command="rm -rf build && ls -la")
+    shell = tool_call("run_shell_command", command="rm -rf build && ls -la")
     request = ApprovalRequest(
         call=shell, kind="execute", reason="runs a command", suggested_rule=suggest_rule(shell)
     )
     message = (await HeadlessApprover("default")(request)).message
     assert "--allowed-tools 'Bash(rm -rf build && ls -la)'" in message
     assert "--allowed-tools run_shell_command" not in message
-    edit = ApprovalRequest(call=call("edit"), kind="edit", reason="edits", suggested_rule="edit")
+    edit = ApprovalRequest(
+        call=tool_call("edit"), kind="edit", reason="edits", suggested_rule="edit"
+    )
     message = (await HeadlessApprover("default")(edit)).message
     assert "--approval-mode auto-edit" in message and "--allowed-tools edit" in message
 
@@ -149,7 +147,7 @@ async def test_headless_suggests_the_exact_rule_not_the_tool() -> None:
     ],
 )
 def test_suggested_rules_are_never_broader_than_the_call(command: str, rule: str) -> None:
-    shell = call("run_shell_command", command=command)
+    shell = tool_call("run_shell_command", command=command)
     assert suggest_rule(shell) == rule
     if rule:
         parsed = parse_rule(rule)
@@ -158,13 +156,13 @@ def test_suggested_rules_are_never_broader_than_the_call(command: str, rule: str
 
 
 def test_suggested_rule_for_other_tools_is_the_tool() -> None:
-    assert suggest_rule(call("edit", file_path="a")) == "edit"
+    assert suggest_rule(tool_call("edit", file_path="a")) == "edit"
 
 
 def test_the_exact_suggestion_does_not_cover_other_rm_commands() -> None:
-    rules = parse_rules([suggest_rule(call("run_shell_command", command="rm -rf build"))])
+    rules = parse_rules([suggest_rule(tool_call("run_shell_command", command="rm -rf build"))])
     for other in ("rm -rf /", "rm -rf build ~", "rm -rf build; rm -rf /"):
-        shell = call("run_shell_command", command=other)
+        shell = tool_call("run_shell_command", command=other)
         assert isinstance(decide("default", "execute", shell, rules), Ask), other
 
 
@@ -188,7 +186,7 @@ async def test_the_repl_shows_and_saves_the_exact_rule(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     root.mkdir()
     console = Console(record=True, file=io.StringIO(), width=1000, soft_wrap=True)
-    shell = call("run_shell_command", command="rm -rf build && ls -la")
+    shell = tool_call("run_shell_command", command="rm -rf build && ls -la")
     request = ApprovalRequest(
         call=shell, kind="execute", reason="runs a command", suggested_rule=suggest_rule(shell)
     )
@@ -213,7 +211,7 @@ async def test_the_repl_offers_no_always_for_protected_paths(tmp_path: Path) -> 
 
     console = Console(record=True, file=io.StringIO(), width=1000, soft_wrap=True)
     request = ApprovalRequest(
-        call=call("write_file", file_path=".git/config", content="x"),
+        call=tool_call("write_file", file_path=".git/config", content="x"),
         kind="edit",
         reason=".git/config is a protected path: git runs …",
         suggested_rule="write_file",
@@ -229,7 +227,7 @@ async def test_the_repl_offers_no_always_for_protected_paths(tmp_path: Path) -> 
 
 
 async def test_a_rule_with_a_comma_is_suggested_for_the_settings_not_the_flag() -> None:
-    shell = call("run_shell_command", command='git commit -m "a, b"')
+    shell = tool_call("run_shell_command", command='git commit -m "a, b"')
     rule = suggest_rule(shell)
     assert rule == 'Bash(git commit -m "a, b")'
     request = ApprovalRequest(call=shell, kind="execute", reason="r", suggested_rule=rule)
@@ -256,5 +254,5 @@ def test_the_runner_holds_the_whole_policy(tmp_path: Path) -> None:
     runner.permissions.extend(parse_rules(["Bash(pwd)"]))
     runner.permissions.deny.extend(parse_rules(["Bash(ls -R *)"]))
     for command, expected in (("ls -la", Allow), ("pwd", Allow), ("ls -R /", Deny)):
-        shell = call("run_shell_command", command=command)
+        shell = tool_call("run_shell_command", command=command)
         assert isinstance(decide("default", "execute", shell, runner.permissions), expected)

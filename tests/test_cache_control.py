@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from qwen_code.agent.approval import HeadlessApprover
-from qwen_code.agent.setup import open_session
-from qwen_code.config import Flags, load_settings, resolve_provider
+from qwen_code.config import Flags, load_settings, qwen_home, resolve_provider
 from qwen_code.llm import client as client_module
 from qwen_code.llm.client import ChatClient, build_request
 from qwen_code.llm.types import ModelConfig
+from qwen_code.session.setup import open_session
 from tests.fakeserver import FakeLLM, text
 
 DASHSCOPE = "https://dashscope-intl.aliyuncs.com/compatible-mode/v1"
@@ -160,7 +160,11 @@ async def test_setting_reaches_the_session_client(tmp_path: Path, fake_llm: Fake
             (settings_dir / "settings.json").write_text("{}")
         settings = load_settings(Flags(), cwd=tmp_path)
         session = await open_session(
-            settings, resolve_provider(settings), cwd=tmp_path, approver=HeadlessApprover("yolo")
+            settings,
+            resolve_provider(settings),
+            cwd=tmp_path,
+            home=qwen_home(),
+            approver=HeadlessApprover("yolo"),
         )
         try:
             assert session.client.cache_control is enabled

@@ -3,21 +3,13 @@ never touching the user's own git state."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from qwen_code.config import qwen_home
 from qwen_code.session.checkpoints import Checkpoints
+from qwen_code.session.persistence import Persistence
 from tests.fakeserver import FakeLLM, call, text, tool_turn
-from tests.helpers import git_init
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=root, check=True, capture_output=True, text=True
-    ).stdout
+from tests.helpers import git, git_init, repl_in, run_qwen_code
 
 
 def user_repo(tmp_path: Path) -> Path:
@@ -48,18 +40,6 @@ def git_state(root: Path) -> tuple[str, str, str, str]:
     )
 
 
-def qwen_code(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qwen_code", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def test_round_trip_in_a_git_repo_leaves_the_users_git_alone(
     tmp_path: Path, fake_llm: FakeLLM
 ) -> None:
@@ -70,15 +50,15 @@ def test_round_trip_in_a_git_repo_leaves_the_users_git_alone(
         tool_turn(call("run_shell_command", command="rm keep.txt && echo new > created.txt")),
         text("Changed things."),
     )
-    result = qwen_code(root, "-p", "change it", "--yolo")
+    result = run_qwen_code(root, "-p", "change it", "--yolo")
     assert result.returncode == 0, result.stderr
     assert (root / "app.py").read_text() == "VALUE = 2\n"
     assert not (root / "keep.txt").exists()
 
-    listing = qwen_code(root, "checkpoints", "list")
+    listing = run_qwen_code(root, "checkpoints", "list")
     assert "change it" in listing.stdout
     checkpoint = listing.stdout.split()[0]
-    restored = qwen_code(root, "checkpoints", "restore", checkpoint)
+    restored = run_qwen_code(root, "checkpoints", "restore", checkpoint)
     assert restored.returncode == 0, restored.stderr
     assert (root / "app.py").read_text() == "VALUE = 1\n"
     assert (root / "keep.txt").read_text() == "keep\n"
@@ -90,7 +70,7 @@ def test_round_trip_in_a_git_repo_leaves_the_users_git_alone(
     assert not any(p.name == "big.bin" for p in shadow.rglob("*"))
     # The restore itself can be undone: the state before it was saved as a checkpoint.
     undo = restored.stdout.split("qwen-code checkpoints restore ")[-1].strip()
-    again = qwen_code(root, "checkpoints", "restore", undo)
+    again = run_qwen_code(root, "checkpoints", "restore", undo)
     assert again.returncode == 0, again.stderr
     assert (root / "app.py").read_text() == "VALUE = 2\n"
     assert not (root / "keep.txt").exists()
@@ -121,40 +101,24 @@ def test_round_trip_in_a_plain_directory(tmp_path: Path) -> None:
 async def test_restore_in_the_session_brings_back_files_and_conversation(
     tmp_path: Path, fake_llm: FakeLLM
 ) -> None:
-    import io
-
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.input import create_pipe_input
-    from prompt_toolkit.output import DummyOutput
-    from rich.console import Console
-
-    from qwen_code.agent.approval import HeadlessApprover
-    from qwen_code.agent.setup import open_session
-    from qwen_code.config import Flags, load_settings, resolve_provider
     from qwen_code.ui import commands
-    from qwen_code.ui.repl import Repl
 
     root = user_repo(tmp_path)
-    settings = load_settings(Flags(yolo=True), cwd=root)
-    session = await open_session(
-        settings, resolve_provider(settings), cwd=root, approver=HeadlessApprover("yolo")
-    )
-    console = Console(record=True, file=io.StringIO(), width=1000, soft_wrap=True)
     fake_llm.script(
         text("first answer"),
         tool_turn(call("write_file", file_path="app.py", content="VALUE = 99\n")),
         text("rewrote it"),
     )
-    with create_pipe_input() as pipe:
-        prompt = PromptSession[str](input=pipe, output=DummyOutput())
-        repl = Repl(session, console=console, home=qwen_home(), prompt_session=prompt)
+    async with repl_in(root, yolo=True) as (repl, _):
+        session = repl.session
+        console = repl.console
         await repl.send("hello")
         await repl.send("rewrite app.py")
         assert (root / "app.py").read_text() == "VALUE = 99\n"
         await commands.dispatch(repl, "/restore")
         listing = console.export_text(clear=False)
         assert "rewrite app.py" in listing
-        checkpoint = session.persistence.last_checkpoint  # type: ignore[union-attr]
+        checkpoint = session.observer(Persistence).last_checkpoint
         assert checkpoint is not None
         await commands.dispatch(repl, f"/restore {checkpoint[:8]}")
         assert (root / "app.py").read_text() == "VALUE = 1\n"
@@ -162,7 +126,6 @@ async def test_restore_in_the_session_brings_back_files_and_conversation(
         assert roles == ["system", "user", "assistant"]  # back to before the prompt
         undo = console.export_text(clear=False).split("Changed your mind? /restore ")[-1]
         await commands.dispatch(repl, f"/restore {undo.split()[0]}")
-    await session.aclose()
     assert (root / "app.py").read_text() == "VALUE = 99\n"
     roles = [m["role"] for m in session.agent.conversation.messages]
     assert roles == ["system", "user", "assistant", "user", "assistant", "tool", "assistant"]
@@ -178,8 +141,8 @@ def test_checkpointing_can_be_turned_off(tmp_path: Path, fake_llm: FakeLLM) -> N
         tool_turn(call("edit", file_path="app.py", old_string="VALUE = 1", new_string="VALUE = 3")),
         text("ok"),
     )
-    assert qwen_code(root, "-p", "edit", "--yolo").returncode == 0
-    assert "No checkpoints" in qwen_code(root, "checkpoints", "list").stdout
+    assert run_qwen_code(root, "-p", "edit", "--yolo").returncode == 0
+    assert "No checkpoints" in run_qwen_code(root, "checkpoints", "list").stdout
 
 
 def test_a_checkpoint_is_the_state_before_the_prompt(tmp_path: Path, fake_llm: FakeLLM) -> None:
@@ -188,17 +151,17 @@ def test_a_checkpoint_is_the_state_before_the_prompt(tmp_path: Path, fake_llm: F
     leaves no checkpoint."""
     root = user_repo(tmp_path)
     fake_llm.script(text("Nothing to change."))
-    assert qwen_code(root, "-p", "look only", "--yolo").returncode == 0
-    assert "No checkpoints" in qwen_code(root, "checkpoints", "list").stdout
+    assert run_qwen_code(root, "-p", "look only", "--yolo").returncode == 0
+    assert "No checkpoints" in run_qwen_code(root, "checkpoints", "list").stdout
     fake_llm.script(
         tool_turn(call("run_shell_command", command="echo made > made.txt && rm keep.txt")),
         tool_turn(call("edit", file_path="app.py", old_string="VALUE = 1", new_string="VALUE = 5")),
         text("Done."),
     )
-    assert qwen_code(root, "-p", "shell then edit", "--yolo").returncode == 0
-    listing = qwen_code(root, "checkpoints", "list").stdout.splitlines()
+    assert run_qwen_code(root, "-p", "shell then edit", "--yolo").returncode == 0
+    listing = run_qwen_code(root, "checkpoints", "list").stdout.splitlines()
     assert len(listing) == 1 and "shell then edit" in listing[0]
-    assert qwen_code(root, "checkpoints", "restore", listing[0].split()[0]).returncode == 0
+    assert run_qwen_code(root, "checkpoints", "restore", listing[0].split()[0]).returncode == 0
     assert (root / "app.py").read_text() == "VALUE = 1\n"
     assert (root / "keep.txt").read_text() == "keep\n"
     assert not (root / "made.txt").exists()

@@ -3,21 +3,16 @@ HTTP that cross the threshold, lose the summary request, or overflow the server.
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prompt_toolkit import PromptSession
-from prompt_toolkit.input import create_pipe_input
-from prompt_toolkit.output import DummyOutput
-from rich.console import Console
 
-from qwen_code.agent.approval import HeadlessApprover
+from qwen_code.agent.approval import Approver, HeadlessApprover
 from qwen_code.agent.compress import (
     SUMMARY_INTRO,
     Compressor,
@@ -27,14 +22,15 @@ from qwen_code.agent.compress import (
 )
 from qwen_code.agent.context import ContextBudget, Targets, message_tokens
 from qwen_code.agent.events import Compressed, Error, Event, TurnEnd
-from qwen_code.agent.setup import Session, open_session
 from qwen_code.agent.shrink import ELIDED_OUTPUT, assemble, elide_unit, shrink
 from qwen_code.config import load_settings, qwen_home, resolve_provider
 from qwen_code.prompts import load
+from qwen_code.session.live import Session
+from qwen_code.session.setup import open_session
 from qwen_code.ui import commands
 from qwen_code.ui.repl import Repl
 from tests.fakeserver import FakeLLM, HTTPError, Recorded, call, error_body, text, tool_turn
-from tests.helpers import git_init
+from tests.helpers import git_init, repl_in
 
 Message = dict[str, Any]
 WINDOW = 12_000
@@ -134,7 +130,9 @@ def workspace(tmp_path: Path) -> Path:
     return root
 
 
-async def session_for(root: Path, window: int | None = WINDOW, **generation: Any) -> Session:
+async def session_for(
+    root: Path, window: int | None = WINDOW, approver: Approver | None = None, **generation: Any
+) -> Session:
     settings_dir = root / ".qwen"
     settings_dir.mkdir(exist_ok=True)
     config: dict[str, Any] = {"generationConfig": generation}
@@ -143,7 +141,11 @@ async def session_for(root: Path, window: int | None = WINDOW, **generation: Any
     (settings_dir / "settings.json").write_text(json.dumps({"model": config}))
     settings = load_settings(cwd=root)
     return await open_session(
-        settings, resolve_provider(settings), cwd=root, approver=HeadlessApprover("default")
+        settings,
+        resolve_provider(settings),
+        cwd=root,
+        home=qwen_home(),
+        approver=approver or HeadlessApprover("default"),
     )
 
 
@@ -236,8 +238,8 @@ def test_shrink_elides_old_output_first_then_drops_whole_old_turns() -> None:
         measure=measure,
     )
     assert elided is not None
-    new, method = elided
-    assert method == "elided"
+    new = elided.messages
+    assert elided.method == "elided"
     assert new[3]["content"].startswith("[Old output of read_file elided")
     assert new[7:] == messages[7:]  # the current turn is untouched
     assert_valid(new)
@@ -251,8 +253,8 @@ def test_shrink_elides_old_output_first_then_drops_whole_old_turns() -> None:
         measure=measure,
     )
     assert dropped is not None
-    new, method = dropped
-    assert method == "dropped"
+    new = dropped.messages
+    assert dropped.method == "dropped"
     assert "were removed to fit" in new[1]["content"]
     assert new[3:] == messages[7:]  # whole turns went; the current one stays verbatim
     assert_valid(new)
@@ -276,7 +278,7 @@ def test_shrink_cuts_into_the_current_turn_only_to_fit_and_keeps_its_request() -
         measure=measure,
     )
     assert result is not None
-    new, _ = result
+    new = result.messages
     assert measure(new) <= limit
     assert "do it" in [m["content"] for m in new]
     assert new[-2:] == messages[-2:]  # the latest round is kept verbatim when it fits
@@ -571,7 +573,11 @@ async def test_threshold_zero_turns_automatic_compression_off(
     loaded = load_settings(cwd=workspace)
     loaded.model.generation_config.context_window_size = 16_000
     session = await open_session(
-        loaded, resolve_provider(loaded), cwd=workspace, approver=HeadlessApprover("default")
+        loaded,
+        resolve_provider(loaded),
+        cwd=workspace,
+        home=qwen_home(),
+        approver=HeadlessApprover("default"),
     )
     fake_llm.script(
         tool_turn(call("read_file", file_path="f1.py")),
@@ -617,15 +623,12 @@ async def test_requests_extend_the_previous_ones_when_nothing_is_compressed(
 
 
 @pytest.fixture
-async def repl(workspace: Path) -> AsyncIterator[Repl]:
-    session = await session_for(workspace, window=None)
-    console = Console(
-        record=True, file=io.StringIO(), width=1000, force_terminal=False, soft_wrap=True
-    )
-    with create_pipe_input() as pipe:
-        prompt = PromptSession[str](input=pipe, output=DummyOutput())
-        yield Repl(session, console=console, home=qwen_home(), prompt_session=prompt)
-    await session.aclose()
+async def repl(workspace: Path, fake_llm: FakeLLM) -> AsyncIterator[Repl]:
+    def opener(approver: Approver) -> Awaitable[Session]:
+        return session_for(workspace, window=None, approver=approver)
+
+    async with repl_in(workspace, opener) as (running, _):
+        yield running
 
 
 async def test_compress_command(repl: Repl, fake_llm: FakeLLM) -> None:

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakeserver import FakeLLM, text
-from tests.helpers import git_init, run_qwen_code
-from tests.test_memory import fan_out
+from tests.helpers import fan_out, make_repo, run_qwen_code, write_json
 
 HUNG = 120
 """Seconds after which a run counts as hung (only stops a broken test)."""
@@ -29,19 +28,13 @@ def system_prompt(fake: FakeLLM) -> str:
     return str(message["content"])
 
 
-def repo_at(path: Path) -> Path:
-    path.mkdir()
-    git_init(path)
-    return path
-
-
 def test_symlinked_agents_md_stays_out_of_the_first_request(
     tmp_path: Path, fake_llm: FakeLLM
 ) -> None:
     secret = tmp_path / "outside" / "secret.txt"
     secret.parent.mkdir()
     secret.write_text("aws_secret_access_key = TOP-SECRET-VALUE\n", encoding="utf-8")
-    repo = repo_at(tmp_path / "repo")
+    repo = make_repo(tmp_path / "repo")
     (repo / "AGENTS.md").symlink_to(secret)
     (repo / "QWEN.md").write_text("Use tabs.\n", encoding="utf-8")
     fake_llm.script(text("Done."))
@@ -58,7 +51,7 @@ def test_symlinked_agents_md_stays_out_of_the_first_request(
 
 
 def test_import_fan_out_starts_and_stays_small(tmp_path: Path, fake_llm: FakeLLM) -> None:
-    repo = repo_at(tmp_path / "repo")
+    repo = make_repo(tmp_path / "repo")
     fan_out(repo)
     fake_llm.script(text("Done."))
     result = run_qwen_code(repo, "-p", "hello", "-o", "json")
@@ -71,9 +64,9 @@ def test_import_fan_out_starts_and_stays_small(tmp_path: Path, fake_llm: FakeLLM
 def test_refused_context_file_name_is_reported(tmp_path: Path, fake_llm: FakeLLM) -> None:
     home = Path(os.environ["QWEN_HOME"])
     settings = {"context": {"fileName": ["../outside.md", "QWEN.md"]}}
-    (home / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
+    write_json(home / "settings.json", settings)
     (tmp_path / "outside.md").write_text("OUTSIDE-TEXT", encoding="utf-8")
-    repo = repo_at(tmp_path / "repo")
+    repo = make_repo(tmp_path / "repo")
     fake_llm.script(text("Done."))
     result = run_qwen_code(repo, "-p", "hello", "-o", "json")
     assert result.returncode == 0, result.stderr
@@ -93,7 +86,7 @@ def test_signals_end_a_run_that_is_starting(
 ) -> None:
     """Start-up waits for the server's model list (no model configured): the signal ends
     the run there, with the interrupted exit code, and no request is made."""
-    repo = repo_at(tmp_path / "repo")
+    repo = make_repo(tmp_path / "repo")
     monkeypatch.delenv("OPENAI_MODEL")
     fake_llm.models_delay_s = HUNG
     proc = subprocess.Popen(

@@ -19,8 +19,8 @@ from qwen_code.agent.context import (
     schema_chars,
 )
 from qwen_code.agent.events import Compressed, ToolResult, UsageInfo
-from qwen_code.agent.setup import open_session
-from qwen_code.config import Flags, load_settings, resolve_provider
+from qwen_code.config import Flags, load_settings, qwen_home, resolve_provider
+from qwen_code.session.setup import open_session
 from tests.fakeserver import FakeLLM, call, text, tool_turn
 
 TOOLS = [{"type": "function", "function": {"name": "read_file", "parameters": {"x": "y" * 700}}}]
@@ -188,7 +188,11 @@ async def test_a_huge_tool_result_is_capped_in_the_history(
     settings.tools.truncate_tool_output_threshold = 100_000
     settings.tools.truncate_tool_output_lines = 100_000
     session = await open_session(
-        settings, resolve_provider(settings), cwd=root, approver=HeadlessApprover("yolo")
+        settings,
+        resolve_provider(settings),
+        cwd=root,
+        home=qwen_home(),
+        approver=HeadlessApprover("yolo"),
     )
     fake_llm.script(tool_turn(call("run_shell_command", command="seq 1 30000")), text("ok"))
     try:

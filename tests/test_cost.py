@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 
 import pytest
-import typer
 
-from qwen_code import cli_serve
 from qwen_code.llm.pricing import PriceTable
 from qwen_code.serve.catalog import Catalog, ServeError, parse_gpus
 from qwen_code.serve.cost import CostRequest, api_option, compare, decode_at
 from qwen_code.serve.render import cost_text
+from tests.helpers import run_cli
 
 CATALOG = Catalog.load()
 IDE069 = [{"concurrency": 32, "tok_s": 1029.75}, {"concurrency": 64, "tok_s": 2031.11}]
@@ -39,25 +36,12 @@ def figures(report: object) -> list[tuple[str, float | None, float | None]]:
     ]
 
 
-def run_cli(*args: str) -> str:
-    app = typer.Typer()
-
-    @app.callback()
-    def _group() -> None:
-        pass
-
-    cli_serve.register(app)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        app(args=list(args), standalone_mode=False)
-    return out.getvalue()
-
-
 def test_the_issue_example() -> None:
-    out = run_cli(
+    code, out = run_cli(
         "cost", "--tokens-per-day", "50M", "--input-share", "0.9", "--cache-hit", "0.6",
         "--context", "64K", "--gpus", "8xH100", "--gpu-price", "3.99", "--utilization", "0.6",
     )  # fmt: skip
+    assert code == 0
     width = out.index("how")
     rows = [line[:width].rstrip() for line in out.splitlines()[:5]]
     assert rows == [
@@ -210,7 +194,9 @@ def test_decode_at(concurrency: int, ceiling: float | None, expected: float) -> 
 
 
 def test_json_output() -> None:
-    data = json.loads(run_cli("cost", "--tokens-per-day", "50M", "--json"))
+    code, out = run_cli("cost", "--tokens-per-day", "50M", "--json")
+    assert code == 0
+    data = json.loads(out)
     assert data["tokens_per_day"] == 50_000_000 and data["context"] == 65_536
     assert [o["name"] for o in data["options"]][1:] == [
         "API qwen3-coder-plus",

@@ -19,7 +19,7 @@ import pytest
 
 from qwen_code.config import qwen_home
 from tests.fakeserver import FakeLLM, Turn, call, text, tool_turn
-from tests.helpers import git_init, run_qwen_code
+from tests.helpers import make_repo, run_qwen_code, write_json
 
 OPENAI_KEY = "sk-test-abcdefgh12345678"
 DASHSCOPE_KEY = "sk-dash-ijklmnop87654321"
@@ -35,11 +35,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
     monkeypatch.setenv("DASHSCOPE_API_KEY", DASHSCOPE_KEY)
     monkeypatch.setenv("KEY_COPY", OPENAI_KEY)  # the resolved key under another name
-    root = tmp_path / "repo"
-    root.mkdir()
-    git_init(root)
-    (root / "notes.txt").write_text(f"deploy token {OPENAI_KEY}\n", encoding="utf-8")
-    return root
+    return make_repo(tmp_path / "repo", {"notes.txt": f"deploy token {OPENAI_KEY}\n"})
 
 
 def keep_tool_result(seen: list[str], reply: Turn) -> Callable[[dict[str, Any]], Turn]:
@@ -90,7 +86,7 @@ def test_commands_get_no_keys_and_the_model_sees_none(repo: Path, fake_llm: Fake
 
 def test_opt_in_lets_commands_see_the_key_but_not_the_model(repo: Path, fake_llm: FakeLLM) -> None:
     settings = {"security": {"passCredentialsToCommands": True}}
-    (qwen_home() / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
+    write_json(qwen_home() / "settings.json", settings)
     (repo / "digest.py").write_text(
         "import hashlib, os\n"
         "print('sha', hashlib.sha256(os.environ['OPENAI_API_KEY'].encode()).hexdigest())\n",
@@ -116,7 +112,7 @@ def test_a_key_from_the_settings_file_is_redacted(
     for name in ("OPENAI_API_KEY", "DASHSCOPE_API_KEY", "KEY_COPY"):
         monkeypatch.delenv(name)
     settings = {"security": {"auth": {"apiKey": OPENAI_KEY}}}
-    (qwen_home() / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
+    write_json(qwen_home() / "settings.json", settings)
     seen: list[str] = []
     fake_llm.script(
         tool_turn(call("run_shell_command", command="cat notes.txt")),

@@ -8,9 +8,6 @@ text into the prompt. Such files are skipped with a notice instead.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,30 +15,25 @@ import pytest
 from qwen_code.config import qwen_home
 from qwen_code.custom_commands import CommandProblem, CustomCommand, discover, reload_command
 from tests.fakeserver import FakeLLM, text
-from tests.helpers import git_init
+from tests.helpers import commands_dir, run_qwen_code, write_json
 
 SECRET = "PRIVATE KEY MATERIAL 0123456789"
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    (root / ".qwen" / "commands").mkdir(parents=True)
-    git_init(root)
-    return root
+def project(project: Path) -> Path:
+    """The shared git project, with an empty commands folder."""
+    commands_dir(project).mkdir(parents=True)
+    return project
 
 
 @pytest.fixture
-def outside(tmp_path: Path) -> Path:
+def private_key(tmp_path: Path) -> Path:
     """A file of the user's, outside the project and $QWEN_HOME."""
     path = tmp_path / "private" / "id_rsa"
     path.parent.mkdir()
     path.write_text(SECRET + "\n", encoding="utf-8")
     return path
-
-
-def commands(project: Path) -> Path:
-    return project / ".qwen" / "commands"
 
 
 def user_commands() -> Path:
@@ -58,20 +50,20 @@ def problem_for(name: str, project: Path) -> CommandProblem:
 
 
 def test_project_command_linking_outside_the_project_is_skipped(
-    project: Path, outside: Path
+    project: Path, private_key: Path
 ) -> None:
-    (commands(project) / "review.md").symlink_to(outside)
+    (commands_dir(project) / "review.md").symlink_to(private_key)
     problem = problem_for("review", project)
     assert "is a link to" in problem.reason
     assert "outside the project" in problem.reason
-    assert str(outside.resolve()) in problem.reason
+    assert str(private_key.resolve()) in problem.reason
     assert "skipped" in str(problem)
 
 
 def test_project_command_cannot_reach_the_users_settings(project: Path) -> None:
     settings = qwen_home() / "settings.json"
-    settings.write_text(json.dumps({"security": {"auth": {"apiKey": SECRET}}}), encoding="utf-8")
-    (commands(project) / "settings.md").symlink_to(settings)
+    write_json(settings, {"security": {"auth": {"apiKey": SECRET}}})
+    (commands_dir(project) / "settings.md").symlink_to(settings)
     assert "outside the project" in problem_for("settings", project).reason
 
 
@@ -81,25 +73,27 @@ def test_a_linked_commands_folder_outside_the_project_loads_nothing(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "notes.md").write_text(SECRET, encoding="utf-8")
-    commands(project).rmdir()
-    commands(project).symlink_to(elsewhere, target_is_directory=True)
+    commands_dir(project).rmdir()
+    commands_dir(project).symlink_to(elsewhere, target_is_directory=True)
     assert "outside the project" in problem_for("notes", project).reason
 
 
-def test_user_command_linking_outside_qwen_home_is_skipped(project: Path, outside: Path) -> None:
-    (user_commands() / "mine.md").symlink_to(outside)
+def test_user_command_linking_outside_qwen_home_is_skipped(
+    project: Path, private_key: Path
+) -> None:
+    (user_commands() / "mine.md").symlink_to(private_key)
     assert "outside $QWEN_HOME" in problem_for("mine", project).reason
 
 
 def test_links_that_stay_inside_are_loaded(project: Path, tmp_path: Path) -> None:
     (project / "prompts").mkdir()
     (project / "prompts" / "shared.md").write_text("Review the diff.", encoding="utf-8")
-    (commands(project) / "review.md").symlink_to(Path("../../prompts/shared.md"))
+    (commands_dir(project) / "review.md").symlink_to(Path("../../prompts/shared.md"))
     dotfiles = tmp_path / "dotfiles" / "commands"
     dotfiles.mkdir(parents=True)
     (dotfiles / "deploy.md").write_text("Deploy it.", encoding="utf-8")
     qwen_home().joinpath("commands").symlink_to(dotfiles, target_is_directory=True)
-    (commands(project) / "deploy-alias.md").symlink_to(dotfiles / "deploy.md")
+    (commands_dir(project) / "deploy-alias.md").symlink_to(dotfiles / "deploy.md")
 
     found = discover(project, qwen_home())
 
@@ -110,33 +104,25 @@ def test_links_that_stay_inside_are_loaded(project: Path, tmp_path: Path) -> Non
 
 
 def test_a_file_replaced_by_a_link_after_discovery_is_not_reread(
-    project: Path, outside: Path
+    project: Path, private_key: Path
 ) -> None:
-    path = commands(project) / "review.md"
+    path = commands_dir(project) / "review.md"
     path.write_text("Review.", encoding="utf-8")
     command = discover(project, qwen_home()).commands["review"]
     assert isinstance(command, CustomCommand)
     path.unlink()
-    path.symlink_to(outside)
+    path.symlink_to(private_key)
     again = reload_command(command)
     assert isinstance(again, CommandProblem)
     assert "outside the project" in again.reason
 
 
 def test_headless_run_does_not_send_the_linked_file(
-    project: Path, outside: Path, fake_llm: FakeLLM
+    project: Path, private_key: Path, fake_llm: FakeLLM
 ) -> None:
-    (commands(project) / "review.md").symlink_to(outside)
+    (commands_dir(project) / "review.md").symlink_to(private_key)
     fake_llm.script(text("ok"))
-    result = subprocess.run(
-        [sys.executable, "-m", "qwen_code", "-p", "/review"],
-        cwd=project,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
+    result = run_qwen_code(project, "-p", "/review")
     assert result.returncode == 0, result.stderr
     assert "is a link to" in result.stderr
     assert "outside the project" in result.stderr

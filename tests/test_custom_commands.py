@@ -6,9 +6,6 @@ Real files in a git repo and $QWEN_HOME, real shell commands through the shell t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -40,25 +37,7 @@ from qwen_code.tools.registry import builtin_registry
 from qwen_code.tools.workspace import Workspace
 from qwen_code.ui.headless import compose_prompt
 from tests.fakeserver import FakeLLM, text
-from tests.helpers import RecordingApprover, git_init
-
-
-def write(path: Path, content: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(content, encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    git_init(root)
-    return root
-
-
-def commands_dir(project: Path) -> Path:
-    return project / ".qwen" / "commands"
+from tests.helpers import RecordingApprover, commands_dir, run_qwen_code, user_message, write
 
 
 def user_dir() -> Path:
@@ -145,7 +124,7 @@ def test_project_wins_over_user_on_a_name_clash(project: Path) -> None:
 
 def test_outside_a_git_repo_the_cwd_is_the_project(tmp_path: Path) -> None:
     cwd = tmp_path / "loose"
-    write(cwd / ".qwen" / "commands" / "hi.md", "hello")
+    write(commands_dir(cwd) / "hi.md", "hello")
     assert discover(cwd, qwen_home()).commands["hi"].scope == "project"
 
 
@@ -395,24 +374,6 @@ async def test_the_session_approver_is_asked(project: Path) -> None:
 # --- headless --------------------------------------------------------------------------------
 
 
-def qwen_code(repo: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qwen_code", *args],
-        cwd=repo,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
-
-
-def user_message(fake: FakeLLM, index: int = -1) -> str:
-    body = fake.chat_requests[index].body
-    assert body is not None
-    return [m for m in body["messages"] if m["role"] == "user"][-1]["content"]
-
-
 @pytest.fixture
 def shell_command(project: Path) -> Path:
     write(project / "notes.txt", "remember the milk\n")
@@ -426,7 +387,7 @@ def shell_command(project: Path) -> Path:
 
 def test_headless_yolo_expands_and_runs_the_shell(shell_command: Path, fake_llm: FakeLLM) -> None:
     fake_llm.script(text("Done."))
-    result = qwen_code(shell_command, "-p", "/git:say it's; touch pwned", "--yolo")
+    result = run_qwen_code(shell_command, "-p", "/git:say it's; touch pwned", "--yolo")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Done.\n"
     assert user_message(fake_llm) == (
@@ -437,7 +398,7 @@ def test_headless_yolo_expands_and_runs_the_shell(shell_command: Path, fake_llm:
 
 def test_headless_default_mode_denies_the_shell(shell_command: Path, fake_llm: FakeLLM) -> None:
     fake_llm.script(text("Could not run it."))
-    result = qwen_code(shell_command, "-p", "/git:say hi")
+    result = run_qwen_code(shell_command, "-p", "/git:say hi")
     assert result.returncode == 0, result.stderr
     message = user_message(fake_llm)
     assert message.startswith("Notes: remember the milk\n\nShell: [Shell command `echo hi`")
@@ -448,7 +409,7 @@ def test_headless_default_mode_denies_the_shell(shell_command: Path, fake_llm: F
 
 def test_headless_allowed_tools_rule_lets_it_run(shell_command: Path, fake_llm: FakeLLM) -> None:
     fake_llm.script(text("ok"))
-    result = qwen_code(
+    result = run_qwen_code(
         shell_command, "-p", "/git:say hi", "--allowed-tools", "run_shell_command(echo)"
     )
     assert result.returncode == 0, result.stderr
@@ -458,7 +419,7 @@ def test_headless_allowed_tools_rule_lets_it_run(shell_command: Path, fake_llm: 
 
 def test_headless_unknown_slash_stays_plain_text(project: Path, fake_llm: FakeLLM) -> None:
     fake_llm.script(text("plain"))
-    result = qwen_code(project, "-p", "/nonesuch please")
+    result = run_qwen_code(project, "-p", "/nonesuch please")
     assert result.returncode == 0, result.stderr
     assert user_message(fake_llm) == "/nonesuch please"
 
@@ -466,7 +427,7 @@ def test_headless_unknown_slash_stays_plain_text(project: Path, fake_llm: FakeLL
 def test_headless_piped_input_becomes_the_arguments(project: Path, fake_llm: FakeLLM) -> None:
     write(commands_dir(project) / "review.toml", 'prompt = "Review this diff:\\n{{args}}"\n')
     fake_llm.script(text("LGTM"))
-    result = qwen_code(project, "-p", "/review", stdin="+added line\n")
+    result = run_qwen_code(project, "-p", "/review", stdin="+added line\n")
     assert result.returncode == 0, result.stderr
     assert user_message(fake_llm) == "Review this diff:\n+added line"
 
@@ -474,7 +435,7 @@ def test_headless_piped_input_becomes_the_arguments(project: Path, fake_llm: Fak
 def test_headless_broken_command_is_reported(project: Path, fake_llm: FakeLLM) -> None:
     write(commands_dir(project) / "bad.toml", "prompt = \n")
     fake_llm.script(text("ok"))
-    result = qwen_code(project, "-p", "/bad arg")
+    result = run_qwen_code(project, "-p", "/bad arg")
     assert result.returncode == 0, result.stderr
     assert "custom command /bad" in result.stderr
     assert "invalid TOML" in result.stderr

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,23 +19,20 @@ from typing import Any
 import pytest
 
 from tests.fakeserver import FakeLLM, Turn, call, text, tool_turn
+from tests.helpers import alive, make_repo, run_qwen_code
 
 FINAL = "Fixed `add`: it subtracted. The test passes now."
 
 
-def make_repo(root: Path) -> Path:
-    root.mkdir()
-    (root / "calc.py").write_text("def add(a, b):\n    return a - b\n", encoding="utf-8")
-    (root / "test_calc.py").write_text(
-        "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n", encoding="utf-8"
-    )
-    for cmd in (
-        ["git", "init", "-q"],
-        ["git", "add", "."],
-        ["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "init"],
-    ):
-        subprocess.run(cmd, cwd=root, check=True)
-    return root
+CALC = {
+    "calc.py": "def add(a, b):\n    return a - b\n",
+    "test_calc.py": "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n",
+}
+
+
+def calc_repo(root: Path) -> Path:
+    """A committed git repository whose one test fails: `add` subtracts."""
+    return make_repo(root, CALC, commit=True)
 
 
 def run_tests(repo: Path) -> subprocess.CompletedProcess[str]:
@@ -75,18 +71,6 @@ def script_fix(fake: FakeLLM) -> None:
     )
 
 
-def qwen_code(repo: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qwen_code", *args],
-        cwd=repo,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
-
-
 def assert_fixed(repo: Path, fake: FakeLLM) -> None:
     assert run_tests(repo).returncode == 0
     assert fake.errors == []
@@ -110,19 +94,19 @@ def assert_fixed(repo: Path, fake: FakeLLM) -> None:
 
 
 def test_text_output(tmp_path: Path, fake_llm: FakeLLM) -> None:
-    repo = make_repo(tmp_path / "repo")
+    repo = calc_repo(tmp_path / "repo")
     assert run_tests(repo).returncode != 0
     script_fix(fake_llm)
-    result = qwen_code(repo, "-p", "fix the failing test", "--yolo")
+    result = run_qwen_code(repo, "-p", "fix the failing test", "--yolo")
     assert result.returncode == 0, result.stderr
     assert result.stdout == FINAL + "\n"
     assert_fixed(repo, fake_llm)
 
 
 def test_json_output(tmp_path: Path, fake_llm: FakeLLM) -> None:
-    repo = make_repo(tmp_path / "repo")
+    repo = calc_repo(tmp_path / "repo")
     script_fix(fake_llm)
-    result = qwen_code(repo, "fix the failing test", "--yolo", "-o", "json")
+    result = run_qwen_code(repo, "fix the failing test", "--yolo", "-o", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["type"] == "result"
@@ -140,9 +124,9 @@ def test_json_output(tmp_path: Path, fake_llm: FakeLLM) -> None:
 
 
 def test_stream_json_output(tmp_path: Path, fake_llm: FakeLLM) -> None:
-    repo = make_repo(tmp_path / "repo")
+    repo = calc_repo(tmp_path / "repo")
     script_fix(fake_llm)
-    result = qwen_code(repo, "-p", "fix the failing test", "-y", "-o", "stream-json")
+    result = run_qwen_code(repo, "-p", "fix the failing test", "-y", "-o", "stream-json")
     assert result.returncode == 0, result.stderr
     messages = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = [(m["type"], m.get("subtype")) for m in messages]
@@ -168,9 +152,9 @@ def test_stream_json_output(tmp_path: Path, fake_llm: FakeLLM) -> None:
 
 
 def test_piped_stdin_goes_before_the_prompt(tmp_path: Path, fake_llm: FakeLLM) -> None:
-    repo = make_repo(tmp_path / "repo")
+    repo = calc_repo(tmp_path / "repo")
     fake_llm.script(text("Looks fine."))
-    result = qwen_code(repo, "-p", "review this", stdin="diff --git a/x b/x\n+hello\n")
+    result = run_qwen_code(repo, "-p", "review this", stdin="diff --git a/x b/x\n+hello\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Looks fine.\n"
     body = fake_llm.chat_requests[0].body
@@ -181,12 +165,12 @@ def test_piped_stdin_goes_before_the_prompt(tmp_path: Path, fake_llm: FakeLLM) -
 def test_headless_default_mode_denies_shell_and_reports_it(
     tmp_path: Path, fake_llm: FakeLLM
 ) -> None:
-    repo = make_repo(tmp_path / "repo")
+    repo = calc_repo(tmp_path / "repo")
     fake_llm.script(
         tool_turn(call("run_shell_command", command="touch pwned")),
         expect_last_tool_result("needs approval", text("I could not run the tests.")),
     )
-    result = qwen_code(repo, "-p", "run the tests", "-o", "json")
+    result = run_qwen_code(repo, "-p", "run the tests", "-o", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["permission_denials"] == [
@@ -201,12 +185,12 @@ def test_headless_default_mode_denies_shell_and_reports_it(
 
 
 def test_max_session_turns_exits_53(tmp_path: Path, fake_llm: FakeLLM) -> None:
-    repo = make_repo(tmp_path / "repo")
+    repo = calc_repo(tmp_path / "repo")
     fake_llm.script(
         tool_turn(call("read_file", file_path="calc.py")),
         tool_turn(call("read_file", file_path="test_calc.py")),
     )
-    result = qwen_code(repo, "-p", "look around", "--max-session-turns", "1", "-o", "json")
+    result = run_qwen_code(repo, "-p", "look around", "--max-session-turns", "1", "-o", "json")
     assert result.returncode == 53
     report = json.loads(result.stdout)
     assert report["subtype"] == "error_max_turns"
@@ -217,7 +201,7 @@ def test_max_session_turns_exits_53(tmp_path: Path, fake_llm: FakeLLM) -> None:
 def test_no_credentials_says_what_to_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL"):
         monkeypatch.delenv(name)
-    result = qwen_code(make_repo(tmp_path / "repo"), "-p", "hi")
+    result = run_qwen_code(calc_repo(tmp_path / "repo"), "-p", "hi")
     assert result.returncode == 41
     assert "DASHSCOPE_API_KEY" in result.stderr
     assert "OPENAI_BASE_URL" in result.stderr
@@ -228,30 +212,30 @@ def test_auth_error_names_the_variable(tmp_path: Path, fake_llm: FakeLLM) -> Non
     from tests.fakeserver import HTTPError, error_body
 
     fake_llm.script(HTTPError(401, error_body("Incorrect API key provided", 401)))
-    result = qwen_code(make_repo(tmp_path / "repo"), "-p", "hi")
+    result = run_qwen_code(calc_repo(tmp_path / "repo"), "-p", "hi")
     assert result.returncode == 41
     assert "OPENAI_API_KEY" in result.stderr
 
 
 def test_no_prompt_is_bad_input(tmp_path: Path) -> None:
-    result = qwen_code(make_repo(tmp_path / "repo"))
+    result = run_qwen_code(calc_repo(tmp_path / "repo"))
     assert result.returncode == 42
     assert "No prompt" in result.stderr
 
 
 def test_bad_flag_values_are_bad_input(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "repo")
-    assert qwen_code(repo, "-p", "x", "-o", "yaml").returncode == 42
-    assert qwen_code(repo, "-p", "x", "--approval-mode", "never").returncode == 42
-    assert qwen_code(repo, "-p", "x", "--yolo", "--approval-mode", "plan").returncode == 42
+    repo = calc_repo(tmp_path / "repo")
+    assert run_qwen_code(repo, "-p", "x", "-o", "yaml").returncode == 42
+    assert run_qwen_code(repo, "-p", "x", "--approval-mode", "never").returncode == 42
+    assert run_qwen_code(repo, "-p", "x", "--yolo", "--approval-mode", "plan").returncode == 42
 
 
 def test_version_and_help(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "repo")
-    version = qwen_code(repo, "--version")
+    repo = calc_repo(tmp_path / "repo")
+    version = run_qwen_code(repo, "--version")
     assert version.returncode == 0
     assert version.stdout.startswith("qwen-code ")
-    help_text = qwen_code(repo, "--help")
+    help_text = run_qwen_code(repo, "--help")
     assert help_text.returncode == 0
     for flag in ("--model", "--approval-mode", "--output-format", "--max-session-turns"):
         assert flag in help_text.stdout
@@ -261,7 +245,7 @@ def test_version_and_help(tmp_path: Path) -> None:
 def test_interrupt_kills_the_running_command_and_exits(
     tmp_path: Path, fake_llm: FakeLLM, sig: signal.Signals, code: int
 ) -> None:
-    repo = make_repo(tmp_path / "repo")
+    repo = calc_repo(tmp_path / "repo")
     pid_file = tmp_path / "sleep.pid"
     fake_llm.script(
         tool_turn(call("run_shell_command", command=f"echo $$ > {pid_file}; exec sleep 60"))
@@ -284,11 +268,4 @@ def test_interrupt_kills_the_running_command_and_exits(
     assert proc.returncode == code
     report = json.loads(out)
     assert report["subtype"] == "error_interrupted"
-    assert not Path(f"/proc/{sleeper}").exists() or "Z" in _proc_state(sleeper)
-
-
-def _proc_state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return "Z"
+    assert not alive(sleeper)

@@ -23,6 +23,7 @@ from tests.fakeserver import (
     text,
     tool_turn,
 )
+from tests.sse import parse_events
 
 
 def _conn(server: FakeLLM) -> http.client.HTTPConnection:
@@ -52,27 +53,13 @@ def _chat(stream: bool = True, usage: bool = True, **extra: Any) -> dict[str, An
     return {**body, **extra}
 
 
-def _events(raw: bytes) -> list[Any]:
-    """Parse an SSE body strictly: every event is one `data:` line followed by a blank line."""
-    text_ = raw.decode()
-    assert text_.endswith("\n\n")
-    events = text_[:-2].split("\n\n")
-    out: list[Any] = []
-    for event in events:
-        assert event.startswith("data: "), event
-        assert "\n" not in event
-        payload = event[len("data: ") :]
-        out.append(payload if payload == "[DONE]" else json.loads(payload))
-    return out
-
-
 def test_streams_text_as_openai_shaped_sse(fake_llm: FakeLLM) -> None:
     fake_llm.script(text("one two three four five six seven"))
     response, raw = _post(_conn(fake_llm), _chat())
     assert response.status == 200
     assert response.getheader("Content-Type").startswith("text/event-stream")
     assert response.getheader("Transfer-Encoding") == "chunked"
-    events = _events(raw)
+    events = parse_events(raw)
     assert events[-1] == "[DONE]"
     chunks = events[:-1]
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
@@ -128,7 +115,7 @@ def test_parallel_tool_calls_stream_as_fragments(fake_llm: FakeLLM) -> None:
         )
     )
     _, raw = _post(_conn(fake_llm), _chat())
-    chunks = _events(raw)[:-1]
+    chunks = parse_events(raw)[:-1]
     deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
     text_ = "".join(d.get("content") or "" for d in deltas)
     assert text_ == "Let me look."
@@ -162,11 +149,11 @@ def test_usage_chunk_only_when_asked_and_overridable(fake_llm: FakeLLM) -> None:
     )
     conn = _conn(fake_llm)
     _, raw = _post(conn, _chat(usage=False))
-    chunks = _events(raw)[:-1]
+    chunks = parse_events(raw)[:-1]
     assert all("usage" not in c for c in chunks)
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
     _, raw = _post(conn, _chat())
-    assert _events(raw)[-2]["usage"] == {
+    assert parse_events(raw)[-2]["usage"] == {
         "prompt_tokens": 1200,
         "completion_tokens": 7,
         "total_tokens": 1207,
@@ -177,7 +164,7 @@ def test_usage_chunk_only_when_asked_and_overridable(fake_llm: FakeLLM) -> None:
 def test_finish_reason_and_raw_arguments_are_played_as_given(fake_llm: FakeLLM) -> None:
     fake_llm.script(tool_turn(call("edit", '{"path": "a.py", '), finish_reason="length"))
     _, raw = _post(_conn(fake_llm), _chat())
-    chunks = _events(raw)[:-1]
+    chunks = parse_events(raw)[:-1]
     fragments = [
         tc["function"]["arguments"]
         for c in chunks
@@ -300,7 +287,7 @@ def test_wait_for_requests(fake_llm: FakeLLM) -> None:
 def test_paced_stream_still_assembles(fake_llm: FakeLLM) -> None:
     fake_llm.script(Turn(text="a b c d e f", chunk_words=1, chunk_delay_s=0.002))
     _, raw = _post(_conn(fake_llm), _chat())
-    chunks = _events(raw)[:-1]
+    chunks = parse_events(raw)[:-1]
     assert [c["choices"][0]["delta"].get("content") for c in chunks[1:7]] == [
         "a ",
         "b ",

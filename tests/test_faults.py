@@ -27,10 +27,9 @@ from typing import Any
 
 import pytest
 
-from qwen_code.agent import setup
 from qwen_code.config import Flags, load_settings, qwen_home, resolve_provider
 from qwen_code.errors import ExitCode
-from qwen_code.llm import retry
+from qwen_code.session import setup
 from qwen_code.ui.headless import run_headless
 from tests.fakefaults import CONTEXT_OVERFLOW_MESSAGE, faulty, history_problem
 from tests.fakeserver import FakeLLM, HTTPError, ScriptEntry, Turn, call, error_body, text
@@ -164,11 +163,14 @@ def fast(monkeypatch: pytest.MonkeyPatch) -> None:
     def model_config(*args: Any, **kwargs: Any) -> Any:
         config = original(*args, **kwargs)
         return dataclasses.replace(
-            config, stall_timeout_s=0.3, max_retry_wait_s=0.05, max_retry_time_s=20.0
+            config,
+            stall_timeout_s=0.3,
+            max_retry_wait_s=0.05,
+            max_retry_time_s=20.0,
+            backoff_base_s=0.001,
         )
 
     monkeypatch.setattr(setup, "model_config", model_config)
-    monkeypatch.setattr(retry, "BACKOFF_BASE_S", 0.001)
 
 
 async def run_in_process(repo: Path) -> tuple[int, dict[str, Any], str]:
@@ -183,6 +185,7 @@ async def run_in_process(repo: Path) -> tuple[int, dict[str, Any], str]:
         cwd=repo,
         out=out,
         err=err,
+        home=qwen_home(),
     )
     return code, json.loads(out.getvalue()), err.getvalue()
 

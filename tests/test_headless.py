@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from qwen_code.config import Flags, load_settings, resolve_provider
+from qwen_code.config import Flags, load_settings, qwen_home, resolve_provider
 from qwen_code.ui.headless import compose_prompt, read_piped_stdin, run_headless
 from tests.fakeserver import FakeLLM, call, text, tool_turn
 
@@ -17,11 +17,11 @@ class TTYStringIO(io.StringIO):
         return True
 
 
-def test_compose_prompt() -> None:
-    assert compose_prompt("review", "diff\n") == "diff\n\nreview"
-    assert compose_prompt(None, "just stdin\n") == "just stdin"
-    assert compose_prompt("just prompt", "") == "just prompt"
-    assert compose_prompt("", "") == ""
+def test_compose_prompt(tmp_path: Path) -> None:
+    assert compose_prompt("review", "diff\n", cwd=tmp_path) == "diff\n\nreview"
+    assert compose_prompt(None, "just stdin\n", cwd=tmp_path) == "just stdin"
+    assert compose_prompt("just prompt", "", cwd=tmp_path) == "just prompt"
+    assert compose_prompt("", "", cwd=tmp_path) == ""
 
 
 def test_read_piped_stdin_caps_and_reports_truncation() -> None:
@@ -31,6 +31,11 @@ def test_read_piped_stdin_caps_and_reports_truncation() -> None:
     with os.fdopen(read_fd, "rb") as stream:
         data, truncated = read_piped_stdin(stream, cap=40)
     assert (data, truncated) == ("x" * 40, True)
+
+
+def test_read_piped_stdin_reads_a_text_stream_without_bytes_underneath() -> None:
+    assert read_piped_stdin(io.StringIO("é" * 30), cap=40) == ("é" * 20, True)
+    assert read_piped_stdin(io.StringIO("short\n")) == ("short\n", False)
 
 
 def test_read_piped_stdin_gives_up_on_a_silent_pipe() -> None:
@@ -56,6 +61,7 @@ async def headless(
         cwd=workspace,
         out=out,
         err=err,
+        home=qwen_home(),
     )
     return code, out.getvalue(), err.getvalue()
 

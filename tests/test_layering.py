@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.fakeserver import FakeLLM, text
+
 PACKAGE = Path(__file__).resolve().parent.parent / "qwen_code"
 CORE = (
     "agent",
@@ -80,3 +82,47 @@ def test_help_does_not_import_openai_or_rich_markdown() -> None:
     )
     assert "openai" not in modules
     assert "rich.markdown" not in modules
+
+
+def test_every_slash_command_module_is_listed() -> None:
+    """The REPL imports the `commands_*` modules from an explicit list, not by scanning
+    the folder: a new module that is not listed would never register its commands."""
+    from qwen_code.ui.commands import COMMAND_MODULES
+
+    on_disk = sorted(f"qwen_code.ui.{p.stem}" for p in (PACKAGE / "ui").glob("commands_*.py"))
+    assert sorted(COMMAND_MODULES) == on_disk
+
+
+def test_a_headless_run_does_not_import_openai(fake_llm: FakeLLM, tmp_path: Path) -> None:
+    """The model client talks HTTP through httpx: openai (a dev dependency, for the wire
+    contract test) is not imported on the way to the answer."""
+    fake_llm.script(text("ok"))
+    probe = (
+        "import contextlib, io, sys\n"
+        "from qwen_code.__main__ import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    code = main(['-p', 'say ok'])\n"
+        "assert code == 0 and out.getvalue().strip() == 'ok', (code, out.getvalue())\n"
+        "print('\\n'.join(sys.modules))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    modules = set(run.stdout.split())
+    assert "httpx" in modules
+    assert not [m for m in modules if m == "openai" or m.startswith("openai.")]
+    assert len(fake_llm.chat_requests) == 1
+
+
+def test_version_is_answered_before_the_parser_is_imported() -> None:
+    probe = (
+        "import contextlib, io\nfrom qwen_code.__main__ import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    assert main(['--version']) == 0 and main(['-v']) == 0\n"
+        "assert out.getvalue().count('qwen-code ') == 2, out.getvalue()"
+    )
+    modules = _modules_after(probe)
+    assert "typer" not in modules
+    assert "qwen_code.cli" not in modules

@@ -1,10 +1,9 @@
-"""ChatClient over real HTTP against the scripted server (no mocks of openai)."""
+"""ChatClient over real HTTP against the scripted server (no mocks of the HTTP client)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
 import subprocess
 import sys
@@ -17,10 +16,10 @@ import pytest
 from qwen_code import __version__
 from qwen_code.agent.events import UsageInfo
 from qwen_code.errors import ModelError
-from qwen_code.llm import retry
 from qwen_code.llm.client import ChatClient
 from qwen_code.llm.types import ModelConfig, ModelResponse, RetryNotice, StreamItem, TextChunk
 from tests.fakeserver import FakeLLM, HTTPError, Turn, call, text, tool_turn
+from tests.sse import chunk, sse_response
 
 ROOT = Path(__file__).resolve().parents[1]
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -36,17 +35,13 @@ TOOLS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retry, "BACKOFF_BASE_S", 0.001)
-
-
 def make_config(base_url: str, **kwargs: Any) -> ModelConfig:
     defaults: dict[str, Any] = {
         "api_key": "test-key",
         "model": "qwen3-coder-plus",
         "api_key_source": "OPENAI_API_KEY",
         "timeout_s": 5.0,
+        "backoff_base_s": 0.001,
     }
     return ModelConfig(base_url=base_url, **{**defaults, **kwargs})
 
@@ -305,6 +300,31 @@ async def test_consumer_can_stop_early(fake_llm: FakeLLM) -> None:
         assert final(await collect(client)).text == "next"
 
 
+async def test_a_reply_stopped_early_closes_its_connection(fake_llm: FakeLLM) -> None:
+    """The endless reply's server stops writing once the client closed the connection."""
+    fake_llm.script(Turn(text="la la la", forever=True), text("next"))
+    async with ChatClient(make_config(fake_llm.base_url)) as client:
+        stream = client.stream_chat(MESSAGES, None)
+        assert isinstance(await anext(stream), TextChunk)
+        await stream.aclose()
+        assert await asyncio.to_thread(fake_llm.wait_for_open_connections, 0)
+        assert final(await collect(client)).text == "next"
+    assert fake_llm.connections == 2
+    assert await asyncio.to_thread(fake_llm.wait_for_open_connections, 0)  # aclose() closed it
+
+
+async def test_a_stalled_reply_closes_its_connection(fake_llm: FakeLLM) -> None:
+    """The stall watchdog cancels the read; the stalled connection is closed, not kept."""
+    fake_llm.script(Turn(text="la la la", forever=True, chunk_delay_s=1.0), text("ok"))
+    async with ChatClient(make_config(fake_llm.base_url, stall_timeout_s=0.2)) as client:
+        items = await collect(client)
+        assert [i.kind for i in items if isinstance(i, RetryNotice)] == ["timeout"]
+        assert final(items).text == "ok"
+        assert await asyncio.to_thread(fake_llm.wait_for_open_connections, 1)  # kept alive
+    assert fake_llm.connections == 2
+    assert await asyncio.to_thread(fake_llm.wait_for_open_connections, 0)
+
+
 def test_importing_the_client_does_not_import_openai() -> None:
     code = (
         "import sys, qwen_code.llm.client, qwen_code.llm.retry, qwen_code.llm.stream\n"
@@ -315,22 +335,6 @@ def test_importing_the_client_does_not_import_openai() -> None:
 
 
 # Faults the scripted server does not play yet, from a tiny raw HTTP server.
-
-
-def _sse(*chunks: dict[str, Any] | str, complete: bool = True) -> bytes:
-    head = (
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    )
-    events = [c if isinstance(c, str) else json.dumps(c) for c in chunks]
-    if complete:
-        events.append("[DONE]")
-    body = b"".join(b"%x\r\n%s\r\n" % (len(e) + 8, f"data: {e}\n\n".encode()) for e in events)
-    return head + body + (b"0\r\n\r\n" if complete else b"")
-
-
-def _delta(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
 
 
 @contextlib.asynccontextmanager
@@ -361,8 +365,8 @@ async def raw_server(responses: list[bytes]) -> AsyncIterator[tuple[str, list[in
 
 
 async def test_stream_dropped_before_content_is_retried() -> None:
-    dropped = _sse(_delta({"role": "assistant", "content": ""}), complete=False)
-    good = _sse(_delta({"content": "fine"}), _delta({}, "stop"))
+    dropped = sse_response(chunk({"role": "assistant", "content": ""}), complete=False)
+    good = sse_response(chunk({"content": "fine"}), chunk({}, "stop"))
     async with raw_server([dropped, good]) as (url, served):
         items = await run(url)
     assert [type(i) for i in items] == [RetryNotice, TextChunk, ModelResponse]
@@ -372,8 +376,8 @@ async def test_stream_dropped_before_content_is_retried() -> None:
 
 
 async def test_malformed_sse_before_content_is_retried() -> None:
-    good = _sse(_delta({"content": "fine"}), _delta({}, "stop"))
-    async with raw_server([_sse("{not json"), good]) as (url, served):
+    good = sse_response(chunk({"content": "fine"}), chunk({}, "stop"))
+    async with raw_server([sse_response("{not json"), good]) as (url, served):
         items = await run(url)
     (notice,) = [i for i in items if isinstance(i, RetryNotice)]
     assert notice.kind == "server"
@@ -383,7 +387,7 @@ async def test_malformed_sse_before_content_is_retried() -> None:
 
 
 async def test_empty_stream_is_an_error(fake_llm: FakeLLM) -> None:
-    async with raw_server([_sse()] * 2) as (url, served):
+    async with raw_server([sse_response()] * 2) as (url, served):
         error, _ = await failure(url, max_retries=1)
     assert error.kind == "server"
     assert "empty response" in error.message

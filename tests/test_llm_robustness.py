@@ -8,15 +8,13 @@ from typing import Any
 
 import pytest
 
-from qwen_code.llm import retry
 from qwen_code.llm.client import ChatClient
 from qwen_code.llm.types import ModelResponse, RetryNotice, StreamItem, TextChunk
 from tests.fakeserver import FakeLLM, HTTPError, Turn, call, text, tool_turn
+from tests.sse import chunk, sse_response
 from tests.test_llm_client import (
     MESSAGES,
     TOOLS,
-    _delta,
-    _sse,
     collect,
     failure,
     final,
@@ -24,12 +22,6 @@ from tests.test_llm_client import (
     raw_server,
     run,
 )
-
-
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retry, "BACKOFF_BASE_S", 0.001)
-
 
 # Model output: Qwen XML in content, cut-off tool calls.
 
@@ -346,8 +338,11 @@ async def test_single_quoted_tool_arguments_are_repaired(fake_llm: FakeLLM) -> N
 
 
 async def test_stream_broken_after_text_restarts_the_response() -> None:
-    partial = _sse(_delta({"role": "assistant"}), _delta({"content": "Hello"}), complete=False)
-    async with raw_server([partial, _sse(_delta({"content": "again"}, "stop"))]) as (url, served):
+    partial = sse_response(
+        chunk({"role": "assistant"}), chunk({"content": "Hello"}), complete=False
+    )
+    again = sse_response(chunk({"content": "again"}, "stop"))
+    async with raw_server([partial, again]) as (url, served):
         items = await run(url)
     assert [type(i) for i in items] == [TextChunk, RetryNotice, TextChunk, ModelResponse]
     notice = items[1]
@@ -359,12 +354,12 @@ async def test_stream_broken_after_text_restarts_the_response() -> None:
 
 
 async def test_error_objects_inside_the_stream_are_classified() -> None:
-    overloaded = _sse({"error": {"message": "Overloaded", "type": "overloaded_error"}})
-    good = _sse(_delta({"content": "fine"}), _delta({}, "stop"))
+    overloaded = sse_response({"error": {"message": "Overloaded", "type": "overloaded_error"}})
+    good = sse_response(chunk({"content": "fine"}), chunk({}, "stop"))
     async with raw_server([overloaded, good]) as (url, _):
         items = await run(url)
     assert [i.kind for i in items if isinstance(i, RetryNotice)] == ["overloaded"]
-    quota = _sse({"error": {"message": "quota", "code": "insufficient_quota"}})
+    quota = sse_response({"error": {"message": "quota", "code": "insufficient_quota"}})
     async with raw_server([quota, good]) as (url, served):
         error, _ = await failure(url)
     assert (error.kind, len(served)) == ("quota", 1)

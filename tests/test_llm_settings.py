@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from qwen_code.config import Flags, load_settings, normalize_base_url, resolve_provider
+from tests.helpers import write_json
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,7 @@ def test_retry_settings_keys(tmp_path: Path) -> None:
     (project / ".qwen").mkdir(parents=True)
     generation = {"streamStallTimeout": 5000, "maxRetryTime": 30000, "maxRetries": 2}
     settings_file = project / ".qwen" / "settings.json"
-    settings_file.write_text(json.dumps({"model": {"generationConfig": generation}}))
+    write_json(settings_file, {"model": {"generationConfig": generation}})
     loaded = load_settings(cwd=project, env={"QWEN_HOME": str(tmp_path / "home")})
     config = loaded.model.generation_config
     assert (config.stream_stall_timeout, config.max_retry_time, config.max_retries) == (

@@ -9,24 +9,14 @@ import pytest
 
 from qwen_code.agent.events import ToolCall, UsageInfo
 from qwen_code.llm import retry
-from qwen_code.llm.client import build_headers, build_request, is_dashscope
+from qwen_code.llm.client import build_headers, build_request
+from qwen_code.llm.dashscope import is_dashscope
 from qwen_code.llm.sampling import default_sampling, split_sampling
+from qwen_code.llm.sse import Event, EventReader, chunk_of, is_done
 from qwen_code.llm.stream import StreamAccumulator, parse_arguments, read_usage
+from qwen_code.llm.transport_errors import StreamError
 from qwen_code.llm.types import ModelConfig, ModelResponse
-
-
-def chunk(
-    delta: dict[str, Any] | None = None,
-    finish_reason: str | None = None,
-    usage: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    choices = (
-        [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason}]
-    )
-    out: dict[str, Any] = {"object": "chat.completion.chunk", "choices": choices}
-    if usage is not None:
-        out["usage"] = usage
-    return out
+from tests.sse import chunk
 
 
 def tc(index: int | None, **fields: Any) -> dict[str, Any]:
@@ -356,3 +346,46 @@ def test_server_message_shapes() -> None:
     assert retry.server_message({"error": "just text"}) == "just text"
     assert retry.server_message("  <html>oops</html> ") == "<html>oops</html>"
     assert retry.server_message(None, "fallback") == "fallback"
+
+
+# server-sent events
+
+SSE_BODIES = [
+    b'data: {"a":1}\n\ndata: {"b":2}\n\ndata: [DONE]\n\n',
+    b'data: {"a":1}\r\n\r\ndata: {"b":"\xc3\xa9\xe4\xb8\xad"}\r\n\r\n',
+    b'data: {"a":1}\r\rdata: {"b":2}\r\r',
+    b': comment\nevent: message\nid: 3\ndata: {"a":\ndata: 1}\n\ndata:{"c":3}\n\n',
+    b'data: {"a":1}\n\ndata: {"unterminated":1}',
+]
+
+
+@pytest.mark.parametrize("raw", SSE_BODIES)
+def test_events_do_not_depend_on_how_the_bytes_arrive(raw: bytes) -> None:
+    whole = EventReader()
+    expected = whole.feed(raw) + whole.finish()
+    for size in (1, 2, 3, 7):
+        reader = EventReader()
+        events = [e for i in range(0, len(raw), size) for e in reader.feed(raw[i : i + size])]
+        assert events + reader.finish() == expected
+
+
+def test_events_and_their_chunks() -> None:
+    reader = EventReader()
+    events = reader.feed(SSE_BODIES[3]) + reader.finish()
+    assert events == [Event(event="message", data='{"a":\n1}'), Event(event=None, data='{"c":3}')]
+    assert [chunk_of(e) for e in events] == [{"a": 1}, {"c": 3}]
+    reader = EventReader()
+    assert reader.feed(SSE_BODIES[4]) + reader.finish() == [Event(event=None, data='{"a":1}')]
+    assert is_done(Event(event=None, data="[DONE]"))
+
+
+def test_an_error_object_in_the_stream_raises() -> None:
+    with pytest.raises(StreamError) as info:
+        chunk_of(Event(event=None, data='{"error": {"message": "Overloaded", "code": 529}}'))
+    error = {"message": "Overloaded", "code": 529}
+    assert (info.value.message, info.value.body) == ("Overloaded", error)
+    with pytest.raises(StreamError, match="An error occurred during streaming"):
+        chunk_of(Event(event=None, data='{"error": "boom"}'))
+    assert chunk_of(Event(event=None, data='{"error": null, "a": 1}')) == {"error": None, "a": 1}
+    with pytest.raises(ValueError):
+        chunk_of(Event(event=None, data="{not json"))

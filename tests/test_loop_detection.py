@@ -13,9 +13,10 @@ import pytest
 from qwen_code.agent.approval import HeadlessApprover
 from qwen_code.agent.events import Error, Event, TextDelta, ToolResult, TurnEnd
 from qwen_code.agent.loop_detection import LoopDetector, find_repetition
-from qwen_code.agent.setup import Session, open_session
-from qwen_code.config import Flags, load_settings, resolve_provider
+from qwen_code.config import Flags, load_settings, qwen_home, resolve_provider
 from qwen_code.llm.types import ModelResponse, RetryNotice, StreamItem, TextChunk
+from qwen_code.session.live import Session
+from qwen_code.session.setup import open_session
 from tests.fakeserver import FakeLLM, call, text, tool_turn
 
 SENTENCE = "I will now fix the bug in the parser module and run the tests again. "
@@ -36,6 +37,7 @@ async def session_for(workspace: Path, **flags: Any) -> Session:
         settings,
         resolve_provider(settings),
         cwd=workspace,
+        home=qwen_home(),
         approver=HeadlessApprover(settings.tools.approval_mode),
     )
 
@@ -98,6 +100,7 @@ async def test_repeating_after_the_warning_ends_the_turn(
     assert end.error.startswith("Stopped: the model kept repeating the same tool call")
     assert "run_shell_command" in end.error
     assert "5 times in a row" in end.error
+    assert end.num_turns == 5
     (error,) = [e for e in events if isinstance(e, Error)]
     assert (error.kind, error.retrying) == ("loop", False)
     assert count.read_text() == "x\n" * 4  # the fifth call was not run
@@ -183,6 +186,9 @@ async def test_text_repeated_again_after_the_warning_ends_the_turn(
     assert end.error is not None
     assert end.error.startswith("Stopped: the model kept repeating the same text")
     assert len(fake_llm.chat_requests) == 2
+    assert end.num_turns == 2
+    assert end.final_text.startswith("Again: ")  # the stopped reply, its repetition cut
+    assert end.final_text.endswith("more times; removed.]")
 
 
 async def test_text_loop_with_tool_calls_notes_the_last_result(
@@ -239,7 +245,7 @@ class RestartingModel:
 
 async def test_a_restarted_response_drops_the_failed_attempts_text(workspace: Path) -> None:
     session = await session_for(workspace)
-    model = RestartingModel()
+    client, model = session.agent.model, RestartingModel()
     session.agent.model = model
     events: list[Event] = []
 
@@ -253,6 +259,7 @@ async def test_a_restarted_response_drops_the_failed_attempts_text(workspace: Pa
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    session.agent.model = client  # the session closes its own client
     await session.aclose()
     assert any(isinstance(e, Error) and e.retrying for e in events)
     last = session.agent.conversation.messages[-1]

@@ -5,7 +5,6 @@ terminal gets a transient live region (no full-screen redraws)."""
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import random
 import re
@@ -22,6 +21,7 @@ from qwen_code.ui.markdown_stream import (
     render_markdown,
     safe_cut,
 )
+from tests.helpers import drain, recording
 
 DOC = """# Title
 
@@ -76,17 +76,10 @@ EDGE_DOCS = [
 ]
 
 
-def recording(*, width: int = 70, terminal: bool = False) -> Console:
-    return Console(
-        record=True,
-        width=width,
-        file=io.StringIO(),
-        force_terminal=terminal,
-        color_system="truecolor" if terminal else None,
-    )
+WIDTH = 70
 
 
-def whole(text: str, *, width: int = 70, styles: bool = False) -> str:
+def whole(text: str, *, width: int = WIDTH, styles: bool = False) -> str:
     console = recording(width=width, terminal=styles)
     console.print(render_markdown(text))
     return console.export_text(styles=styles)
@@ -101,7 +94,7 @@ def deltas(text: str, sizes: Iterator[int]) -> Iterator[str]:
 
 
 def streamed(
-    text: str, sizes: Iterator[int], *, width: int = 70, styles: bool = False
+    text: str, sizes: Iterator[int], *, width: int = WIDTH, styles: bool = False
 ) -> tuple[str, MarkdownStream]:
     console = recording(width=width, terminal=styles)
     stream = MarkdownStream(console)
@@ -147,7 +140,7 @@ def test_code_block_is_syntax_highlighted() -> None:
 
 
 def test_completed_blocks_print_before_the_stream_ends() -> None:
-    console = recording()
+    console = recording(width=WIDTH)
     stream = MarkdownStream(console)
     for delta in deltas("# Heading\n\nFirst paragraph.\n\nSecond para", fixed(2)):
         stream.update(delta)
@@ -160,7 +153,7 @@ def test_completed_blocks_print_before_the_stream_ends() -> None:
 
 def test_open_code_fence_flushes_in_chunks_and_stays_small() -> None:
     code = "\n".join(f"value_{i} = {i}" for i in range(500))
-    console = recording()
+    console = recording(width=WIDTH)
     stream = MarkdownStream(console)
     for delta in deltas("```python\n" + code + "\n", fixed(4)):
         stream.update(delta)
@@ -179,7 +172,7 @@ def test_long_paragraph_is_cut_at_sentence_ends_and_keeps_its_words() -> None:
     paragraph = " ".join(
         f"Sentence number {i} has `code {i}` and **bold {i}**." for i in range(300)
     )
-    console = recording()
+    console = recording(width=WIDTH)
     stream = MarkdownStream(console)
     for delta in deltas(paragraph, fixed(4)):
         stream.update(delta)
@@ -198,7 +191,7 @@ def test_long_line_without_sentence_ends_is_still_cut() -> None:
 
 def test_long_list_prints_finished_items_early() -> None:
     items = "\n".join(f"- item {i}" for i in range(200))
-    console = recording()
+    console = recording(width=WIDTH)
     stream = MarkdownStream(console)
     for delta in deltas(items, fixed(3)):
         stream.update(delta)
@@ -217,7 +210,7 @@ def test_cjk_text_is_measured_in_cells() -> None:
 
 
 def test_abort_prints_the_text_as_is() -> None:
-    console = recording()
+    console = recording(width=WIDTH)
     stream = MarkdownStream(console)
     for delta in deltas("Done with **bold**.\n\n```py\nx = 1", fixed(3)):
         stream.update(delta)
@@ -231,7 +224,7 @@ def test_abort_prints_the_text_as_is() -> None:
 
 
 def test_finish_is_idempotent_and_empty_stream_prints_nothing() -> None:
-    console = recording()
+    console = recording(width=WIDTH)
     stream = MarkdownStream(console)
     stream.update("")
     stream.finish()
@@ -268,7 +261,7 @@ def test_safe_cut_falls_back_to_a_space_past_the_hard_limit() -> None:
 def test_live_region_on_a_real_terminal_never_clears_the_screen() -> None:
     master, slave = os.openpty()
     chunks: list[bytes] = []
-    reader = threading.Thread(target=_drain, args=(master, chunks), daemon=True)
+    reader = threading.Thread(target=drain, args=(master, chunks), daemon=True)
     reader.start()
     with os.fdopen(slave, "w", encoding="utf-8") as out:
         console = Console(file=out, force_terminal=True, width=80, height=24)
@@ -295,7 +288,7 @@ async def test_tail_is_shown_when_the_model_goes_quiet() -> None:
     next delta comes (the model may spend seconds writing tool arguments)."""
     master, slave = os.openpty()
     chunks: list[bytes] = []
-    reader = threading.Thread(target=_drain, args=(master, chunks), daemon=True)
+    reader = threading.Thread(target=drain, args=(master, chunks), daemon=True)
     reader.start()
     with os.fdopen(slave, "w", encoding="utf-8") as out:
         stream = MarkdownStream(Console(file=out, force_terminal=True, width=60, height=20))
@@ -309,14 +302,3 @@ async def test_tail_is_shown_when_the_model_goes_quiet() -> None:
         stream.finish()
     os.close(master)
     reader.join(timeout=5)
-
-
-def _drain(fd: int, chunks: list[bytes]) -> None:
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            return
-        if not data:
-            return
-        chunks.append(data)

@@ -16,13 +16,7 @@ from qwen_code.memory import (
     notices,
     render,
 )
-from tests.helpers import git_init
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+from tests.helpers import fan_out, git_init, write
 
 
 def test_discovery_order_home_then_root_down_to_cwd(tmp_path: Path) -> None:
@@ -139,14 +133,6 @@ class _Opens:
             counter.paths.append(args[0])
             if len(counter.paths) > counter.cap:
                 raise RuntimeError(f"more than {counter.cap} files opened: unbounded imports")
-
-
-def fan_out(root: Path, files: int = 6, fan: int = 30) -> None:
-    """QWEN.md imports f1.md; each fN.md imports f(N+1).md `fan` times."""
-    for n in range(1, files + 1):
-        body = "leaf" if n == files else "\n".join([f"See @f{n + 1}.md"] * fan)
-        write(root / f"f{n}.md", f"File {n}.\n{body}\n")
-    write(root / "QWEN.md", "Rules:\n@f1.md\n")
 
 
 def test_import_fan_out_reads_each_file_once(tmp_path: Path) -> None:

@@ -15,12 +15,11 @@ from typing import Any
 
 import pytest
 
-from qwen_code.agent.setup import model_config
-from qwen_code.config import Flags, load_settings, resolve_provider
+from qwen_code.config import Flags, load_settings, qwen_home, resolve_provider
 from qwen_code.errors import ExitCode, ModelError
-from qwen_code.llm import retry
 from qwen_code.llm.client import ChatClient
 from qwen_code.llm.types import ModelConfig, StreamItem, TextChunk
+from qwen_code.session.setup import model_config
 from qwen_code.ui.headless import run_headless
 from tests.fakefaults import CONTEXT_OVERFLOW_MESSAGE
 from tests.fakeserver import FakeLLM, HTTPError, Turn, call, error_body, text, tool_turn
@@ -33,11 +32,6 @@ VLLM_REFUSAL = (
     "tokens (100 in the messages, 65536 in the completion). Please reduce the length of the "
     "messages or completion."
 )
-
-
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retry, "BACKOFF_BASE_S", 0.001)
 
 
 def user_settings(**generation: Any) -> None:
@@ -66,6 +60,7 @@ async def headless(workspace: Path, prompt: str = "go") -> tuple[int, dict[str, 
         cwd=workspace,
         out=out,
         err=err,
+        home=qwen_home(),
     )
     return code, json.loads(out.getvalue()), err.getvalue()
 

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prompt_toolkit import PromptSession
-from prompt_toolkit.input import create_pipe_input
-from prompt_toolkit.output import DummyOutput
-from rich.console import Console
+from prompt_toolkit.input import PipeInput
 
-from qwen_code.agent.approval import HeadlessApprover
 from qwen_code.agent.events import AssistantMessage, UsageInfo
-from qwen_code.agent.setup import open_session
 from qwen_code.agent.stats import SessionStats
 from qwen_code.config import Flags, load_settings, qwen_home, resolve_provider
 from qwen_code.errors import ConfigError
@@ -34,6 +28,7 @@ from qwen_code.ui import commands
 from qwen_code.ui.headless import run_headless
 from qwen_code.ui.repl import Repl
 from tests.fakeserver import FakeLLM, call, text, tool_turn
+from tests.helpers import output, write_json
 
 BUILTIN = PriceTable.builtin()
 
@@ -341,8 +336,7 @@ async def headless_json(
     tmp_path: Path, output_format: str = "json", settings_json: dict[str, Any] | None = None
 ) -> tuple[int, str, str]:
     if settings_json is not None:
-        (tmp_path / ".qwen").mkdir(exist_ok=True)
-        (tmp_path / ".qwen" / "settings.json").write_text(json.dumps(settings_json))
+        write_json(tmp_path / ".qwen" / "settings.json", settings_json)
     settings = load_settings(Flags(yolo=True), cwd=tmp_path)
     out, err = io.StringIO(), io.StringIO()
     code = await run_headless(
@@ -353,6 +347,7 @@ async def headless_json(
         cwd=tmp_path,
         out=out,
         err=err,
+        home=qwen_home(),
     )
     return code, out.getvalue(), err.getvalue()
 
@@ -427,47 +422,34 @@ async def test_text_mode_prints_nothing_about_cost(tmp_path: Path, fake_llm: Fak
 # --- REPL: /stats and the footer -----------------------------------------------------------------
 
 
-@pytest.fixture
-async def repl(tmp_path: Path) -> AsyncIterator[Repl]:
-    root = tmp_path / "proj"
-    root.mkdir()
-    settings = load_settings(cwd=root)
-    session = await open_session(
-        settings, resolve_provider(settings), cwd=root, approver=HeadlessApprover("default")
-    )
-    console = Console(
-        record=True, file=io.StringIO(), width=1000, force_terminal=False, soft_wrap=True
-    )
-    with create_pipe_input() as pipe:
-        prompt = PromptSession[str](input=pipe, output=DummyOutput())
-        yield Repl(session, console=console, home=qwen_home(), prompt_session=prompt)
-    await session.aclose()
-
-
-async def test_repl_footer_and_stats_show_cost(repl: Repl, fake_llm: FakeLLM) -> None:
-    assert "$" not in repl.toolbar()  # nothing spent yet
+async def test_repl_footer_and_stats_show_cost(
+    repl: tuple[Repl, PipeInput], fake_llm: FakeLLM
+) -> None:
+    r, _ = repl
+    assert "$" not in r.toolbar()  # nothing spent yet
     fake_llm.script(
         text(
             "hi", usage={"prompt_tokens": 20_000, "completion_tokens": 100, "cached_tokens": 5_000}
         )
     )
-    await repl.send("hello")
+    await r.send("hello")
     spent = (15_000 * 1.0 + 5_000 * 0.2 + 100 * 5.0) / 1e6
-    assert repl.toolbar().endswith(f"│ {format_usd(spent)}")
-    await commands.dispatch(repl, "/stats")
-    shown = repl.console.export_text()
+    assert r.toolbar().endswith(f"│ {format_usd(spent)}")
+    await commands.dispatch(r, "/stats")
+    shown = output(r)
     assert "cached: 5,000 (25%)" in shown
     assert f"Cost: {format_usd(spent)}" in shown
     assert f"cache savings: {format_usd(5_000 * 0.8 / 1e6)}" in shown
 
 
-async def test_repl_unknown_cost(repl: Repl, fake_llm: FakeLLM) -> None:
-    repl.session.switch_model("local-llama")
+async def test_repl_unknown_cost(repl: tuple[Repl, PipeInput], fake_llm: FakeLLM) -> None:
+    r, _ = repl
+    r.session.switch_model("local-llama")
     fake_llm.script(text("hi"))
-    await repl.send("hello")
-    assert "$" not in repl.toolbar()
-    await commands.dispatch(repl, "/stats")
-    assert "Cost: unknown" in repl.console.export_text()
+    await r.send("hello")
+    assert "$" not in r.toolbar()
+    await commands.dispatch(r, "/stats")
+    assert "Cost: unknown" in output(r)
 
 
 def test_explicit_cache_prices_can_be_set() -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from qwen_code.errors import ConfigError
 from qwen_code.prompts import git_description, load, render, shipped_dir, system_prompt
-from tests.helpers import git_init
+from tests.helpers import git_init, run_qwen_code
 
 
 def test_render_is_strict() -> None:
@@ -86,16 +84,10 @@ def test_system_prompt_flags_and_qwen_system_md(tmp_path: Path) -> None:
     assert "QWEN_SYSTEM_MD" in str(info.value)
 
 
-def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qwen_code", *args], cwd=cwd, capture_output=True, text=True
-    )
-
-
 def test_prompts_show_prints_what_a_session_sends(tmp_path: Path) -> None:
     git_init(tmp_path)
     (tmp_path / "QWEN.md").write_text("Rule from QWEN.md.")
-    result = _cli(tmp_path, "prompts", "show")
+    result = run_qwen_code(tmp_path, "prompts", "show")
     assert result.returncode == 0, result.stderr
     expected, _ = _settings(tmp_path, {})
     assert result.stdout == expected + "\n"
@@ -104,11 +96,11 @@ def test_prompts_show_prints_what_a_session_sends(tmp_path: Path) -> None:
 
 def test_prompts_export_writes_templates_and_keeps_edits(tmp_path: Path) -> None:
     out = tmp_path / "exported"
-    result = _cli(tmp_path, "prompts", "export", str(out))
+    result = run_qwen_code(tmp_path, "prompts", "export", str(out))
     assert result.returncode == 0, result.stderr
     assert (out / "system.md").read_text() == (shipped_dir() / "system.md").read_text()
     (out / "system.md").write_text("edited")
-    assert "kept existing" in _cli(tmp_path, "prompts", "export", str(out)).stdout
+    assert "kept existing" in run_qwen_code(tmp_path, "prompts", "export", str(out)).stdout
     assert (out / "system.md").read_text() == "edited"
-    _cli(tmp_path, "prompts", "export", str(out), "--force")
+    run_qwen_code(tmp_path, "prompts", "export", str(out), "--force")
     assert (out / "system.md").read_text() != "edited"

@@ -67,8 +67,8 @@ NOT_PROTECTED = [
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "ws"
+def root(root: Path) -> Path:
+    path = root
     (path / ".git" / "hooks").mkdir(parents=True)
     (path / "sub").mkdir()
     (path / "src").mkdir()

@@ -1,51 +1,28 @@
-"""Slash commands and approvals in-process: a Repl on pipe input and a recording console."""
+"""Slash commands and approvals in-process: a Repl on pipe input and a recording console
+(the `repl` fixture of conftest.py)."""
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from prompt_toolkit import PromptSession
-from prompt_toolkit.input import create_pipe_input
-from prompt_toolkit.output import DummyOutput
-from rich.console import Console
+from prompt_toolkit.input import PipeInput
 
-from qwen_code.agent.approval import HeadlessApprover
-from qwen_code.agent.setup import open_session
-from qwen_code.config import load_settings, qwen_home, resolve_provider
 from qwen_code.ui import commands
 from qwen_code.ui.repl import Repl
 from tests.fakeserver import FakeLLM, call, text, tool_turn
-from tests.helpers import git_init
+from tests.helpers import output
 
 
 @pytest.fixture
-async def repl(tmp_path: Path) -> AsyncIterator[tuple[Repl, object]]:
-    root = tmp_path / "proj"
-    root.mkdir()
-    git_init(root)
-    (root / "QWEN.md").write_text("# House rules\nAlways run the tests.\n")
-    settings = load_settings(cwd=root)
-    session = await open_session(
-        settings, resolve_provider(settings), cwd=root, approver=HeadlessApprover("default")
-    )
-    console = Console(
-        record=True, file=io.StringIO(), width=1000, force_terminal=False, soft_wrap=True
-    )
-    with create_pipe_input() as pipe:
-        prompt = PromptSession[str](input=pipe, output=DummyOutput())
-        yield Repl(session, console=console, home=qwen_home(), prompt_session=prompt), pipe
-    await session.aclose()
+def project(project: Path) -> Path:
+    """The shared git project, with house rules in its QWEN.md."""
+    (project / "QWEN.md").write_text("# House rules\nAlways run the tests.\n")
+    return project
 
 
-def output(repl: Repl) -> str:
-    return repl.console.export_text()
-
-
-async def test_about_tools_memory(repl: tuple[Repl, object]) -> None:
+async def test_about_tools_memory(repl: tuple[Repl, PipeInput]) -> None:
     r, _ = repl
     await commands.dispatch(r, "/about")
     await commands.dispatch(r, "/tools")
@@ -60,7 +37,7 @@ async def test_about_tools_memory(repl: tuple[Repl, object]) -> None:
     assert "Always run the tests." in shown
 
 
-async def test_model_switch_and_list(repl: tuple[Repl, object], fake_llm: FakeLLM) -> None:
+async def test_model_switch_and_list(repl: tuple[Repl, PipeInput], fake_llm: FakeLLM) -> None:
     r, _ = repl
     fake_llm.models = ["qwen3-coder-plus", "qwen3-coder-flash"]
     await commands.dispatch(r, "/model")
@@ -74,7 +51,7 @@ async def test_model_switch_and_list(repl: tuple[Repl, object], fake_llm: FakeLL
     assert body["model"] == "qwen3-coder-flash"
 
 
-async def test_approval_mode_and_stats(repl: tuple[Repl, object], fake_llm: FakeLLM) -> None:
+async def test_approval_mode_and_stats(repl: tuple[Repl, PipeInput], fake_llm: FakeLLM) -> None:
     r, _ = repl
     await commands.dispatch(r, "/approval-mode yolo")
     assert r.session.runner.mode == "yolo"
@@ -90,7 +67,7 @@ async def test_approval_mode_and_stats(repl: tuple[Repl, object], fake_llm: Fake
 
 
 async def test_init_asks_the_agent_to_write_qwen_md(
-    repl: tuple[Repl, object], fake_llm: FakeLLM
+    repl: tuple[Repl, PipeInput], fake_llm: FakeLLM
 ) -> None:
     r, _ = repl
     fake_llm.script(text("Wrote QWEN.md."))
@@ -99,7 +76,7 @@ async def test_init_asks_the_agent_to_write_qwen_md(
 
 
 async def test_always_for_this_project_saves_the_rule(
-    repl: tuple[Repl, object], fake_llm: FakeLLM
+    repl: tuple[Repl, PipeInput], fake_llm: FakeLLM
 ) -> None:
     r, pipe = repl
     fake_llm.script(
@@ -107,7 +84,7 @@ async def test_always_for_this_project_saves_the_rule(
         tool_turn(call("run_shell_command", command="echo two")),
         text("done"),
     )
-    pipe.send_text("p")  # type: ignore[attr-defined]
+    pipe.send_text("p")
     await r.send("echo twice")
     saved = json.loads((r.session.cwd / ".qwen" / "settings.json").read_text())
     assert saved["permissions"]["allow"] == ["Bash(echo *)"]
@@ -121,7 +98,7 @@ async def test_always_for_this_project_saves_the_rule(
 
 
 async def test_directory_add_widens_the_workspace(
-    repl: tuple[Repl, object], tmp_path: Path, fake_llm: FakeLLM
+    repl: tuple[Repl, PipeInput], tmp_path: Path, fake_llm: FakeLLM
 ) -> None:
     r, _ = repl
     other = tmp_path / "other"

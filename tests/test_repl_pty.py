@@ -2,124 +2,57 @@
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pexpect
 import pytest
 
 from tests.fakeserver import FakeLLM, Turn, call, text, tool_turn
-from tests.helpers import git_init
+from tests.helpers import PtyRepl, StartRepl, user_message
 
-TIMEOUT = 30
-CPR_REQUEST = "\x1b[6n"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    root.mkdir()
-    git_init(root)
-    (root / "calc.py").write_text("A = 1\n", encoding="utf-8")
-    return root
-
-
-class Repl:
-    """A running `qwen-code` in a pty."""
-
-    def __init__(self, repo: Path, *args: str, wait: bool = True) -> None:
-        env = dict(os.environ)
-        env.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
-        self.child = pexpect.spawn(
-            sys.executable,
-            ["-m", "qwen_code", *args],
-            cwd=str(repo),
-            env=env,
-            encoding="utf-8",
-            dimensions=(40, 120),
-            timeout=TIMEOUT,
-        )
-        if wait:
-            self.prompt()
-
-    def prompt(self) -> None:
-        """Wait until the input prompt is showing (its footer names shift+tab)."""
-        self.expect("(shift+tab)")
-
-    def send(self, line: str) -> None:
-        self.child.send(line + "\r")
-
-    def expect(self, pattern: str) -> None:
-        """Wait for `pattern`, answering the terminal's cursor-position requests meanwhile
-        (prompt-toolkit asks where the cursor is before drawing its footer)."""
-        while self.child.expect_exact([pattern, CPR_REQUEST]) == 1:
-            self.child.send("\x1b[20;1R")
-
-    def close(self) -> None:
-        """Leave with Ctrl+D (sent again if it arrived while a turn was still printing)."""
-        for _ in range(5):
-            if not self.child.isalive():
-                break
-            self.child.sendcontrol("d")
-            self.child.expect_exact([pexpect.EOF, pexpect.TIMEOUT, CPR_REQUEST], timeout=3)
-        self.child.close(force=True)
+Repl = PtyRepl  # test_trust_pty imports it from here
 
 
 @pytest.fixture
-def start(repo: Path) -> Iterator[Any]:
-    running: list[Repl] = []
-
-    def launch(*args: str, wait: bool = True) -> Repl:
-        repl = Repl(repo, *args, wait=wait)
-        running.append(repl)
-        return repl
-
-    yield launch
-    for repl in running:
-        repl.close()
+def project(project: Path) -> Path:
+    """The shared git project, holding calc.py."""
+    (project / "calc.py").write_text("A = 1\n", encoding="utf-8")
+    return project
 
 
-def last_user_message(fake: FakeLLM, index: int = -1) -> str:
-    body = fake.chat_requests[index].body
-    assert body is not None
-    return [m for m in body["messages"] if m["role"] == "user"][-1]["content"]
-
-
-def test_prompt_streams_the_answer(start: Any, fake_llm: FakeLLM) -> None:
+def test_prompt_streams_the_answer(start_repl: StartRepl, fake_llm: FakeLLM) -> None:
     fake_llm.script(text("The answer is **forty-two**, as always."))
-    repl = start()
+    repl = start_repl()
     repl.send("what is the answer?")
     repl.expect("forty-two")
     repl.prompt()
-    assert last_user_message(fake_llm) == "what is the answer?"
+    assert user_message(fake_llm) == "what is the answer?"
 
 
-def test_approve_an_edit_after_seeing_its_diff(start: Any, repo: Path, fake_llm: FakeLLM) -> None:
+def test_approve_an_edit_after_seeing_its_diff(
+    start_repl: StartRepl, project: Path, fake_llm: FakeLLM
+) -> None:
     fake_llm.script(
         tool_turn(call("edit", file_path="calc.py", old_string="A = 1", new_string="A = 10")),
         text("Changed A."),
     )
-    repl = start()
+    repl = start_repl()
     repl.send("set A to 10")
     repl.expect("+A = 10")
     repl.expect("[y/n/a/p/u]")
     repl.child.send("y")
     repl.expect("Changed A.")
     repl.prompt()
-    assert (repo / "calc.py").read_text() == "A = 10\n"
+    assert (project / "calc.py").read_text() == "A = 10\n"
 
 
 def test_deny_a_shell_command_and_the_model_is_told(
-    start: Any, repo: Path, fake_llm: FakeLLM
+    start_repl: StartRepl, project: Path, fake_llm: FakeLLM
 ) -> None:
     fake_llm.script(
         tool_turn(call("run_shell_command", command="touch made")),
         text("Understood, not running it."),
     )
-    repl = start()
+    repl = start_repl()
     repl.send("make a file")
     repl.expect("$ touch made")
     repl.expect("[y/n/a/p/u]")
@@ -128,7 +61,7 @@ def test_deny_a_shell_command_and_the_model_is_told(
     repl.send("not now")
     repl.expect("Understood")
     repl.prompt()
-    assert not (repo / "made").exists()
+    assert not (project / "made").exists()
     body = fake_llm.chat_requests[1].body
     assert body is not None
     tool_message = [m for m in body["messages"] if m["role"] == "tool"][-1]
@@ -137,11 +70,11 @@ def test_deny_a_shell_command_and_the_model_is_told(
 
 
 def test_ctrl_c_cancels_a_long_stream_and_the_next_message_works(
-    start: Any, fake_llm: FakeLLM
+    start_repl: StartRepl, fake_llm: FakeLLM
 ) -> None:
     long_answer = " ".join(f"word{i}" for i in range(2000))
     fake_llm.script(Turn(text=long_answer, chunk_delay_s=0.01, chunk_words=1), text("Fresh reply."))
-    repl = start()
+    repl = start_repl()
     repl.send("talk a lot")
     repl.expect("word20")
     repl.child.sendintr()
@@ -156,45 +89,47 @@ def test_ctrl_c_cancels_a_long_stream_and_the_next_message_works(
     assert "interrupted" in body["messages"][2]["content"]
 
 
-def test_at_file_attaches_its_content(start: Any, fake_llm: FakeLLM) -> None:
+def test_at_file_attaches_its_content(start_repl: StartRepl, fake_llm: FakeLLM) -> None:
     fake_llm.script(text("A is one."))
-    repl = start()
+    repl = start_repl()
     repl.send("what is in @calc.py ?")
     repl.expect("A is one.")
-    message = last_user_message(fake_llm)
+    message = user_message(fake_llm)
     assert message.startswith("what is in @calc.py ?")
     assert "A = 1" in message
 
 
-def test_bang_runs_a_shell_command_without_the_model(start: Any, fake_llm: FakeLLM) -> None:
+def test_bang_runs_a_shell_command_without_the_model(
+    start_repl: StartRepl, fake_llm: FakeLLM
+) -> None:
     fake_llm.script(text("I see the greeting."))
-    repl = start()
+    repl = start_repl()
     repl.send("!echo hello-from-shell")
     repl.expect("hello-from-shell")
     repl.prompt()
     assert fake_llm.chat_requests == []
     repl.send("did you see it?")
     repl.expect("I see the greeting.")
-    message = last_user_message(fake_llm)
+    message = user_message(fake_llm)
     assert "hello-from-shell" in message
     assert message.endswith("did you see it?")
 
 
-def test_history_persists_across_runs(start: Any, fake_llm: FakeLLM) -> None:
+def test_history_persists_across_runs(start_repl: StartRepl, fake_llm: FakeLLM) -> None:
     fake_llm.script(text("ok"))
-    first = start()
+    first = start_repl()
     first.send("remember this line")
     first.expect("ok")
     first.prompt()
     first.close()
-    second = start()
+    second = start_repl()
     second.child.send("\x1b[A")  # Up arrow
     second.expect("remember this line")
 
 
-def test_clear_starts_a_new_conversation(start: Any, fake_llm: FakeLLM) -> None:
+def test_clear_starts_a_new_conversation(start_repl: StartRepl, fake_llm: FakeLLM) -> None:
     fake_llm.script(text("first answer"), text("second answer"))
-    repl = start()
+    repl = start_repl()
     repl.send("one")
     repl.expect("first answer")
     repl.prompt()
@@ -208,8 +143,8 @@ def test_clear_starts_a_new_conversation(start: Any, fake_llm: FakeLLM) -> None:
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
 
 
-def test_unknown_command_suggests_the_closest(start: Any, fake_llm: FakeLLM) -> None:
-    repl = start()
+def test_unknown_command_suggests_the_closest(start_repl: StartRepl, fake_llm: FakeLLM) -> None:
+    repl = start_repl()
     repl.send("/stat")
     repl.expect("Did you mean /stats?")
     repl.prompt()
@@ -218,31 +153,33 @@ def test_unknown_command_suggests_the_closest(start: Any, fake_llm: FakeLLM) -> 
     assert fake_llm.chat_requests == []
 
 
-def test_prompt_interactive_runs_the_first_message(start: Any, fake_llm: FakeLLM) -> None:
+def test_prompt_interactive_runs_the_first_message(
+    start_repl: StartRepl, fake_llm: FakeLLM
+) -> None:
     fake_llm.script(text("Started with your task."))
-    repl = start("-i", "begin here", wait=False)
+    repl = start_repl("-i", "begin here", wait=False)
     repl.expect("Started with your task.")
     repl.prompt()
-    assert last_user_message(fake_llm) == "begin here"
+    assert user_message(fake_llm) == "begin here"
 
 
-def test_multi_line_input(start: Any, fake_llm: FakeLLM) -> None:
+def test_multi_line_input(start_repl: StartRepl, fake_llm: FakeLLM) -> None:
     fake_llm.script(text("got both lines"), text("got three"))
-    repl = start()
+    repl = start_repl()
     repl.child.send("first line\x1b\r")  # Alt+Enter
     repl.send("second line")
     repl.expect("got both lines")
     repl.prompt()
-    assert last_user_message(fake_llm) == "first line\nsecond line"
+    assert user_message(fake_llm) == "first line\nsecond line"
     repl.child.send("a\\\r")  # a trailing backslash continues the message
     repl.child.send("b\n")  # Ctrl+J
     repl.send("c")
     repl.expect("got three")
-    assert last_user_message(fake_llm) == "a\nb\nc"
+    assert user_message(fake_llm) == "a\nb\nc"
 
 
-def test_shift_tab_cycles_the_approval_mode(start: Any, fake_llm: FakeLLM) -> None:
-    repl = start()
+def test_shift_tab_cycles_the_approval_mode(start_repl: StartRepl, fake_llm: FakeLLM) -> None:
+    repl = start_repl()
     repl.child.send("\x1b[Z")  # Shift+Tab
     repl.send("/approval-mode")
     repl.expect("Approval mode:")

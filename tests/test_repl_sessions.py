@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from prompt_toolkit.input import PipeInput
+
 from qwen_code.ui import commands
 from qwen_code.ui.repl import Repl
 from tests.fakeserver import FakeLLM, text
-from tests.test_repl_commands import repl  # noqa: F401  (the fixture)
+from tests.helpers import output
 
 
 async def test_chat_save_list_resume_delete(
-    repl: tuple[Repl, object],  # noqa: F811
+    repl: tuple[Repl, PipeInput],
     fake_llm: FakeLLM,
 ) -> None:
     r, _ = repl
@@ -18,7 +20,7 @@ async def test_chat_save_list_resume_delete(
     await commands.dispatch(r, "/chat save one")
     await r.send("topic two")
     await commands.dispatch(r, "/chat list")
-    assert "one" in r.console.export_text()
+    assert "one" in output(r)
     await commands.dispatch(r, "/chat resume one")
     await r.send("back to one")
     body = fake_llm.chat_requests[-1].body
@@ -29,22 +31,22 @@ async def test_chat_save_list_resume_delete(
     assert not any("topic two" in u for u in users)
     await commands.dispatch(r, "/chat delete one")
     await commands.dispatch(r, "/chat resume one")
-    assert "No saved chat 'one'" in r.console.export_text()
+    assert "No saved chat 'one'" in output(r)
     await commands.dispatch(r, "/chat bogus")
-    assert "Usage: /chat" in r.console.export_text()
+    assert "Usage: /chat" in output(r)
 
 
 async def test_resume_another_session_by_id(
-    repl: tuple[Repl, object],  # noqa: F811
+    repl: tuple[Repl, PipeInput],
     fake_llm: FakeLLM,
 ) -> None:
     r, _ = repl
     fake_llm.script(text("remembered"), text("next"))
     await r.send("the secret word is plum")
     first_id = r.session.id
-    r.session.clear()
+    await r.session.clear()
     await commands.dispatch(r, f"/resume {first_id[:8]}")
-    assert "Resumed session" in r.console.export_text()
+    assert "Resumed session" in output(r)
     await r.send("what was the word?")
     body = fake_llm.chat_requests[-1].body
     assert body is not None

@@ -27,13 +27,6 @@ from qwen_code.tools.write import WriteFileTool
 needs_walk = pytest.mark.skipif(not safe_paths.SUPPORTED, reason="no dir_fd support here")
 
 
-@pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    path = tmp_path / "outside"
-    path.mkdir()
-    return path
-
-
 def test_write_creates_parents_keeps_mode_and_leaves_no_temp(root: Path) -> None:
     assert write_file_at(root, ("a", "b", "run.sh"), b"#!/bin/sh\n") is True
     target = root / "a" / "b" / "run.sh"

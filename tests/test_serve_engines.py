@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import typer
 
-from qwen_code import cli_serve
 from qwen_code.serve.catalog import Catalog, ServeError, parse_gpus
 from qwen_code.serve.engines import (
     EngineCommand,
@@ -24,6 +20,7 @@ from qwen_code.serve.engines import (
     missing_program,
 )
 from qwen_code.serve.plan import PlanRequest, make_plan
+from tests.helpers import run_cli
 
 CATALOG = Catalog.load()
 HEAD = "10.99.48.128:13345"
@@ -252,20 +249,6 @@ def test_multiline_shell() -> None:
 
 
 # --- the CLI ------------------------------------------------------------------------------------
-
-
-def run_cli(*args: str) -> tuple[int, str]:
-    app = typer.Typer()
-
-    @app.callback()
-    def _group() -> None:
-        pass
-
-    cli_serve.register(app)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = app(args=list(args), standalone_mode=False)
-    return int(code or 0), out.getvalue()
 
 
 def test_dry_run_prints_the_command_and_install_note(

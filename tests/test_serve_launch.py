@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from qwen_code.process_group import stop_group
 from qwen_code.serve.display import Display, LogFollower, log_tail
-from qwen_code.serve.launch import stop_group
+from tests.helpers import alive
 
 TESTS = Path(__file__).resolve().parent
 ENGINE = TESTS / "fake_engine.py"
@@ -28,15 +29,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def gone(pid: int) -> bool:
-    """No such process, or only a zombie left (nothing reaps orphans in some containers)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat[stat.rfind(")") + 2 :].split()[0] in ("Z", "X")
 
 
 @pytest.fixture
@@ -148,11 +140,11 @@ def test_start_ready_environment_and_ctrl_c_stops_the_group(
     assert "  export OPENAI_MODEL=qwen3-coder-30b-a3b-fp8\n" in out
     assert "--tool-call-parser" in Path(env["FAKE_ENGINE_ARGV"]).read_text()
     engine, child = pids(env)
-    assert not gone(engine) and not gone(child)
+    assert alive(engine) and alive(child)
     cli.proc.send_signal(signal.SIGINT)
     assert cli.finish() == 0
     assert "Engine stopped." in cli.output
-    assert gone(engine) and gone(child)
+    assert not alive(engine) and not alive(child)
 
 
 def test_sigterm_also_stops_the_engine_sglang(env: dict[str, str], started: list[Cli]) -> None:
@@ -164,7 +156,7 @@ def test_sigterm_also_stops_the_engine_sglang(env: dict[str, str], started: list
     (engine,) = pids(env)
     cli.proc.send_signal(signal.SIGTERM)
     assert cli.finish() == 0
-    assert gone(engine)
+    assert not alive(engine)
 
 
 def test_crash_while_loading_shows_the_log_tail(env: dict[str, str], started: list[Cli]) -> None:
@@ -181,7 +173,7 @@ def test_not_ready_before_the_deadline(env: dict[str, str], started: list[Cli]) 
     cli = serve(env, started, free_port(), "--ready-timeout", "1")
     assert cli.finish() == 1
     assert "vllm was not ready after 1 s." in cli.output
-    assert gone(pids(env)[0])
+    assert not alive(pids(env)[0])
 
 
 def test_detach_status_and_stop(env: dict[str, str], started: list[Cli]) -> None:
@@ -190,14 +182,14 @@ def test_detach_status_and_stop(env: dict[str, str], started: list[Cli]) -> None
     assert cli.finish() == 0
     assert f"Detached. Stop it with: qwen-code serve stop --port {port}" in cli.output
     (engine,) = pids(env)
-    assert not gone(engine)
+    assert alive(engine)
     status = Cli(env, "serve", "status")
     assert status.finish() == 0
     assert f"port {port}: vllm qwen3-coder-30b-a3b-fp8, pid {engine}, ready, up " in status.output
     stop = Cli(env, "serve", "stop", "--port", str(port))
     assert stop.finish() == 0
     assert f"vllm qwen3-coder-30b-a3b-fp8 on port {port} (pid {engine}) stopped." in stop.output
-    assert gone(engine)
+    assert not alive(engine)
     again = Cli(env, "serve", "status")
     assert again.finish() == 0 and "No detached engine is running." in again.output
 
@@ -262,7 +254,7 @@ def test_stop_group_kills_an_engine_that_ignores_sigterm(env: dict[str, str]) ->
     assert stop_group(proc.pid, grace_s=0.3)
     assert time.monotonic() - start < 5
     proc.wait(timeout=5)
-    assert all(gone(p) for p in pids(env))
+    assert not any(alive(p) for p in pids(env))
 
 
 def test_display_redraws_the_status_line_on_a_terminal() -> None:

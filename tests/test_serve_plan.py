@@ -13,6 +13,7 @@ from qwen_code.serve import gpus as detect
 from qwen_code.serve.catalog import Catalog, ServeError, parse_gpus, parse_tokens
 from qwen_code.serve.plan import Fit, Plan, PlanRequest, make_plan
 from qwen_code.serve.render import plan_json, plan_text
+from tests.helpers import write_json
 
 CATALOG = Catalog.load()
 
@@ -93,10 +94,10 @@ def test_user_catalog_entries_are_merged(tmp_path: Path) -> None:
     home.mkdir(parents=True)
     base = json.loads(json.dumps(CATALOG.models["qwen3-coder-30b-a3b"].model_dump()))
     base.update(display="My fine-tune", aliases=["mine"], default_variant="bf16")
-    (home / "models.json").write_text(json.dumps({"my-coder": base}))
+    write_json(home / "models.json", {"my-coder": base})
     choice = Catalog.load().resolve("mine")
     assert (choice.name, choice.model.display) == ("my-coder-bf16", "My fine-tune")
-    (home / "models.json").write_text(json.dumps({"broken": {"display": "x"}}))
+    write_json(home / "models.json", {"broken": {"display": "x"}})
     with pytest.raises(ServeError, match=r"Invalid models\.json entry 'broken'"):
         Catalog.load()
 
@@ -219,7 +220,7 @@ def test_kv_heads_that_cannot_be_replicated_evenly_are_rejected() -> None:
     home = Path(os.environ["QWEN_HOME"]) / "serve"
     home.mkdir(parents=True)
     custom = {"qwen3-coder-30b-a3b": {"attention_heads": 48}}
-    (home / "models.json").write_text(json.dumps(custom))
+    write_json(home / "models.json", custom)
     choice = Catalog.load().resolve("30b:bf16")
     p = make_plan(PlanRequest(choice=choice, gpus=parse_gpus("6xH100"), engines=("vllm",)))
     fit = next(f for f in p.fits if f.layout.label() == "TP6")

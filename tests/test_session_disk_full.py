@@ -25,7 +25,7 @@ import pytest
 from qwen_code.config import qwen_home
 from qwen_code.session.store import SessionInfo, list_sessions, load
 from tests.fakeserver import FakeLLM, HTTPError, Turn, call, text, tool_turn
-from tests.test_sessions import strict
+from tests.helpers import run_qwen_code, strict
 
 SAVE_WARNING = (
     "session could not be saved: File too large; the conversation continues but -c may miss "
@@ -155,14 +155,7 @@ def start(root: Path, limit: int, *args: str) -> subprocess.Popen[str]:
 
 def continue_run(root: Path, fake_llm: FakeLLM) -> tuple[subprocess.CompletedProcess[str], Any]:
     fake_llm.script(strict(text("Continuing.")))
-    done = subprocess.run(
-        [sys.executable, "-m", "qwen_code", "-c", "-p", "go on"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    done = run_qwen_code(root, "-c", "-p", "go on")
     assert done.returncode == 0, done.stderr
     return done, fake_llm.chat_requests[-1].body
 

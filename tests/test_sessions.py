@@ -9,56 +9,24 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from qwen_code.agent.conversation import CANCELLED_RESULT, Conversation
 from qwen_code.config import qwen_home
 from qwen_code.session.store import list_sessions, load
-from tests.fakeserver import FakeLLM, HTTPError, Turn, call, error_body, text, tool_turn
-from tests.helpers import git_init
+from tests.fakeserver import FakeLLM, Turn, call, text, tool_turn
+from tests.helpers import PtyRepl, make_repo, run_qwen_code, strict
 from tests.ordering import order_problem
 
-
-def strict(reply: Turn) -> Callable[[dict[str, Any]], Turn | HTTPError]:
-    """A turn played only if the request obeys the ordering rules (else 400, as vLLM)."""
-
-    def respond(body: dict[str, Any]) -> Turn | HTTPError:
-        problem = order_problem(body["messages"])
-        return HTTPError(400, error_body(problem, 400)) if problem else reply
-
-    return respond
-
-
-def qwen_code(
-    cwd: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "qwen_code", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env or os.environ.copy(),
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    git_init(root)
-    (root / "a.py").write_text("A = 1\n")
-    return root
+A_PY = {"a.py": "A = 1\n"}
 
 
 def test_a_run_is_recorded_and_resumed_by_id_and_by_continue(
     tmp_path: Path, fake_llm: FakeLLM
 ) -> None:
-    root = project(tmp_path)
+    root = make_repo(tmp_path / "proj", A_PY)
     fake_llm.script(tool_turn(call("read_file", file_path="a.py")), text("A is 1."))
-    first = qwen_code(root, "-p", "what is A?", "-o", "json")
+    first = run_qwen_code(root, "-p", "what is A?", "-o", "json")
     assert first.returncode == 0, first.stderr
     session_id = json.loads(first.stdout)["session_id"]
     (info,) = list_sessions(qwen_home(), root)
@@ -72,12 +40,12 @@ def test_a_run_is_recorded_and_resumed_by_id_and_by_continue(
     ]
 
     fake_llm.script(strict(text("A is still 1.")), strict(text("Third.")))
-    again = qwen_code(root, "-r", session_id[:8], "-p", "and now?", "-o", "json")
+    again = run_qwen_code(root, "-r", session_id[:8], "-p", "and now?", "-o", "json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["session_id"] == session_id
     roles = [m["role"] for m in fake_llm.chat_requests[-1].body["messages"]]  # type: ignore[index]
     assert roles == ["system", "user", "assistant", "tool", "assistant", "user"]
-    latest = qwen_code(root, "-c", "-p", "third")
+    latest = run_qwen_code(root, "-c", "-p", "third")
     assert latest.returncode == 0, latest.stderr
     assert len(fake_llm.chat_requests[-1].body["messages"]) == 8  # type: ignore[index]
     assert len(list_sessions(qwen_home(), root)) == 1
@@ -86,41 +54,41 @@ def test_a_run_is_recorded_and_resumed_by_id_and_by_continue(
 def test_unknown_session_and_nothing_to_continue_are_bad_input(
     tmp_path: Path, fake_llm: FakeLLM
 ) -> None:
-    root = project(tmp_path)
-    missing = qwen_code(root, "-r", "nope", "-p", "hi")
+    root = make_repo(tmp_path / "proj", A_PY)
+    missing = run_qwen_code(root, "-r", "nope", "-p", "hi")
     assert missing.returncode == 42
     assert "No saved session 'nope'" in missing.stderr
-    nothing = qwen_code(root, "-c", "-p", "hi")
+    nothing = run_qwen_code(root, "-c", "-p", "hi")
     assert nothing.returncode == 42
     assert fake_llm.chat_requests == []
 
 
 def test_transcripts_never_hold_the_api_key(tmp_path: Path, fake_llm: FakeLLM) -> None:
-    root = project(tmp_path)
+    root = make_repo(tmp_path / "proj", A_PY)
     env = {**os.environ, "OPENAI_API_KEY": "sk-very-secret-key-123"}
     fake_llm.script(text("ok"))
-    assert qwen_code(root, "-p", "hi", env=env).returncode == 0
+    assert run_qwen_code(root, "-p", "hi", env=env).returncode == 0
     (info,) = list_sessions(qwen_home(), root)
     assert "sk-very-secret-key-123" not in info.path.read_text()
 
 
 def test_sessions_cli_list_show_delete(tmp_path: Path, fake_llm: FakeLLM) -> None:
-    root = project(tmp_path)
+    root = make_repo(tmp_path / "proj", A_PY)
     fake_llm.script(text("Hello from the model."))
-    assert qwen_code(root, "-p", "say hello").returncode == 0
-    listing = qwen_code(root, "sessions", "list")
+    assert run_qwen_code(root, "-p", "say hello").returncode == 0
+    listing = run_qwen_code(root, "sessions", "list")
     assert "say hello" in listing.stdout
     session_id = listing.stdout.split()[0]
-    shown = qwen_code(root, "sessions", "show", session_id)
+    shown = run_qwen_code(root, "sessions", "show", session_id)
     assert "Hello from the model." in shown.stdout
-    assert qwen_code(root, "sessions", "delete", session_id).returncode == 0
+    assert run_qwen_code(root, "sessions", "delete", session_id).returncode == 0
     assert list_sessions(qwen_home(), root) == []
 
 
 def test_a_torn_last_line_is_skipped(tmp_path: Path, fake_llm: FakeLLM) -> None:
-    root = project(tmp_path)
+    root = make_repo(tmp_path / "proj", A_PY)
     fake_llm.script(text("ok"))
-    assert qwen_code(root, "-p", "hi").returncode == 0
+    assert run_qwen_code(root, "-p", "hi").returncode == 0
     (info,) = list_sessions(qwen_home(), root)
     with info.path.open("a") as fh:
         fh.write('{"type": "message", "message": {"role": "user", "con')
@@ -167,7 +135,7 @@ def test_sigkill_at_random_points_then_continue_works(tmp_path: Path) -> None:
     """A real process killed mid-session; `--continue` then sends a request a strict server
     accepts. The kill points are spread over start-up, streaming and tool runs."""
     rng = random.Random(1234)
-    root = project(tmp_path)
+    root = make_repo(tmp_path / "proj", A_PY)
     resumed = 0
     for trial in range(KILL_TRIALS):
         with FakeLLM() as server:
@@ -196,7 +164,7 @@ def test_sigkill_at_random_points_then_continue_works(tmp_path: Path) -> None:
         with FakeLLM() as server:
             env = {**os.environ, "OPENAI_BASE_URL": server.base_url}
             server.script(strict(text("Continuing.")))
-            result = qwen_code(root, "-c", "-p", "go on", "--yolo", env=env)
+            result = run_qwen_code(root, "-c", "-p", "go on", "--yolo", env=env)
             assert result.returncode == 0, (trial, result.stderr)
             assert server.unscripted == 0
             body = server.chat_requests[-1].body
@@ -237,19 +205,19 @@ def test_continue_after_a_torn_last_line_says_so_and_keeps_new_records_whole(
 ) -> None:
     """Before: the next record was glued to the torn line (both lost) and `-c` said
     nothing about what it skipped."""
-    root = project(tmp_path)
+    root = make_repo(tmp_path / "proj", A_PY)
     fake_llm.script(text("ok"), text("Continuing."), text("Third."))
-    assert qwen_code(root, "-p", "hi").returncode == 0
+    assert run_qwen_code(root, "-p", "hi").returncode == 0
     (info,) = list_sessions(qwen_home(), root)
     with info.path.open("ab") as fh:
         fh.write(b'{"type": "message", "message": {"role": "assistant", "tool_ca')  # torn
-    resumed = qwen_code(root, "-c", "-p", "next")
+    resumed = run_qwen_code(root, "-c", "-p", "next")
     assert resumed.returncode == 0, resumed.stderr
     assert f"qwen-code: {DAMAGED} {info.path}\n" in resumed.stderr
     loaded = load(info.path)
     assert loaded.torn_lines == 1
     assert [m.get("content") for m in loaded.messages] == ["hi", "ok", "next", "Continuing."]
-    again = qwen_code(root, "-c", "-p", "third")
+    again = run_qwen_code(root, "-c", "-p", "third")
     assert again.returncode == 0, again.stderr
     assert again.stderr.count(DAMAGED) == 1
     assert len(load(info.path).messages) == 6
@@ -258,15 +226,13 @@ def test_continue_after_a_torn_last_line_says_so_and_keeps_new_records_whole(
 def test_continue_in_the_repl_says_it_skipped_damaged_lines(
     tmp_path: Path, fake_llm: FakeLLM
 ) -> None:
-    from tests.test_repl_pty import Repl
-
-    root = project(tmp_path)
+    root = make_repo(tmp_path / "proj", A_PY)
     fake_llm.script(text("ok"))
-    assert qwen_code(root, "-p", "hi").returncode == 0
+    assert run_qwen_code(root, "-p", "hi").returncode == 0
     (info,) = list_sessions(qwen_home(), root)
     with info.path.open("ab") as fh:
         fh.write(b'{"type": "message", "mess\n')  # damaged, then whole lines again
-    repl = Repl(root, "-c", wait=False)
+    repl = PtyRepl(root, "-c", wait=False)
     try:
         repl.expect(DAMAGED)
         repl.prompt()

@@ -18,19 +18,13 @@ BACKENDS = [
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "ws"
-    path.mkdir()
+def root(root: Path) -> Path:
+    path = root
     (path / "src").mkdir()
     (path / "src" / "a.py").write_text("import os\n\ndef Handler():\n    return os.sep\n")
     (path / "src" / "b.txt").write_text("nothing here\nhandler in text\n")
     (path / "main.py").write_text("from src.a import handler\nhandler()\n")
     return path
-
-
-@pytest.fixture
-def ctx(root: Path) -> ToolContext:
-    return ToolContext(workspace=Workspace(root=root))
 
 
 async def grep(ctx: ToolContext, use_ripgrep: bool, **kw: object) -> str:

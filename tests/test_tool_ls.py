@@ -14,18 +14,13 @@ TOOL = ListDirectoryTool()
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "ws"
+def root(root: Path) -> Path:
+    path = root
     for d in ("src", "node_modules", ".git", "Docs"):
         (path / d).mkdir(parents=True)
     for f in ("b.py", "a.py", "debug.log", ".env"):
         (path / f).write_text("x")
     return path
-
-
-@pytest.fixture
-def ctx(root: Path) -> ToolContext:
-    return ToolContext(workspace=Workspace(root=root))
 
 
 async def test_directories_first_then_files(root: Path, ctx: ToolContext) -> None:

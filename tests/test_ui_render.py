@@ -22,7 +22,6 @@ from qwen_code.agent.events import (
     Event,
     TextDelta,
     TodosUpdated,
-    ToolCall,
     ToolCallStarted,
     ToolResult,
     TurnEnd,
@@ -34,18 +33,11 @@ from qwen_code.tools.edit import EditTool
 from qwen_code.tools.shell import ShellTool
 from qwen_code.ui.render import EventRenderer, Thinking, clean, diff_stats, render_diff
 from qwen_code.ui.terminal import ASCII_SYMBOLS, Terminal, make_console
+from tests.helpers import drain, recording, tool_call
 
 DIFF = (
     "--- a/src/app.py\n+++ b/src/app.py\n@@ -1,3 +1,3 @@\n import os\n-x = 1\n+x = 2\n print(x)\n"
 )
-
-
-def recording(*, width: int = 80, terminal: bool = False) -> Console:
-    return Console(record=True, width=width, file=io.StringIO(), force_terminal=terminal)
-
-
-def call(call_id: str, name: str, **arguments: Any) -> ToolCall:
-    return ToolCall(id=call_id, name=name, arguments=arguments)
 
 
 def render(events: list[Event], **kwargs: Any) -> str:
@@ -65,9 +57,9 @@ def test_text_streams_as_markdown_and_tool_calls_are_one_line() -> None:
     text = "I'll read **the file**.\n\n- one\n- two\n"
     events: list[Event] = [TextDelta(text=text[i : i + 2]) for i in range(0, len(text), 2)]
     events += [
-        AssistantMessage(text=text, tool_calls=(call("1", "read_file"),)),
-        ToolCallStarted(call=call("1", "read_file"), summary="src/app.py"),
-        ToolResult(call=call("1", "read_file"), output="…", display="Read 120 line(s)"),
+        AssistantMessage(text=text, tool_calls=(tool_call("read_file"),)),
+        ToolCallStarted(call=tool_call("read_file"), summary="src/app.py"),
+        ToolResult(call=tool_call("read_file"), output="…", display="Read 120 line(s)"),
         TextDelta(text="Done."),
         AssistantMessage(text="Done."),
         TurnEnd(reason="completed"),
@@ -91,9 +83,9 @@ def test_every_event_type_renders(ctx: ToolContext) -> None:
     events: list[Event] = [
         TextDelta(text="Hi"),
         AssistantMessage(text="Hi", finish_reason="length"),
-        ToolCallStarted(call=call("1", "todo_write"), summary="1/1 done"),
-        ApprovalRequested(call=call("1", "todo_write"), reason="think", decision="allowed"),
-        ToolResult(call=call("1", "todo_write"), output="ok", display="[x] Read"),
+        ToolCallStarted(call=tool_call("todo_write"), summary="1/1 done"),
+        ApprovalRequested(call=tool_call("todo_write"), reason="think", decision="allowed"),
+        ToolResult(call=tool_call("todo_write"), output="ok", display="[x] Read"),
         TodosUpdated(todos=todos),
         Usage(request=usage, total=usage),
         Error(message="overloaded (503)", retrying=True),
@@ -116,10 +108,14 @@ def test_every_event_type_renders(ctx: ToolContext) -> None:
 
 def test_results_of_a_batch_name_their_call() -> None:
     events: list[Event] = [
-        ToolCallStarted(call=call("1", "read_file"), summary="a.py"),
-        ToolCallStarted(call=call("2", "read_file"), summary="b.py"),
-        ToolResult(call=call("1", "read_file"), output="x", display="Read 3 line(s)"),
-        ToolResult(call=call("2", "read_file"), output="Error: no such file\nmore", is_error=True),
+        ToolCallStarted(call=tool_call("read_file"), summary="a.py"),
+        ToolCallStarted(call=tool_call("read_file", call_id="c2"), summary="b.py"),
+        ToolResult(call=tool_call("read_file"), output="x", display="Read 3 line(s)"),
+        ToolResult(
+            call=tool_call("read_file", call_id="c2"),
+            output="Error: no such file\nmore",
+            is_error=True,
+        ),
     ]
     assert lines_of(render(events)) == [
         "● read_file a.py",
@@ -132,20 +128,20 @@ def test_results_of_a_batch_name_their_call() -> None:
 def test_error_result_is_red() -> None:
     console = recording(terminal=True)
     renderer = EventRenderer(console)
-    renderer.handle(ToolCallStarted(call=call("1", "grep_search"), summary="'x'"))
+    renderer.handle(ToolCallStarted(call=tool_call("grep_search"), summary="'x'"))
     renderer.handle(
-        ToolResult(call=call("1", "grep_search"), output="Error: bad regex", is_error=True)
+        ToolResult(call=tool_call("grep_search"), output="Error: bad regex", is_error=True)
     )
     assert "\x1b[31mError: bad regex" in console.export_text(styles=True)
 
 
 def test_denied_call_says_so_once() -> None:
     events: list[Event] = [
-        ToolCallStarted(call=call("1", "write_file"), summary="x.py"),
+        ToolCallStarted(call=tool_call("write_file"), summary="x.py"),
         ApprovalRequested(
-            call=call("1", "write_file"), reason="ask", decision="denied", message="not now"
+            call=tool_call("write_file"), reason="ask", decision="denied", message="not now"
         ),
-        ToolResult(call=call("1", "write_file"), output="The user denied", is_error=True),
+        ToolResult(call=tool_call("write_file"), output="The user denied", is_error=True),
     ]
     assert lines_of(render(events)) == ["● write_file x.py", "  ⎿ Denied: not now"]
 
@@ -172,9 +168,9 @@ async def test_shell_output_is_capped_to_its_tail(ctx: ToolContext) -> None:
     output = await ShellTool().run(ShellTool.Params(command="seq 1 30; exit 3"), ctx)
     text = render(
         [
-            ToolCallStarted(call=call("1", "run_shell_command"), summary="seq 1 30"),
+            ToolCallStarted(call=tool_call("run_shell_command"), summary="seq 1 30"),
             ToolResult(
-                call=call("1", "run_shell_command"),
+                call=tool_call("run_shell_command"),
                 output=output.content,
                 is_error=output.is_error,
                 data=output.data,
@@ -190,7 +186,7 @@ async def test_shell_output_is_capped_to_its_tail(ctx: ToolContext) -> None:
 async def test_shell_without_output(ctx: ToolContext) -> None:
     output = await ShellTool().run(ShellTool.Params(command="true"), ctx)
     result = ToolResult(
-        call=call("1", "run_shell_command"), output=output.content, data=output.data
+        call=tool_call("run_shell_command"), output=output.content, data=output.data
     )
     assert "⎿ exit 0 · no output" in render([result])
 
@@ -201,10 +197,10 @@ async def test_edit_shows_a_coloured_diff(ctx: ToolContext) -> None:
     output = await EditTool().run(params, ctx)
     console = recording(terminal=True)
     renderer = EventRenderer(console)
-    renderer.handle(ToolCallStarted(call=call("1", "edit"), summary="app.py"))
+    renderer.handle(ToolCallStarted(call=tool_call("edit"), summary="app.py"))
     renderer.handle(
         ToolResult(
-            call=call("1", "edit"), output=output.content, display=output.display, data=output.data
+            call=tool_call("edit"), output=output.content, display=output.display, data=output.data
         )
     )
     styled = console.export_text(styles=True, clear=False)
@@ -237,7 +233,7 @@ def test_no_color_console_has_no_colour_codes() -> None:
 
 def test_wide_characters_are_cropped_by_cells() -> None:
     summary = "文件" * 60
-    text = render([ToolCallStarted(call=call("1", "read_file"), summary=summary)], width=40)
+    text = render([ToolCallStarted(call=tool_call("read_file"), summary=summary)], width=40)
     line = text.splitlines()[0].rstrip()
     assert cell_len(line) <= 40 and line.endswith("…")
 
@@ -253,7 +249,7 @@ def test_todos_wrap_under_their_text() -> None:
 def test_ascii_symbols() -> None:
     todos = ({"id": "1", "content": "done", "status": "completed"},)
     events: list[Event] = [
-        ToolCallStarted(call=call("1", "todo_write"), summary="1/1"),
+        ToolCallStarted(call=tool_call("todo_write"), summary="1/1"),
         TodosUpdated(todos=todos),
     ]
     text = render(events, symbols=ASCII_SYMBOLS)
@@ -308,7 +304,7 @@ def test_thinking_is_a_no_op_without_a_terminal() -> None:
 def test_thinking_on_a_pty_is_transient() -> None:
     master, slave = os.openpty()
     chunks: list[bytes] = []
-    reader = threading.Thread(target=lambda: _drain(master, chunks), daemon=True)
+    reader = threading.Thread(target=lambda: drain(master, chunks), daemon=True)
     reader.start()
     with os.fdopen(slave, "w", encoding="utf-8") as out:
         console = Console(file=out, force_terminal=True, width=60, height=20)
@@ -326,14 +322,3 @@ def test_thinking_on_a_pty_is_transient() -> None:
     reader.join(timeout=5)
     raw = b"".join(chunks).decode("utf-8", errors="replace")
     assert "Thinking… " in raw and "Answer." in raw and "\x1b[2J" not in raw
-
-
-def _drain(fd: int, chunks: list[bytes]) -> None:
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except OSError:
-            return
-        if not data:
-            return
-        chunks.append(data)

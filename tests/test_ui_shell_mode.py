@@ -11,15 +11,7 @@ from pathlib import Path
 import pytest
 
 from qwen_code.ui.shell_mode import ShellRun, cap_text, run_user_shell, user_shell
-
-
-def alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie counts as gone: init may never reap it here)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] not in "ZX"
+from tests.helpers import alive
 
 
 def collect(pids: list[int], started: asyncio.Event) -> Callable[[str], None]:

@@ -15,19 +15,21 @@ to fit is never sent: if nothing more can go, `ContextTooLarge` says so.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from qwen_code import prompts
 from qwen_code.agent.context import ContextBudget, Message, Targets, message_tokens
 from qwen_code.agent.conversation import Conversation
-from qwen_code.agent.events import Compressed, CompressionMethod, CompressionReason, UsageInfo
-from qwen_code.agent.shrink import shrink
+from qwen_code.agent.events import Compressed, CompressionReason, UsageInfo
+from qwen_code.agent.shrink import Shrunk, shrink
 from qwen_code.errors import ConfigError, ModelError
-from qwen_code.llm.types import ModelResponse, StreamItem
+from qwen_code.llm.reply import final_response
+from qwen_code.llm.types import ChatModel, ModelResponse
 
 KEEP_FRACTION = 0.3
 """Share of the history (by tokens) kept verbatim after a summary."""
@@ -47,12 +49,6 @@ SUMMARY_INTRO = (
 
 _SNAPSHOT = re.compile(r"<state_snapshot>.*?</state_snapshot>", re.DOTALL)
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
-
-
-class SummaryModel(Protocol):
-    def stream_chat(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
-    ) -> AsyncIterator[StreamItem]: ...
 
 
 class ContextTooLarge(ModelError):
@@ -103,7 +99,7 @@ def split_point(
     return best
 
 
-# --- shrinking without the model -------------------------------------------------------
+# --- the summary -----------------------------------------------------------------------
 
 
 def extract_summary(text: str) -> str:
@@ -156,15 +152,18 @@ def summary_request(old: Sequence[Message], instruction: str) -> list[Message]:
     return messages
 
 
-async def complete(model: SummaryModel, messages: list[Message]) -> ModelResponse:
-    """Drain one streamed request without tools."""
-    response: ModelResponse | None = None
-    async for item in model.stream_chat(messages, []):
-        if isinstance(item, ModelResponse):
-            response = item
-    if response is None:
-        raise ModelError("The model stream ended without a response.", kind="server")
-    return response
+async def complete(model: ChatModel, messages: list[Message]) -> ModelResponse:
+    """One request without tools, drained to its response."""
+    return await final_response(model.stream_chat(messages, []))
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryAttempt:
+    """What asking the model for a summary came to: the new history (None when there is
+    no usable summary, or it would not fit) and what the request cost."""
+
+    history: Shrunk | None = None
+    usage: UsageInfo | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -191,7 +190,7 @@ class Compressor:
         return message_tokens(message, self.budget.chars_per_token)
 
     async def fit(
-        self, conversation: Conversation, model: SummaryModel, tools: Sequence[dict[str, Any]]
+        self, conversation: Conversation, model: ChatModel, tools: Sequence[dict[str, Any]]
     ) -> Compressed | None:
         """Compress before a request when the budget says so."""
         estimate = self.budget.estimate(conversation.messages, tools)
@@ -202,7 +201,7 @@ class Compressor:
     async def compress(
         self,
         conversation: Conversation,
-        model: SummaryModel,
+        model: ChatModel,
         tools: Sequence[dict[str, Any]],
         *,
         reason: CompressionReason,
@@ -216,33 +215,32 @@ class Compressor:
             before = budget.estimate(messages, tools)
         targets = budget.targets(before, reason, budget.estimate_all(messages[:1], tools))
         split = split_point(messages, self.count, self.keep_fraction)
-        result: tuple[list[Message], CompressionMethod | None] | None = None
-        usage: UsageInfo | None = None
+        summarized = SummaryAttempt()
         if split is not None and self._worth_summarizing(messages, split, reason):
-            try:
-                result, usage = await self._summarize(messages, split, model, tools, targets, focus)
-            except (ModelError, ConfigError):
-                result = None
+            with contextlib.suppress(ModelError, ConfigError):  # else shrink without the model
+                summarized = await self._summarize(messages, split, model, tools, targets, focus)
         elif reason == "manual":
             return None
-        if result is None:
-            result = shrink(
-                messages,
-                pinned=1,
-                keep_from=split or len(messages),
-                targets=targets,
-                count=self.count,
-                measure=lambda m: budget.estimate_all(m, tools),
-            )
-        if result is None or result[1] is None:
+        result = summarized.history or shrink(
+            messages,
+            pinned=1,
+            keep_from=split or len(messages),
+            targets=targets,
+            count=self.count,
+            measure=lambda m: budget.estimate_all(m, tools),
+        )
+        if result is None or result.method is None:
             return self._no_help(messages, tools, before, reason)
-        new, method = result
-        after = budget.estimate_all(new, tools)
-        conversation.messages = new
+        after = budget.estimate_all(result.messages, tools)
+        conversation.messages = result.messages
         budget.reset()
         budget.settled(after)
         return Compressed(
-            before_tokens=before, after_tokens=after, method=method, reason=reason, usage=usage
+            before_tokens=before,
+            after_tokens=after,
+            method=result.method,
+            reason=reason,
+            usage=summarized.usage,
         )
 
     def _worth_summarizing(self, messages: list[Message], split: int, reason: str) -> bool:
@@ -280,19 +278,19 @@ class Compressor:
         self,
         messages: list[Message],
         split: int,
-        model: SummaryModel,
+        model: ChatModel,
         tools: Sequence[dict[str, Any]],
         targets: Targets,
         focus: str,
-    ) -> tuple[tuple[list[Message], CompressionMethod | None] | None, UsageInfo | None]:
+    ) -> SummaryAttempt:
         request = summary_request(messages[:split], self.instruction(focus))
         request_fit = self.fit_summary_request(request)
         if request_fit is None:
-            return None, None
+            return SummaryAttempt()
         response = await complete(model, request_fit)
         summary = extract_summary(response.text)
         if not summary:
-            return None, response.usage
+            return SummaryAttempt(usage=response.usage)
         current = summarized_request(messages, split)
         candidate = [messages[0], summary_message(summary, current), *messages[split:]]
         shrunk = shrink(
@@ -303,9 +301,8 @@ class Compressor:
             count=self.count,
             measure=lambda m: self.budget.estimate_all(m, tools),
         )
-        if shrunk is None:
-            return None, response.usage
-        return (shrunk[0], "summary"), response.usage
+        history = Shrunk(shrunk.messages, "summary") if shrunk is not None else None
+        return SummaryAttempt(history, response.usage)
 
     def fit_summary_request(self, request: list[Message]) -> list[Message] | None:
         """The summarizing request, shortened (old outputs elided, oldest turns dropped)
@@ -321,7 +318,7 @@ class Compressor:
             count=self.count,
             measure=lambda m: self.budget.estimate_all(m, None),
         )
-        return shrunk[0] if shrunk is not None else None
+        return shrunk.messages if shrunk is not None else None
 
 
 def _last_user(messages: list[Message]) -> Message:

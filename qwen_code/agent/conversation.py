@@ -27,6 +27,14 @@ class Conversation:
     def with_system(cls, system_prompt: str) -> Conversation:
         return cls([{"role": "system", "content": system_prompt}])
 
+    def reset(self, messages: list[Message] | tuple[Message, ...] = ()) -> None:
+        """Keep the system prompt, replace everything after it with `messages` (none: a
+        fresh conversation, for /clear), repaired so the server accepts them. The object
+        stays the same, so whoever holds it (the agent, observers) sees the new history."""
+        system = [m for m in self.messages[:1] if m.get("role") == "system"]
+        self.messages[:] = [*system, *messages]
+        self.repair()
+
     def add_user(self, text: str) -> None:
         self.messages.append({"role": "user", "content": text})
 

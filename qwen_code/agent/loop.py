@@ -2,6 +2,9 @@
 
 `Agent.run(prompt)` is an async generator of events. It knows nothing of screens: the
 REPL, the headless printers and tests all consume the same stream.
+
+Each model request is one step (`Agent._step`), an async generator too: it yields the
+events as they happen and, last, a `StepResult` that says how the turn goes on.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from qwen_code.agent.compress import Compressor
 from qwen_code.agent.context import ContextBudget
@@ -29,31 +33,73 @@ from qwen_code.agent.events import (
     Usage,
     UsageInfo,
 )
-from qwen_code.agent.loop_detection import LoopDetector, Stop
+from qwen_code.agent.loop_detection import LoopDetector, Stop, TextLoop
 from qwen_code.agent.tool_runner import ToolRunner
 from qwen_code.errors import ModelError
-from qwen_code.llm.types import ModelResponse, RetryNotice, StreamItem, TextChunk
+from qwen_code.llm.types import ChatModel, ModelResponse, RetryNotice, StreamItem, TextChunk
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-
-class ChatModel(Protocol):
-    def stream_chat(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
-    ) -> AsyncIterator[StreamItem]: ...
-
-
 _TEXT_LOOP_NOTICE = "The reply repeated itself; asking the model to go on without repeating."
+_INTERRUPTED = "[The reply was interrupted.]"
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """How one model request ended (one of the subclasses); `text` is its reply's text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Continue(StepResult):
+    """The tool results (or a note that the reply repeated itself) were recorded: the
+    turn goes on with the next request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finished(StepResult):
+    """The model answered without asking for tools: the turn is complete."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped(StepResult):
+    """A loop detector or a model error ended the turn; `end` says why."""
+
+    end: TurnEnd
 
 
 @dataclass(slots=True)
-class _Step:
-    """What one model request came to: its text, and `end` when the turn is over."""
+class _Streamed:
+    """What one model request has streamed so far. Its text is what an interrupted reply
+    leaves in the history; a restarted reply (`RetryNotice.restart`) voids it."""
 
-    text: str = ""
-    end: TurnEnd | None = None
+    parts: list[str] = field(default_factory=list)
+    response: ModelResponse | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def event(self, item: StreamItem) -> Event | ModelResponse:
+        """The event that shows `item` (a response is passed on as it is)."""
+        match item:
+            case TextChunk(text=text):
+                self.parts.append(text)
+                return TextDelta(text=text)
+            case RetryNotice(message=message, kind=kind, restart=restart):
+                if restart:
+                    self.parts.clear()  # the failed attempt's text is void
+                return Error(message=message, kind=kind, retrying=True)
+        self.response = item
+        return item
+
+    def check_answered(self) -> None:
+        """A stream must end in its response (a model that breaks this is a server error)."""
+        if self.response is None:
+            raise ModelError("The model stream ended without a response.", kind="server")
 
 
 class Agent:
@@ -80,93 +126,106 @@ class Agent:
         """Time spent waiting on the model, for reports."""
         self.loops = loops or LoopDetector()
         """Watches for repeated tool calls and repeated text (`model.skipLoopDetection`)."""
-        self._partial: list[str] = []
-        """Text streamed so far in the current request."""
 
     @property
     def budget(self) -> ContextBudget:
         return self.compressor.budget
 
-    async def run(self, prompt: str) -> AsyncIterator[Event | Compressed]:
+    async def run(self, prompt: str) -> AsyncIterator[Event]:
         """Work on one user message until the model is done or a limit stops it."""
         self.conversation.add_user(prompt)
         self.loops.reset()
         turns, last_text = 0, ""
         try:
-            while True:
-                if 0 <= self.max_turns <= turns:
-                    yield TurnEnd(reason="max_turns", final_text=last_text, num_turns=turns)
-                    return
+            while not 0 <= self.max_turns <= turns:
                 turns += 1
-                step = _Step()
-                async for event in self._step(step):
-                    yield event
-                last_text = step.text or last_text
-                if step.end is not None:
-                    final = step.text if step.end.reason == "completed" else last_text
-                    yield dataclasses.replace(step.end, final_text=final, num_turns=turns)
-                    return
-        except ModelError as exc:
-            yield Error(message=str(exc), kind=exc.kind)
-            yield TurnEnd(reason="error", final_text=last_text, num_turns=turns, error=str(exc))
+                result: StepResult | None = None
+                async with aclosing(self._step()) as step:
+                    async for item in step:
+                        if isinstance(item, StepResult):
+                            result = item
+                        else:
+                            yield item
+                assert result is not None, "every step ends in a StepResult"
+                last_text = result.text or last_text
+                match result:
+                    case Finished(text=text):
+                        yield TurnEnd(reason="completed", final_text=text, num_turns=turns)
+                        return
+                    case Stopped(end=end):
+                        yield dataclasses.replace(end, final_text=last_text, num_turns=turns)
+                        return
+            yield TurnEnd(reason="max_turns", final_text=last_text, num_turns=turns)
         finally:
             self.conversation.close_pending()
             self._close_unanswered()
 
-    async def _step(self, step: _Step) -> AsyncIterator[Event | Compressed]:
-        """One model request and what follows from it: the tools it asks for, or the end
-        of the turn (`step.end`)."""
-        response: ModelResponse | None = None
-        self._partial.clear()
-        async for event in self._request():
-            if isinstance(event, ModelResponse):
-                response = event
-            else:
-                if isinstance(event, TextDelta):
-                    self._partial.append(event.text)
-                yield event
-        if response is None:
-            raise ModelError("The model stream ended without a response.", kind="server")
-        self._partial.clear()
+    async def _step(self) -> AsyncIterator[Event | StepResult]:
+        """One model request and what follows from it: the events as they happen, then
+        the StepResult. A model error ends the turn."""
+        try:
+            response: ModelResponse | None = None
+            async with aclosing(self._request()) as request:
+                async for item in request:
+                    if isinstance(item, ModelResponse):
+                        response = item
+                    else:
+                        yield item
+            assert response is not None, "a request ends in its response or raises"
+            async for item in self._respond(response):
+                yield item
+        except ModelError as exc:
+            yield Error(message=str(exc), kind=exc.kind)
+            yield Stopped(text="", end=TurnEnd(reason="error", error=str(exc)))
+
+    async def _respond(self, response: ModelResponse) -> AsyncIterator[Event | StepResult]:
+        """Record the response (a repetition the loop detector found cut out), then stop
+        for a loop or go on."""
         text_loop = self.loops.check_text(response.text)
         if text_loop is not None:
             response = dataclasses.replace(response, text=text_loop.kept)
-        step.text = response.text
         async for event in self._record(response):
             yield event
         stop = text_loop.stop if text_loop else None
         stop = stop or self.loops.check_calls(response.tool_calls)
-        if stop is not None:
-            async for event in self._stop(response, stop, step):
-                yield event
-        elif response.tool_calls:
+        follow = self._stop(response, stop) if stop else self._go_on(response, text_loop)
+        async for item in follow:
+            yield item
+
+    async def _go_on(
+        self, response: ModelResponse, text_loop: TextLoop | None
+    ) -> AsyncIterator[Event | StepResult]:
+        """Run the calls, or ask the model to go on without repeating itself, or finish."""
+        if response.tool_calls:
             note = text_loop.note if text_loop else None
             async for event in self._run_tools(response, note):
                 yield event
+            yield Continue(text=response.text)
         elif text_loop is not None:
             self.conversation.add_user(text_loop.note)
             yield Error(message=_TEXT_LOOP_NOTICE, kind="loop", retrying=True)
+            yield Continue(text=response.text)
         else:
-            step.end = TurnEnd(reason="completed")
+            yield Finished(text=response.text)
 
-    async def _stop(self, response: ModelResponse, stop: Stop, step: _Step) -> AsyncIterator[Event]:
+    async def _stop(self, response: ModelResponse, stop: Stop) -> AsyncIterator[Event | StepResult]:
         """End the turn for a loop: the calls of the response are answered, not run."""
         for call in response.tool_calls:
             yield ToolCallStarted(call=call)
             self.conversation.add_tool_result(call.id, stop.result)
             yield ToolResult(call=call, output=stop.result, is_error=True)
         yield Error(message=stop.reason, kind="loop")
-        step.end = TurnEnd(reason="error", error=stop.reason)
+        yield Stopped(text=response.text, end=TurnEnd(reason="error", error=stop.reason))
 
-    def _close_unanswered(self) -> None:
+    def _close_unanswered(self, partial: str = "") -> None:
         """A request that got no complete reply (cancelled, failed) still gets an assistant
         message, holding whatever text had streamed, so the history keeps alternating."""
         messages = self.conversation.messages
         if messages and messages[-1]["role"] == "user":
-            partial = "".join(self._partial).rstrip()
-            note = "[The reply was interrupted.]"
-            self.conversation.add_assistant(f"{partial}\n\n{note}" if partial else note)
-        self._partial.clear()
+            partial = partial.rstrip()
+            self.conversation.add_assistant(
+                f"{partial}\n\n{_INTERRUPTED}" if partial else _INTERRUPTED
+            )
 
     async def compress(self, *, force: bool = True, focus: str = "") -> Compressed | None:
         """Compress the history now (`/compress`), or only when over budget (`force=False`).
@@ -177,22 +236,44 @@ class Agent:
         return await self._compress("manual", tools, focus=focus)
 
     async def _request(self) -> AsyncIterator[Event | Compressed | ModelResponse]:
-        """One model request that fits the context budget (compressing first when needed).
-        An overflow error from the server is answered once: compress, then retry."""
+        """One model request that fits the context budget (compressing first when needed):
+        its events as they stream, then its ModelResponse. An overflow error from the
+        server is answered once: compress, then retry. A reply cut short (cancelled,
+        failed) is still recorded, with the text it had streamed."""
+        streamed = _Streamed()
         tools = self.tools.registry.schemas()
+        try:
+            fitted = await self._prepare(tools)
+            if fitted is not None:
+                yield fitted
+            for last_try in (False, True):
+                try:
+                    async for item in self._query(tools):
+                        yield streamed.event(item)
+                    break
+                except ModelError as exc:
+                    if last_try or exc.kind != "context_overflow" or streamed.text:
+                        raise
+                    overflow = exc
+                async for item in self._make_room(overflow, tools):
+                    yield item
+            streamed.check_answered()
+        except BaseException:
+            self._close_unanswered(streamed.text)
+            raise
+
+    async def _prepare(self, tools: list[dict[str, Any]]) -> Compressed | None:
+        """Before a request: repair the history, and compress it when the budget says so."""
         for fix in self.conversation.repair():
             log.warning("conversation repaired before the request: %s", fix)
         fitted = await self._timed(self.compressor.fit(self.conversation, self.model, tools))
-        if fitted is not None:
-            yield self._count(fitted)
-        try:
-            async for item in self._query(tools):
-                yield item
-            return
-        except ModelError as exc:
-            if exc.kind != "context_overflow" or self._partial:
-                raise
-            overflow = exc
+        return self._count(fitted) if fitted is not None else None
+
+    async def _make_room(
+        self, overflow: ModelError, tools: list[dict[str, Any]]
+    ) -> AsyncIterator[Error | Compressed]:
+        """Compress after the server said the request overflowed its context (sized by
+        what the server reported); the overflow stands when nothing could be compressed."""
         yield Error(
             message=f"{overflow.message} Compressing the conversation and retrying.",
             kind=overflow.kind,
@@ -204,8 +285,6 @@ class Agent:
         if compressed is None:
             raise overflow
         yield compressed
-        async for item in self._query(tools):
-            yield item
 
     async def _compress(
         self,
@@ -235,20 +314,11 @@ class Agent:
         finally:
             self.api_seconds += time.monotonic() - started
 
-    async def _query(self, tools: list[dict[str, Any]]) -> AsyncIterator[Event | ModelResponse]:
-        stream = self.model.stream_chat(self.conversation.messages, tools)
+    async def _query(self, tools: list[dict[str, Any]]) -> AsyncIterator[StreamItem]:
         started = time.monotonic()
         try:
-            async for item in stream:
-                match item:
-                    case TextChunk(text=text):
-                        yield TextDelta(text=text)
-                    case RetryNotice(message=message, kind=kind):
-                        if getattr(item, "restart", False):
-                            self._partial.clear()  # the failed attempt's text is void
-                        yield Error(message=message, kind=kind, retrying=True)
-                    case ModelResponse():
-                        yield item
+            async for item in self.model.stream_chat(self.conversation.messages, tools):
+                yield item
         finally:
             self.api_seconds += time.monotonic() - started
 

@@ -87,6 +87,8 @@ class Permissions:
 
     @property
     def cwd(self) -> Path:
+        """The workspace root. A bare policy without a workspace (as tests build one; a
+        session's runner always fills it in) resolves against the process's directory."""
         return self.workspace.root if self.workspace is not None else Path.cwd().resolve()
 
     @property

@@ -242,6 +242,10 @@ def _strip_env(words: tuple[Word, ...]) -> tuple[Word, ...] | None:
     return words[index:] or words[:1]
 
 
+_UNKNOWN = (Word("", literal=False),)
+"""The candidate for a command that cannot be known: it matches any loose pattern."""
+
+
 def deny_candidates(command: SimpleCommand, depth: int = 0) -> Iterator[tuple[Word, ...]]:
     """Word lists a deny or ask rule is tried on: the command, what a wrapper (`sudo`,
     `env`, `xargs`, `find -exec`, …) runs, and the commands of a `bash -c` / `eval`
@@ -253,19 +257,30 @@ def deny_candidates(command: SimpleCommand, depth: int = 0) -> Iterator[tuple[Wo
         return
     name = words[0].text.rsplit("/", 1)[-1]
     if name in _WRAPPERS:
-        for start in range(1, min(len(words), _MAX_WRAPPED)):
-            yield words[start:]
-        if len(words) > _MAX_WRAPPED:  # too long to try every start: assume the worst
-            yield (Word("", literal=False),)
+        yield from _wrapped(words)
     script = _inline_script(name, words)
-    if script is None:
-        return
+    if script is not None:
+        yield from _script_candidates(script, depth)
+
+
+def _wrapped(words: tuple[Word, ...]) -> Iterator[tuple[Word, ...]]:
+    """What a wrapper may run: its words from every start on (where the wrapped program
+    begins depends on the wrapper's options)."""
+    for start in range(1, min(len(words), _MAX_WRAPPED)):
+        yield words[start:]
+    if len(words) > _MAX_WRAPPED:  # too long to try every start: assume the worst
+        yield _UNKNOWN
+
+
+def _script_candidates(script: Word, depth: int) -> Iterator[tuple[Word, ...]]:
+    """The candidates of each command of an inline script; unknown when its text is
+    computed, nested too deep or does not parse."""
     if not script.literal or depth >= 3:
-        yield (Word("", literal=False),)
+        yield _UNKNOWN
         return
     parsed = parse_shell(script.text)
     if not parsed.ok:
-        yield (Word("", literal=False),)
+        yield _UNKNOWN
         return
     for inner in parsed.commands:
         yield from deny_candidates(inner, depth + 1)

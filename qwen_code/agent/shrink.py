@@ -95,6 +95,14 @@ def assemble(prefix: Sequence[Message], rest: Sequence[Message], dropped: int) -
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Shrunk:
+    """A history brought under the ceiling, and how (`method` None: it fit unchanged)."""
+
+    messages: list[Message]
+    method: CompressionMethod | None
+
+
 @dataclass(slots=True)
 class Shrinker:
     """Shrinks a history step by step, keeping the running token estimate.
@@ -202,13 +210,9 @@ def shrink(
     targets: Targets,
     count: Callable[[Message], int],
     measure: Callable[[list[Message]], int],
-) -> tuple[list[Message], CompressionMethod | None] | None:
-    """The shrunk history and how it was shrunk (None: unchanged), or None if it cannot
-    be brought under `targets.ceiling`."""
+) -> Shrunk | None:
+    """The shrunk history, or None if it cannot be brought under `targets.ceiling`."""
     shrinker = Shrinker(messages, pinned, keep_from, count, measure)
     if not shrinker.run(targets):
         return None
-    return shrinker.result(), shrinker.method
-
-
-# --- summaries ---------------------------------------------------------------------------
+    return Shrunk(shrinker.result(), shrinker.method)

@@ -8,8 +8,9 @@ whether it ran, was denied, or had bad arguments.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
 from qwen_code.agent.approval import (
@@ -45,6 +46,11 @@ class ToolRunner:
             self.permissions.workspace = self.ctx.workspace
         if self.permissions.home is None:
             self.permissions.home = self.ctx.home
+
+    def restricted(self, names: Collection[str]) -> ToolRunner:
+        """A runner for only these tools, sharing everything else: context, approver,
+        mode, rules and the before-change hook (a subagent's tools)."""
+        return dataclasses.replace(self, registry=self.registry.subset(names))
 
     def set_mode(self, mode: ApprovalMode) -> None:
         """Switch approval mode mid-session (the workspace boundary stays)."""

@@ -1,4 +1,5 @@
 """The OpenAI-compatible model client: streaming, tool-call assembly, retries, errors.
 
-`openai` is imported only when a request is about to be made.
+The HTTP transport (`http`, on httpx) is imported only when a request is about to be made;
+the openai SDK is not used at run time.
 """

@@ -287,7 +287,7 @@ def length_retry(
 
 
 Post = Callable[[dict[str, Any]], Awaitable[Any]]
-"""Sends the request body; returns the openai stream of chunk dicts."""
+"""Sends the request body; returns the stream of chunk dicts (`http.ChunkStream`)."""
 
 
 async def stream_attempt(

@@ -7,23 +7,24 @@
             case RetryNotice(): ...            # before each retry
             case ModelResponse(): ...          # last: text, tool calls, finish reason, usage
 
-`openai` is imported on first use, not at import time. One `AsyncOpenAI` is created per
-client (and event loop) and reused, so connections stay alive between turns. Requests go
-through `AsyncOpenAI.post` with a plain dict body and chunks come back as plain dicts:
-`chat.completions.create()` re-walks the whole message history through its type-driven
-transform on every call (~170 ms for a 440 KB history), which the per-turn budget cannot
-afford; the bytes on the wire are the same.
+Requests go through `qwen_code.llm.http` (httpx), imported on the first request, not at
+import time (`preload` imports it ahead, in a thread). One transport is created per client
+(and event loop) and reused, so connections stay alive between turns. The body is a
+plain dict, sent as openai's `AsyncOpenAI.post` sent it (same bytes, same headers but the
+SDK's own `X-Stainless-*`), and chunks come back as plain dicts: no SDK types on the
+per-turn path (openai's `chat.completions.create()` re-walked the whole history through its
+type-driven transform on every call, ~170 ms for a 440 KB history, and importing openai
+cost ~0.6 s of the start-up).
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from qwen_code import __version__
@@ -36,25 +37,24 @@ from qwen_code.llm.attempt import (
     max_tokens_of,
     stream_attempt,
 )
+from qwen_code.llm.dashscope import is_dashscope
 from qwen_code.llm.models import served_context_length
+from qwen_code.llm.reply import final_response
 from qwen_code.llm.sampling import split_sampling
 from qwen_code.llm.tokens import estimate_tokens, parse_overflow, schema_chars
 from qwen_code.llm.types import ModelConfig, ModelResponse, RetryNotice, StreamItem
 from qwen_code.textsafe import clean_json
+
+if TYPE_CHECKING:
+    from qwen_code.llm.http import ChunkStream, HttpTransport
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"qwen-code/{__version__}"
 CONNECT_TIMEOUT_S = 10.0
 LIST_MODELS_TIMEOUT_S = 15.0
-
-_DASHSCOPE_HOST = re.compile(r"(^|\.)dashscope[\w-]*\.aliyuncs\.com$", re.IGNORECASE)
-
-
-def is_dashscope(base_url: str) -> bool:
-    """True for DashScope hosts: dashscope(-intl|-us).aliyuncs.com, *.dashscope.aliyuncs.com."""
-    host = urlsplit(base_url).hostname or ""
-    return bool(_DASHSCOPE_HOST.search(host))
+EMPTY_KEY = "EMPTY"
+"""The bearer token sent when no API key is set (as openai's client was given)."""
 
 
 def build_headers(config: ModelConfig) -> dict[str, str]:
@@ -168,17 +168,12 @@ def _ends_in_v1(base_url: str) -> bool:
     return urlsplit(base_url).path.rstrip("/").endswith("/v1")
 
 
-def _import_openai() -> Any:
-    """Import openai with the cyclic GC paused: its ~900 modules build thousands of
-    classes, and collections during that import cost ~15% of it for nothing."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        import openai
-    finally:
-        if was_enabled:
-            gc.enable()
-    return openai
+def preload() -> None:
+    """Import what the first request needs (httpx and the transport, ~0.1 s) and load the
+    TLS certificates. The REPL calls this in a thread while the user types."""
+    from qwen_code.llm import http
+
+    http.ssl_context()
 
 
 class ChatClient:
@@ -189,10 +184,8 @@ class ChatClient:
         self.cache_control = cache_control
         """DashScope explicit caching: send cache_control markers (DashScope hosts only)."""
         self.headers = build_headers(config)
-        self._client: Any = None
+        self._transport: HttpTransport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stream_cls: Any = None
-        self._client_base: str | None = None
         self._needs_v1: str | None = None
         """The configured base URL that turned out to need `/v1` appended."""
         self._v1_tried = False
@@ -201,25 +194,23 @@ class ChatClient:
         self._no_limit: set[str] = set()
         """Models whose server refused the max_tokens qwen-code chose."""
 
-    def _openai(self) -> Any:
-        """The AsyncOpenAI client, created on first use (per event loop)."""
+    def _http(self) -> HttpTransport:
+        """The transport, created on first use (per event loop and base URL)."""
         loop = asyncio.get_running_loop()
         base_url = self._base_url()
-        if self._client is None or self._loop is not loop or self._client_base != base_url:
-            openai = _import_openai()
+        transport = self._transport
+        if transport is None or self._loop is not loop or transport.base_url != base_url:
+            from qwen_code.llm.http import HttpTransport
 
-            timeout = self.config.timeout_s
-            self._client_base = base_url
-            self._client = openai.AsyncOpenAI(
-                base_url=base_url,
-                api_key=self.config.api_key or "EMPTY",
-                timeout=openai.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_S)),
-                max_retries=0,
-                default_headers=self.headers,
+            transport = self._transport = HttpTransport(
+                base_url,
+                api_key=self.config.api_key or EMPTY_KEY,
+                headers=self.headers,
+                timeout_s=self.config.timeout_s,
+                connect_timeout_s=CONNECT_TIMEOUT_S,
             )
-            self._stream_cls = openai.AsyncStream[object]
             self._loop = loop
-        return self._client
+        return transport
 
     async def stream_chat(
         self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
@@ -336,7 +327,7 @@ class ChatClient:
             restart=restart,
         )
 
-    async def _post(self, body: dict[str, Any]) -> Any:
+    async def _post(self, body: dict[str, Any]) -> ChunkStream:
         try:
             return await self._send(body)
         except UnicodeEncodeError:
@@ -344,26 +335,14 @@ class ChatClient:
             # name) would fail every retry: send it as U+FFFD, as the session file saves it.
             return await self._send(clean_json(body))
 
-    async def _send(self, body: dict[str, Any]) -> Any:
-        return await self._openai().post(
-            "/chat/completions",
-            cast_to=object,
-            body=body,
-            stream=True,
-            stream_cls=self._stream_cls,
-        )
+    async def _send(self, body: dict[str, Any]) -> ChunkStream:
+        return await self._http().stream("/chat/completions", body)
 
     async def complete(
         self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
     ) -> ModelResponse:
         """Drain `stream_chat` and return its ModelResponse."""
-        response: ModelResponse | None = None
-        async for item in self.stream_chat(messages, tools):
-            if isinstance(item, ModelResponse):
-                response = item
-        if response is None:
-            raise retry.make_error("server", "The model stream ended without a response.")
-        return response
+        return await final_response(self.stream_chat(messages, tools))
 
     async def _final_error(
         self, failure: retry.Failure, state: RetryState, elapsed: float
@@ -444,12 +423,12 @@ class ChatClient:
 
     async def _get_models(self) -> Any:
         timeout = min(self.config.timeout_s, LIST_MODELS_TIMEOUT_S)
-        return await self._openai().get("/models", cast_to=object, options={"timeout": timeout})
+        return await self._http().get_json("/models", timeout)
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            await transport.aclose()
 
     async def __aenter__(self) -> ChatClient:
         return self

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from functools import cache
 from itertools import pairwise
 from typing import Any
-from urllib.parse import urlsplit
 
 from qwen_code.errors import ConfigError
+from qwen_code.llm.dashscope import international_prices_apply
 from qwen_code.llm.types import UsageInfo
 
 PER_TOKENS = 1_000_000
@@ -307,20 +307,11 @@ def builtin_prices() -> dict[str, ModelPrice | None]:
 
 
 _SNAPSHOT = re.compile(r"^(?P<base>.+)-\d{4}-\d{2}-\d{2}$")
-# DashScope hosts billed other than by the international table: Beijing (CNY), US, Hong Kong
-# (cn-hongkong.dashscope...), Coding Plan (coding(-intl).dashscope...: a subscription).
-_OTHER_BILLING = re.compile(
-    r"(^|\.)dashscope\.aliyuncs\.com$|^dashscope-us\.aliyuncs\.com$|\.cn-beijing\.maas\.aliyuncs\.com$",
-    re.IGNORECASE,
-)
 
 
 def builtin_applies(base_url: str | None) -> bool:
     """False for endpoints billed other than by the international (USD) price table."""
-    if not base_url:
-        return True
-    host = urlsplit(base_url).hostname or ""
-    return not _OTHER_BILLING.search(host)
+    return not base_url or international_prices_apply(base_url)
 
 
 class PriceTable:

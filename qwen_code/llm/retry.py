@@ -1,8 +1,9 @@
 """Classify model-server failures, and decide whether and how long to wait before retrying.
 
 Every failure becomes a `ModelError` whose `kind` is one of the rows of `ERROR_CLASSES`.
-openai is imported lazily (only `classify` needs its exception types, and it runs only
-after a request was made).
+`classify` reads the exceptions of `transport_errors` (an error status with its body and
+headers, an error object in the stream, a connection that failed or timed out); it needs
+no HTTP library.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from qwen_code.errors import ModelError
+from qwen_code.llm.transport_errors import (
+    ConnectionFailed,
+    RequestTimeout,
+    StatusError,
+    StreamError,
+)
 from qwen_code.llm.types import ModelConfig
 
-BACKOFF_BASE_S = 1.0
-"""First retry waits up to this long (full jitter); tests set it near zero."""
 BACKOFF_CAP_S = 30.0
 """No backoff step waits longer than this (Retry-After is capped by max_retry_wait_s)."""
 
@@ -185,50 +190,53 @@ def status_error(status: int, message: str, config: ModelConfig, code: str = "")
 
 
 def classify(exc: BaseException, config: ModelConfig) -> Failure:
-    """Turn an exception from the openai client (or a malformed stream) into a Failure."""
+    """Turn an exception from the HTTP transport (or a malformed stream) into a Failure."""
     return replace(_classify(exc, config), cause=exc)
 
 
 def _classify(exc: BaseException, config: ModelConfig) -> Failure:
+    url = config.base_url
     if isinstance(exc, ModelError):
         return Failure(exc)
-    url = config.base_url
-    import openai
-
-    if isinstance(exc, openai.APIStatusError):
-        message = server_message(exc.body, "")
-        if not message:
-            message = server_message(_response_text(exc.response), "")
-        error = status_error(exc.status_code, message, config, error_code(exc.body))
-        retry_after = retry_after_seconds(exc.response.headers) if error.retryable else None
-        return Failure(error, exc.status_code, retry_after)
-    if isinstance(exc, openai.APITimeoutError):
-        return Failure(
-            make_error(
-                "timeout", f"The server at {url} did not respond within {config.timeout_s:g} s."
-            )
-        )
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, StatusError):
+        return _status_failure(exc, config)
+    if isinstance(exc, RequestTimeout):
+        message = f"The server at {url} did not respond within {config.timeout_s:g} s."
+        return Failure(make_error("timeout", message))
+    if isinstance(exc, ConnectionFailed):
         cause = _describe_cause(exc)
         if _never_connected(exc):
             return Failure(
                 make_error("network", f"Cannot connect to {url}{cause}. Is the server running?")
             )
         return Failure(make_error("network", f"The connection to {url} was lost{cause}."))
-    if isinstance(exc, openai.APIError):
-        # An error object sent inside the stream (no HTTP status).
-        message = server_message(exc.body, exc.message)
-        code = error_code(exc.body)
-        if _CONTEXT_PATTERN.search(message):
-            return Failure(status_error(400, message, config))
-        if _quota(code, message):
-            return Failure(status_error(429, message, config, code))
-        if "overloaded" in f"{code} {message}".lower():
-            return Failure(status_error(529, message, config))
-        return Failure(make_error("server", f"The server at {url} reported an error: {message}"))
+    if isinstance(exc, StreamError):
+        return _stream_failure(exc, config)
     if isinstance(exc, ValueError):
         return Failure(make_error("server", f"The server at {url} sent a malformed stream: {exc}"))
     return Failure(make_error("network", f"Request to {url} failed: {type(exc).__name__}: {exc}"))
+
+
+def _status_failure(exc: StatusError, config: ModelConfig) -> Failure:
+    """An error status: the body's message and error code decide the kind."""
+    message = server_message(exc.body, "") or server_message(exc.text, "")
+    error = status_error(exc.status, message, config, error_code(exc.body))
+    retry_after = retry_after_seconds(exc.headers) if error.retryable else None
+    return Failure(error, exc.status, retry_after)
+
+
+def _stream_failure(exc: StreamError, config: ModelConfig) -> Failure:
+    """An error object sent inside the stream (no HTTP status)."""
+    message = server_message(exc.body, exc.message)
+    code = error_code(exc.body)
+    if _CONTEXT_PATTERN.search(message):
+        return Failure(status_error(400, message, config))
+    if _quota(code, message):
+        return Failure(status_error(429, message, config, code))
+    if "overloaded" in f"{code} {message}".lower():
+        return Failure(status_error(529, message, config))
+    message = f"The server at {config.base_url} reported an error: {message}"
+    return Failure(make_error("server", message))
 
 
 def error_code(body: object) -> str:
@@ -279,17 +287,10 @@ def gave_up(failure: Failure, retries: int, elapsed_s: float) -> ModelError:
     return ModelError(error.message + note, kind=error.kind, hint=error.hint, retryable=True)
 
 
-def _response_text(response: Any) -> str:
-    try:
-        return response.text
-    except Exception:  # a streamed response whose body was not read
-        return ""
-
-
 def _never_connected(exc: BaseException) -> bool:
     """True when the connection could not be made at all (refused, unknown host, connect
     timeout), False when an open connection broke (reset, closed mid-answer). By class
-    name: the HTTP stack's exception classes depend on the openai version."""
+    name along the cause chain (httpx's exception, httpcore's below it, the OSError)."""
     seen: set[int] = set()
     cause: BaseException | None = exc.__cause__ or exc.__context__
     while cause is not None and id(cause) not in seen:
@@ -345,21 +346,20 @@ def retry_after_seconds(headers: Any, now: float | None = None) -> float | None:
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def backoff_delay(attempt: int, *, base: float | None = None, cap: float | None = None) -> float:
+def backoff_delay(attempt: int, *, base: float, cap: float = BACKOFF_CAP_S) -> float:
     """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**attempt)).
 
     `attempt` counts retries already made (0 for the first retry).
     """
-    base = BACKOFF_BASE_S if base is None else base
-    cap = BACKOFF_CAP_S if cap is None else cap
     return random.uniform(0, min(cap, base * 2**attempt))
 
 
 def retry_delay(failure: Failure, attempt: int, config: ModelConfig) -> float:
-    """How long to wait before retry number `attempt + 1`, capped by max_retry_wait_s."""
+    """How long to wait before retry number `attempt + 1`: the server's Retry-After, else
+    backoff from `config.backoff_base_s`; capped by max_retry_wait_s."""
     delay = failure.retry_after_s
     if delay is None:
-        delay = backoff_delay(attempt)
+        delay = backoff_delay(attempt, base=config.backoff_base_s)
     return max(0.0, min(delay, config.max_retry_wait_s))
 
 

@@ -1,6 +1,6 @@
 """Accumulate streamed chat-completion chunks into one `ModelResponse`.
 
-Pure code, no I/O and no openai import. Chunks are the decoded JSON of each SSE `data:`
+Pure code, no I/O and no HTTP import. Chunks are the decoded JSON of each SSE `data:`
 line (plain dicts). Tool calls are keyed by `index` and assembled from the accumulated
 deltas at the end, which tolerates what real servers send: ids and names in any chunk,
 argument fragments split anywhere, several parallel calls, repeated names, missing ids.

@@ -61,6 +61,10 @@ class ModelConfig:
     """The longest single wait between retries (a server's Retry-After is capped by it)."""
     max_retry_time_s: float = 180.0
     """Retries of one request stop once this much time has passed since its first failure."""
+    backoff_base_s: float = 1.0
+    """The first retry waits up to this long, each next one up to twice as long (full
+    jitter, at most 30 s a step) when the server sent no Retry-After. Not a setting: tests
+    set it near zero."""
     stall_timeout_s: float = 60.0
     """A stream that has started and then sends no data for this long is retried."""
     sampling: dict[str, Any] = field(default_factory=dict)

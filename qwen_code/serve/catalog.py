@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from qwen_code.config import qwen_home
 from qwen_code.errors import QwenCodeError
+from qwen_code.settings_files import qwen_home
 
 GB = 1e9
 """The planner's unit (serving.md §8.3: GB = 1e9 bytes)."""
@@ -28,8 +28,10 @@ class ServeError(QwenCodeError):
     """A plan, an engine or a launch cannot go ahead; the message says why and what to do."""
 
 
-def user_dir() -> Path:
-    return qwen_home() / "serve"
+def user_dir(home: Path | None = None) -> Path:
+    """Where the user's tables live: `serve/` in the qwen-code home (the command line
+    passes its Environment's; `$QWEN_HOME` when not given)."""
+    return (home if home is not None else qwen_home()) / "serve"
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +161,11 @@ class ModelChoice:
 class Catalog:
     """The known models, by every name a user may type."""
 
-    def __init__(self, table: dict[str, Any], source: str = "models.json") -> None:
+    def __init__(
+        self, table: dict[str, Any], source: str = "models.json", *, tables: Path | None = None
+    ) -> None:
+        self.tables = tables
+        """The folder of the user's tables this catalog was read with (None: `user_dir()`)."""
         self.models: dict[str, Model] = {}
         for key, entry in table.items():
             try:
@@ -171,7 +177,8 @@ class Catalog:
 
     @classmethod
     def load(cls, home: Path | None = None) -> Catalog:
-        return cls(load_table("models.json", home=home))
+        """The shipped models with `models.json` of `home` (a `user_dir()`) merged over."""
+        return cls(load_table("models.json", home=home), tables=home)
 
     @cached_property
     def _names(self) -> dict[str, ModelChoice]:
@@ -199,7 +206,7 @@ class Catalog:
                 f"Unknown model {name!r}.",
                 hint="Known: "
                 + ", ".join(self.choices())
-                + f". Add your own in {user_dir() / 'models.json'}.",
+                + f". Add your own in {(self.tables or user_dir()) / 'models.json'}.",
             )
         return choice
 

@@ -6,9 +6,9 @@ import json
 import time
 from pathlib import Path
 
-from qwen_code.serve.launch import STOP_GRACE_S, probe, root_url, stop_group
+from qwen_code.process_group import group_alive, stop_group
+from qwen_code.serve.launch import STOP_GRACE_S, probe, root_url
 from qwen_code.serve.records import Record, start_ticks
-from qwen_code.tools.process_group import group_alive
 
 
 def records(run_dir: Path) -> list[tuple[Path, Record]]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qwen_code.process_group import stop_group
 from qwen_code.serve.catalog import ServeError, user_dir
 from qwen_code.serve.display import Display, LogFollower, log_tail
 from qwen_code.serve.engines import (
@@ -31,7 +32,6 @@ from qwen_code.serve.engines import (
     port_of,
 )
 from qwen_code.serve.records import write_record
-from qwen_code.tools.process_group import group_alive, signal_group
 
 READY_TIMEOUT_S = 2400.0
 """Big models take minutes to load from fast disks, far longer while downloading."""
@@ -280,24 +280,6 @@ def wait_exit(
 
 
 # --- stopping ---------------------------------------------------------------------------------
-
-
-def stop_group(pgid: int, grace_s: float) -> bool:
-    """SIGTERM the group, SIGKILL what is left after `grace_s` (at once on a second Ctrl+C).
-    True when no process of the group is left."""
-    signal_group(pgid, signal.SIGTERM)
-    with contextlib.suppress(KeyboardInterrupt):
-        _wait_gone(pgid, grace_s)
-    if group_alive(pgid):
-        signal_group(pgid, signal.SIGKILL)
-        _wait_gone(pgid, 5.0)
-    return not group_alive(pgid)
-
-
-def _wait_gone(pgid: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 def _reap(proc: subprocess.Popen[bytes]) -> None:

@@ -1,5 +1,6 @@
 """What a live session keeps on disk: its transcript (as it happens) and checkpoints
-(before the first change of each prompt). Front ends get both through `Session.run`."""
+(before the first change of each prompt). `Persistence` is a session observer: the
+session tells it about each turn, event and change, so front ends get both for free."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,19 +22,21 @@ from qwen_code.agent.events import (
     TurnEnd,
 )
 from qwen_code.session.checkpoints import CheckpointError, Checkpoints, Snapshot
+from qwen_code.session.live import SessionObserver
 from qwen_code.session.store import SessionWriter, sessions_dir
 from qwen_code.tools.base import ToolKind
 
 if TYPE_CHECKING:
     from qwen_code.agent.conversation import Conversation
     from qwen_code.config import Settings
+    from qwen_code.session.live import Session
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 @dataclass(slots=True)
-class Persistence:
+class Persistence(SessionObserver):
     writer: SessionWriter | None
     checkpoints: Checkpoints | None
     session_id: str
@@ -82,24 +85,41 @@ class Persistence:
             lambda: checkpoints.snapshot(session_id=session_id, turn=turn, prompt=prompt)
         )
 
-    async def run(
-        self, conversation: Conversation, events: AsyncIterator[Event]
-    ) -> AsyncIterator[Event]:
-        """Pass the events on, saving the transcript as messages are added."""
+    # --- as a session observer -------------------------------------------------------------
+
+    async def on_turn_start(self, session: Session, prompt: str) -> None:
         self.turn += 1
         self._checkpointed = False
         self._snapshot = None
-        try:
-            async for event in events:
-                # The first event means the request has been sent: from here on the
-                # process mostly waits on the model, a good time to snapshot.
-                self._start_snapshot(conversation)
-                if isinstance(event, AssistantMessage | ToolResult | TurnEnd | Compressed):
-                    self.sync(conversation)
-                yield event
-        finally:
+
+    async def on_event(self, session: Session, event: Event) -> None:
+        """Save the transcript as messages are added. The first event means the request
+        has been sent: from here on the process mostly waits on the model, a good time
+        to snapshot."""
+        conversation = session.agent.conversation
+        self._start_snapshot(conversation)
+        if isinstance(event, AssistantMessage | ToolResult | TurnEnd | Compressed):
             self.sync(conversation)
-            _forget(self._snapshot)
+
+    async def on_turn_end(self, session: Session) -> None:
+        self.sync(session.agent.conversation)
+        _forget(self._snapshot)
+
+    async def before_change(self, session: Session, call: ToolCall, kind: ToolKind) -> None:
+        await self.checkpoint_before(call, kind, session.agent.conversation)
+
+    async def on_conversation_replaced(self, session: Session) -> None:
+        self.sync(session.agent.conversation)
+
+    async def on_cleared(self, session: Session) -> None:
+        self.restart(session.id, home=session.home, cwd=session.cwd, model=session.model)
+        self.sync(session.agent.conversation)
+
+    async def on_close(self, session: Session) -> None:
+        self.sync(session.agent.conversation)
+        self.close()
+
+    # --- the work ----------------------------------------------------------------------------
 
     def sync(self, conversation: Conversation) -> None:
         """Save what is new. A failure (a full disk) never ends the session: it is reported
@@ -133,7 +153,7 @@ class Persistence:
         self._notice_shown = True
         return self.save_problem
 
-    async def before_change(
+    async def checkpoint_before(
         self, call: ToolCall, kind: ToolKind, conversation: Conversation
     ) -> None:
         """Make the prompt's snapshot a checkpoint before its first change. A shell

@@ -25,9 +25,12 @@ class SaveMemoryTool(Tool["SaveMemoryTool.Params"]):
         return params.fact[:80]
 
     async def preview(self, params: SaveMemoryTool.Params, ctx: ToolContext) -> str | None:
+        """The change exactly as `run` will make it; None when it cannot be made."""
+        if ctx.home is None or not params.fact.strip():
+            return None
         path = _memory_path(ctx)
         old = path.read_text(encoding="utf-8") if path.is_file() else ""
-        return unified_diff(old, old.rstrip("\n") + f"\n- {params.fact.strip()}\n", str(path))
+        return unified_diff(old, memory.with_memory(old, params.fact), str(path))
 
     async def run(self, params: SaveMemoryTool.Params, ctx: ToolContext) -> ToolOutput:
         fact = " ".join(params.fact.split())

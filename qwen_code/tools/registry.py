@@ -8,6 +8,7 @@ tool becomes a result instead of a crash.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,16 @@ class ToolRegistry:
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._tools.values())
+
+    def subset(self, names: Collection[str]) -> ToolRegistry:
+        """A registry of only these tools (in this registry's order), sharing the tool
+        objects: what a subagent limited to some tools is given."""
+        wanted = set(names)
+        subset = ToolRegistry()
+        for tool in self._tools.values():
+            if tool.name in wanted:
+                subset.register(tool)
+        return subset
 
     def schemas(self) -> list[dict[str, Any]]:
         """The `tools` array for the request; computed once, so its bytes never change."""

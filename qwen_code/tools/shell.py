@@ -31,6 +31,11 @@ from typing import IO
 
 from pydantic import Field
 
+from qwen_code.process_group import (
+    group_alive,
+    terminate_groups,
+    wait_gone,
+)
 from qwen_code.tools.base import (
     Tool,
     ToolContext,
@@ -38,11 +43,6 @@ from qwen_code.tools.base import (
     ToolLimits,
     ToolOutput,
     ToolParams,
-)
-from qwen_code.tools.process_group import (
-    group_alive,
-    terminate_groups,
-    wait_gone,
 )
 from qwen_code.tools.shell_output import Excerpt, read_output, size_text
 from qwen_code.tools.shell_watch import (

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
+from qwen_code.process_group import terminate_groups
 from qwen_code.tools import proc_info
-from qwen_code.tools.process_group import terminate_groups
 
 if TYPE_CHECKING:
     from qwen_code.tools.base import ToolContext

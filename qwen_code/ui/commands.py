@@ -48,21 +48,29 @@ def command(
     return register
 
 
+COMMAND_MODULES: tuple[str, ...] = (
+    "qwen_code.ui.commands_compress",
+    "qwen_code.ui.commands_custom",
+    "qwen_code.ui.commands_directory",
+    "qwen_code.ui.commands_memory",
+    "qwen_code.ui.commands_session",
+    "qwen_code.ui.commands_trust",
+)
+"""The modules that add slash commands, imported in this order (after this module's
+own, which come first in /help). Adding a group of commands is adding a module here."""
+
+
 def load_command_modules(repl: Repl) -> None:
-    """Import every `qwen_code/ui/commands_*.py` (each registers its commands with
-    `@command`) and call its `setup(repl)` when it has one (e.g. to register commands
-    found on disk). Adding a group of commands is adding such a module."""
+    """Import each of `COMMAND_MODULES` (each registers its commands with `@command`) and
+    call its `setup(repl)` when it has one (e.g. to register commands found on disk).
+    They are named, not imported at the top, because each imports `command` from here."""
     import importlib
-    import pkgutil
 
-    from qwen_code import ui
-
-    for info in sorted(pkgutil.iter_modules(ui.__path__), key=lambda m: m.name):
-        if info.name.startswith("commands_"):
-            module = importlib.import_module(f"qwen_code.ui.{info.name}")
-            setup = getattr(module, "setup", None)
-            if callable(setup):
-                setup(repl)
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        setup = getattr(module, "setup", None)
+        if callable(setup):
+            setup(repl)
 
 
 def unique_commands() -> list[Command]:
@@ -105,7 +113,7 @@ async def _help(repl: Repl, args: str) -> None:
 
 @command("clear", "Start a new conversation")
 async def _clear(repl: Repl, args: str) -> None:
-    repl.session.clear()
+    await repl.session.clear()
     repl.pending_context.clear()
     repl.recount_context()
     repl.console.rule("[dim]new conversation[/dim]")

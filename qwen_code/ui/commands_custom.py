@@ -103,7 +103,7 @@ async def run_custom_command(repl: Repl, custom: CustomCommand, args: str) -> No
             shell=tool_runner_shell(session.runner),
         )
     )
-    done, expansion = await repl._run_cancellable(task)
+    done, expansion = await repl.io.run_cancellable(task)
     if not done:
         repl.console.print("[yellow]Interrupted.[/yellow] [dim]Nothing was sent.[/dim]")
         return

@@ -34,7 +34,7 @@ async def _chat(repl: Repl, args: str) -> None:
             path = resume.save_chat(repl.home, session.cwd, tag, messages, session.model)
             repl.console.print(f"Saved the conversation as {tag!r} ({path}).")
         elif action == "resume" and tag:
-            session.replace_conversation(resume.load_chat(repl.home, session.cwd, tag))
+            await session.replace_conversation(resume.load_chat(repl.home, session.cwd, tag))
             repl.console.print(f"Resumed the conversation {tag!r}.")
         elif action == "delete" and tag:
             done = resume.delete_chat(repl.home, session.cwd, tag)
@@ -71,7 +71,7 @@ async def _resume(repl: Repl, args: str) -> None:
         repl.console.print(f"[red]No saved session {session_id!r}.[/red]")
         return
     saved = load(path)
-    repl.session.replace_conversation(saved.messages)
+    await repl.session.replace_conversation(saved.messages)
     repl.show_resumed(saved.messages)
 
 
@@ -89,7 +89,7 @@ async def _restore(repl: Repl, args: str) -> None:
         repl.console.print(f"[red]{exc}[/red]")
         return
     if restored.messages is not None:
-        session.replace_conversation(restored.messages)
+        await session.replace_conversation(restored.messages)
         repl.recount_context()
     files = len(restored.restored) + len(restored.deleted)
     repl.console.print(

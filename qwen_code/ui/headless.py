@@ -7,70 +7,136 @@ A prompt that starts with the name of a custom command (`/git:commit fix typo`) 
 expanded first (see `qwen_code.custom_commands`); its `!{…}` commands follow the same
 approval policy, and what could not be done is noted on stderr. Any other `/text` is
 sent as it is.
+
+`main` is the one headless entry the command line calls: it reads piped stdin, composes
+the prompt, loads the settings, resolves `--continue`/`--resume`, and runs to the end,
+with every stream, the working directory and the home taken from the `Environment`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import select
 import signal
-import sys
 from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any
 
 from qwen_code import __version__
 from qwen_code.agent.approval import HeadlessApprover
 from qwen_code.agent.events import Event
-from qwen_code.config import Provider, Settings, qwen_home
-from qwen_code.errors import ExitCode
+from qwen_code.config import Flags, Provider, Settings
+from qwen_code.environment import Environment
+from qwen_code.errors import ExitCode, InputError
 from qwen_code.session.store import LoadedSession
 from qwen_code.ui.headless_output import Outcome, Printer, Recorder, RunInfo, printer_for
 
 if TYPE_CHECKING:
-    from qwen_code.agent.setup import Session
+    from qwen_code.session.live import Session
 
 STDIN_CAP = 8 * 1024 * 1024
 STDIN_FIRST_BYTE_WAIT_S = 0.5
+NO_PROMPT = (
+    'No prompt given. Pass one as an argument (qwen-code "fix the test"), with -p, '
+    "or pipe it on stdin; run qwen-code in a terminal without one for a session."
+)
+
+
+def main(
+    env: Environment,
+    flags: Flags,
+    prompt: str,
+    *,
+    output_format: str,
+    partial: bool = False,
+    latest: bool = False,
+    session_id: str | None = None,
+) -> int:
+    """`qwen-code -p …`: run `prompt` (after piped stdin, when stdin is not a terminal)
+    to completion and return the exit code. `latest`/`session_id` continue a saved
+    session (`-c`, `-r ID`). Raises `QwenCodeError` for bad input or settings."""
+    from qwen_code.config import load_settings, resolve_provider
+    from qwen_code.session import resume
+
+    piped = "" if env.stdin_isatty else _read_piped(env)
+    full_prompt = compose_prompt(prompt, piped, cwd=env.cwd, home=env.home)
+    if not full_prompt:
+        raise InputError(NO_PROMPT)
+    if session_id == resume.PICK:
+        raise InputError(
+            "-r/--resume needs a session id here; `qwen-code sessions list` shows them."
+        )
+    settings = load_settings(flags, cwd=env.cwd, home=env.home)
+    for notice in settings.notices:
+        _note(env.stderr, notice)
+    provider = resolve_provider(settings, home=env.home)
+    saved = resume.resolve(env.home, env.cwd, latest=latest, session_id=session_id)
+    return run_until_complete(
+        run_headless(
+            settings,
+            provider,
+            full_prompt,
+            output_format=output_format,
+            partial=partial,
+            cwd=env.cwd,
+            home=env.home,
+            out=env.stdout,
+            err=env.stderr,
+            resume=saved,
+        )
+    )
+
+
+def _read_piped(env: Environment) -> str:
+    text, truncated = read_piped_stdin(env.stdin)
+    if truncated:
+        _note(env.stderr, "stdin was cut at 8 MB.")
+    return text
 
 
 def read_piped_stdin(
-    stream: BinaryIO | None = None, *, cap: int = STDIN_CAP, wait_s: float = STDIN_FIRST_BYTE_WAIT_S
+    stream: IO[bytes] | IO[str], *, cap: int = STDIN_CAP, wait_s: float = STDIN_FIRST_BYTE_WAIT_S
 ) -> tuple[str, bool]:
     """Read piped stdin (not a TTY), up to `cap` bytes. Returns (text, truncated).
 
-    If no byte arrives within `wait_s`, stdin is treated as empty: CI runners and
-    editors often leave a pipe open that nobody writes to.
+    A text stream is read through its bytes (`.buffer`) when it has them; one without
+    (a StringIO) is read as text and measured in UTF-8. If no byte arrives within
+    `wait_s`, stdin is treated as empty: CI runners and editors often leave a pipe open
+    that nobody writes to.
     """
-    stream = stream or sys.stdin.buffer
+    source: IO[Any] = getattr(stream, "buffer", stream)
     with contextlib.suppress(OSError, ValueError):
-        ready, _, _ = select.select([stream], [], [], wait_s)
+        ready, _, _ = select.select([source], [], [], wait_s)
         if not ready:
             return "", False
-    data = stream.read(cap + 1) or b""
+    data = source.read(cap + 1) or b""
+    if isinstance(data, str):
+        data = data.encode("utf-8", errors="surrogateescape")
     truncated = len(data) > cap
     return data[:cap].decode("utf-8", errors="replace"), truncated
 
 
-def compose_prompt(prompt: str | None, piped: str, *, cwd: Path | None = None) -> str:
+def compose_prompt(prompt: str | None, piped: str, *, cwd: Path, home: Path | None = None) -> str:
     """Piped input goes before the prompt, as Qwen Code does; except after a custom
     command (`git diff | qwen-code -p /review`), where it becomes part of the command's
-    arguments."""
+    arguments. Custom commands are looked up for the project at `cwd` and in `home`
+    (the qwen-code home; `$QWEN_HOME` when not given)."""
     parts = [p for p in (piped.strip("\n"), (prompt or "").strip()) if p]
-    if len(parts) == 2 and _names_custom_command(parts[1], cwd or Path.cwd()):
+    if len(parts) == 2 and _names_custom_command(parts[1], cwd, home):
         parts.reverse()
     return "\n\n".join(parts)
 
 
-def _names_custom_command(prompt: str, cwd: Path) -> bool:
+def _names_custom_command(prompt: str, cwd: Path, home: Path | None) -> bool:
     from qwen_code.custom_commands import CustomCommand, find_command, split_invocation
+    from qwen_code.settings_files import qwen_home
 
     invocation = split_invocation(prompt)
     if invocation is None:
         return False
-    return isinstance(find_command(invocation[0], cwd, qwen_home()), CustomCommand)
+    home = home if home is not None else qwen_home()  # a caller that did not say
+    return isinstance(find_command(invocation[0], cwd, home), CustomCommand)
 
 
 async def expand_custom_command(session: Session, prompt: str, err: IO[str]) -> str:
@@ -88,7 +154,9 @@ async def expand_custom_command(session: Session, prompt: str, err: IO[str]) -> 
     if invocation is None:
         return prompt
     name, args = invocation
-    home = session.tool_ctx.home or qwen_home()
+    home = session.tool_ctx.home
+    if home is None:  # a session from `open_session` always has one
+        return prompt
     found = await asyncio.to_thread(find_command, name, session.cwd, home)
     if found is None:
         return prompt
@@ -133,21 +201,23 @@ async def run_headless(
     *,
     output_format: str,
     partial: bool = False,
-    cwd: Path | None = None,
-    out: IO[str] | None = None,
-    err: IO[str] | None = None,
+    cwd: Path,
+    out: IO[str],
+    err: IO[str],
+    home: Path,
     resume: LoadedSession | None = None,
 ) -> int:
-    """Run one prompt to completion and return the exit code. With `resume`, the saved
+    """Run one prompt in `cwd` to completion, printing to `out` and `err`, and return the
+    exit code. `home`: qwen-code's own directory (QWEN_HOME). With `resume`, the saved
     conversation continues."""
-    from qwen_code.agent.setup import open_session
+    from qwen_code.session.setup import open_session
 
     mode = settings.tools.approval_mode
     session = await open_session(
-        settings, provider, cwd=cwd or Path.cwd(), approver=HeadlessApprover(mode), resume=resume
+        settings, provider, cwd=cwd, approver=HeadlessApprover(mode), resume=resume, home=home
     )
     for line in startup_notes(session, resume):
-        _note(err or sys.stderr, line)
+        _note(err, line)
     info = RunInfo(
         session_id=session.id,
         model=session.model,
@@ -161,7 +231,7 @@ async def run_headless(
     recorder = Recorder()
     printer.start(info)
     try:
-        prompt = await expand_custom_command(session, prompt, err or sys.stderr)
+        prompt = await expand_custom_command(session, prompt, err)
         await _drive(session.run(prompt), printer, recorder)
     except asyncio.CancelledError:
         recorder.outcome.reason = "cancelled"
@@ -202,17 +272,11 @@ def run_until_complete(coro: Coroutine[Any, Any, int]) -> int:
         return 128 + signal.SIGTERM if terminated else ExitCode.INTERRUPTED
 
 
-def stdin_is_piped() -> bool:
-    try:
-        return not os.isatty(sys.stdin.fileno())
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
 __all__ = [
     "Outcome",
     "compose_prompt",
     "expand_custom_command",
+    "main",
     "read_piped_stdin",
     "run_headless",
     "run_until_complete",

@@ -7,7 +7,6 @@ Agent SDK's messages: `system/init`, `assistant`, `user` (tool results), `result
 from __future__ import annotations
 
 import json
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -392,13 +391,10 @@ def _user_message(block: dict[str, Any]) -> dict[str, Any]:
 
 
 def printer_for(
-    output_format: str,
-    *,
-    out: IO[str] | None = None,
-    err: IO[str] | None = None,
-    partial: bool = False,
+    output_format: str, *, out: IO[str], err: IO[str], partial: bool = False
 ) -> Printer:
-    out, err = out or sys.stdout, err or sys.stderr
+    """The printer for `-o text|json|stream-json`, writing results to `out` and notes to
+    `err`."""
     if output_format == "json":
         return JsonPrinter(out, err)
     if output_format == "stream-json":

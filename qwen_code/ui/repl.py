@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -22,55 +21,51 @@ from rich.console import Console
 from rich.text import Text
 
 from qwen_code import __version__
-from qwen_code.agent.setup import Session
 from qwen_code.agent.stats import SessionStats
-from qwen_code.config import ApprovalMode, project_id
+from qwen_code.config import ApprovalMode, Provider, Settings, project_id
+from qwen_code.environment import Environment
 from qwen_code.errors import ModelError
+from qwen_code.session.live import Session
+from qwen_code.session.persistence import Persistence
 from qwen_code.ui import commands
-from qwen_code.ui.approver import InteractiveApprover
 from qwen_code.ui.attachments import Attachment, expand_at_references
 from qwen_code.ui.completion import ReplCompleter
-from qwen_code.ui.render import EventRenderer
+from qwen_code.ui.repl_io import ReplIO
 from qwen_code.ui.shell_mode import run_user_shell
 
 MODES: tuple[ApprovalMode, ...] = ("default", "auto-edit", "yolo", "plan")
 
 
 class Repl:
+    """The interactive session on one `Session`. Its terminal pieces (`io`: console,
+    renderer, prompt input/output, the running turn) were made before the session, so the
+    session's approver could be built on them (`ReplIO.approver`)."""
+
     def __init__(
         self,
         session: Session,
         *,
-        console: Console,
+        io: ReplIO,
         home: Path,
         prompt_session: PromptSession[str] | None = None,
         notes: list[str] | None = None,
     ) -> None:
         self.session = session
+        self.io = io
         self.notes = list(notes or ())
         """What start-up left out or could not do (untrusted settings, damaged session
         lines, context files), shown under the banner."""
-        self.console = console
+        self.console = io.console
         self.home = home
         self.stats = SessionStats()
-        self.renderer = EventRenderer(console)
+        self.renderer = io.renderer
         self.pending_context: list[str] = []
         self.served_models: list[dict[str, Any]] = []
         self.shell_mode = False
         self.exit_requested = False
         self.started = time.monotonic()
-        self._turn: asyncio.Task[None] | None = None
         commands.load_command_modules(self)
         self.prompt = prompt_session or self._prompt_session()
-        session.runner.approver = InteractiveApprover(
-            console,
-            cwd=session.cwd,
-            before_ask=self.renderer.pause,
-            cancel_turn=self.cancel_turn,
-            input=self.prompt.input,
-            output=self.prompt.output,
-            project_trusted=session.settings.trust is None or session.settings.trust.granted,
-        )
 
     # --- input -------------------------------------------------------------------------
 
@@ -80,6 +75,8 @@ class Repl:
         completer = ReplCompleter(self._command_entries, self.session.cwd)
         completer.prefetch()
         return PromptSession(
+            input=self.io.input,
+            output=self.io.output,
             history=FileHistory(str(history)),
             completer=ThreadedCompleter(completer),
             complete_while_typing=True,
@@ -157,8 +154,9 @@ class Repl:
     async def run(self, first_message: str | None = None) -> int:
         self._banner()
         warm_up = asyncio.create_task(self._warm_up())
-        if self.session.persistence is not None:  # git for checkpoints, while the user types
-            self.session.persistence.start_warm_up()
+        persistence = self.session.observer(Persistence)
+        if persistence is not None:  # git for checkpoints, while the user types
+            persistence.start_warm_up()
         try:
             if first_message:
                 self.console.print(f"[bold]>[/bold] {first_message}")
@@ -211,7 +209,7 @@ class Repl:
                 credentials=self.session.tool_ctx.credentials,
             )
         )
-        done, result = await self._run_cancellable(task)
+        done, result = await self.io.run_cancellable(task)
         if not done:
             self.console.print("[yellow]Shell command interrupted.[/yellow]")
             return
@@ -237,7 +235,7 @@ class Repl:
         message = "\n\n".join([*self.pending_context, expanded.text])
         self.pending_context.clear()
         task = asyncio.ensure_future(self._consume(message))
-        done, _ = await self._run_cancellable(task)
+        done, _ = await self.io.run_cancellable(task)
         if not done:
             self.renderer.abort()
             self.console.print("[yellow]Interrupted.[/yellow] [dim]What next?[/dim]")
@@ -259,29 +257,6 @@ class Repl:
         except ModelError as exc:  # raised before the loop could report it
             self.console.print(f"[red]{exc}[/red]")
 
-    async def _run_cancellable(self, task: asyncio.Future[Any]) -> tuple[bool, Any]:
-        """Await `task`; Ctrl+C (SIGINT) cancels it. Returns (finished, result); finished is
-        False when it was cancelled."""
-        loop = asyncio.get_running_loop()
-        self._turn = task  # type: ignore[assignment]
-        # NotImplementedError: no loop signal handlers on this platform (Windows); Ctrl+C
-        # then arrives as KeyboardInterrupt and is handled by the caller.
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGINT, self.cancel_turn)
-        try:
-            await asyncio.wait({task})
-        finally:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signal.SIGINT)
-            self._turn = None
-        if task.cancelled():
-            return False, None
-        return True, task.result()
-
-    def cancel_turn(self) -> None:
-        if self._turn is not None and not self._turn.done():
-            self._turn.cancel()
-
     # --- state changes -------------------------------------------------------------------
 
     def set_mode(self, mode: ApprovalMode, *, quiet: bool = False) -> None:
@@ -298,10 +273,10 @@ class Repl:
     async def _warm_up(self) -> None:
         """Import the HTTP client in a thread while the user types, then list the models
         (for /model completion), so the first message does not wait for either."""
-        from qwen_code.llm.client import _import_openai
+        from qwen_code.llm.client import preload
 
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(_import_openai)
+            await asyncio.to_thread(preload)
             await self.fetch_models()
 
     def recount_context(self) -> None:
@@ -347,44 +322,50 @@ class Repl:
 
 
 async def run_interactive(
-    settings: Any,
-    provider: Any,
+    env: Environment,
+    settings: Settings,
+    provider: Provider,
     *,
     first_message: str | None = None,
-    cwd: Path | None = None,
     latest: bool = False,
     session_id: str | None = None,
 ) -> int:
-    """Open a session (new, or a saved one to continue) and run the REPL until the user
-    leaves."""
-    from qwen_code.agent.approval import HeadlessApprover
-    from qwen_code.agent.setup import open_session
-    from qwen_code.config import qwen_home
+    """Open a session in `env.cwd` (new, or a saved one to continue) and run the REPL on
+    `env`'s terminal until the user leaves."""
     from qwen_code.session import resume
+    from qwen_code.session.setup import open_session
     from qwen_code.ui.terminal import Terminal, make_console
 
-    console = make_console(Terminal.detect())
-    cwd = cwd or Path.cwd()
+    console = make_console(Terminal.detect(stdout=env.stdout, stdin=env.stdin), env.stdout)
+    io = ReplIO(console=console)
+    cwd, home = env.cwd, env.home
     if session_id == resume.PICK:
-        session_id = await pick_session(console, qwen_home(), cwd)
-    saved = resume.resolve(qwen_home(), cwd, latest=latest, session_id=session_id)
+        session_id = await pick_session(console, home, cwd)
+    saved = resume.resolve(home, cwd, latest=latest, session_id=session_id)
     session = await open_session(
         settings,
         provider,
         cwd=cwd,
-        approver=HeadlessApprover(settings.tools.approval_mode),
+        home=home,
+        approver=io.approver(cwd=cwd, project_trusted=project_trusted(settings)),
         resume=saved,
     )
     from qwen_code.ui.headless import startup_notes
 
     notes = [*settings.notices, *startup_notes(session, saved)]
     try:
-        repl = Repl(session, console=console, home=qwen_home(), notes=notes)
+        repl = Repl(session, io=io, home=home, notes=notes)
         if saved is not None:
             repl.show_resumed(saved.messages)
         return await repl.run(first_message)
     finally:
         await session.aclose()
+
+
+def project_trusted(settings: Settings) -> bool:
+    """Whether saving a rule in the project's settings is safe to offer without a
+    warning (the folder is trusted, or trust is turned off)."""
+    return settings.trust is None or settings.trust.granted
 
 
 async def pick_session(console: Console, home: Path, cwd: Path) -> str | None:

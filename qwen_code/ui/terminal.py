@@ -2,9 +2,10 @@
 
 Everything the REPL's output side needs to know about where it writes (a TTY or a pipe,
 its size, whether colour is allowed, whether it can show non-ASCII symbols) lives in the
-small `Terminal` dataclass. Tests build one by hand; `Terminal.detect()` reads the real
-environment. `make_console()` is the only place a rich `Console` is configured. `Thinking`
-is the transient status line shown while the model or a tool works.
+small `Terminal` dataclass. Tests build one by hand; `Terminal.detect()` reads it from
+the streams it is given (the front end's `Environment`) and the environment variables.
+`make_console()` is the only place a rich `Console` is configured. `Thinking` is the
+transient status line shown while the model or a tool works.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import codecs
 import locale
 import os
 import shutil
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -94,19 +94,20 @@ class Terminal:
     def detect(
         cls,
         *,
-        stdout: IO[str] | None = None,
+        stdout: IO[str],
         stdin: IO[str] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Terminal:
-        """Read the facts from the real streams and environment."""
-        out = stdout if stdout is not None else sys.stdout
+        """Read the facts from `stdout` and `stdin` (None: no terminal for input) and the
+        environment variables (`os.environ` unless given)."""
+        out = stdout
         env = os.environ if environ is None else environ
         is_tty = _isatty(out)
         dumb = env.get("TERM", "").lower() == "dumb"
         width, height = _size(out, env)
         return cls(
             is_tty=is_tty,
-            stdin_is_tty=_isatty(stdin if stdin is not None else sys.stdin),
+            stdin_is_tty=_isatty(stdin),
             width=width,
             height=height,
             color=is_tty and not dumb and not env.get("NO_COLOR"),

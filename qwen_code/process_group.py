@@ -1,7 +1,8 @@
 """Process groups: is anything in a group still alive, signal it, stop it for good.
 
 Commands run in their own process group (session) so that a timeout, Ctrl-C or the end of
-a session can stop the command together with everything it started.
+a session can stop the command together with everything it started. Shared by the shell
+tool, the REPL's `!` commands and `serve` (which stops engines from synchronous code).
 """
 
 from __future__ import annotations
@@ -72,3 +73,21 @@ async def terminate_groups(groups: list[int], grace_s: float = KILL_GRACE_S) -> 
         for pgid in groups:
             if group_alive(pgid):
                 signal_group(pgid, signal.SIGKILL)
+
+
+def stop_group(pgid: int, grace_s: float) -> bool:
+    """SIGTERM the group, SIGKILL what is left after `grace_s` (at once on a second Ctrl+C).
+    True when no process of the group is left."""
+    signal_group(pgid, signal.SIGTERM)
+    with contextlib.suppress(KeyboardInterrupt):
+        _wait_gone_sync(pgid, grace_s)
+    if group_alive(pgid):
+        signal_group(pgid, signal.SIGKILL)
+        _wait_gone_sync(pgid, 5.0)
+    return not group_alive(pgid)
+
+
+def _wait_gone_sync(pgid: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -1,0 +1,185 @@
+"""Builds a ready-to-run session from settings: client, tools, workspace, agent, and the
+observers that keep its transcript and checkpoints.
+
+Front ends (headless, REPL) call `open_session` and differ only in the approver they
+pass and how they render the events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from qwen_code.agent.approval import Approver, Permissions
+from qwen_code.agent.compress import Compressor
+from qwen_code.agent.context import ContextBudget
+from qwen_code.agent.conversation import Conversation
+from qwen_code.agent.loop import Agent
+from qwen_code.agent.loop_detection import LoopDetector
+from qwen_code.agent.tool_runner import ToolRunner
+from qwen_code.config import Provider, Settings
+from qwen_code.credentials import Credentials
+from qwen_code.errors import ConfigError
+from qwen_code.llm.client import ChatClient
+from qwen_code.llm.pricing import load_pricing
+from qwen_code.memory import memory_file_name
+from qwen_code.prompts import build_system_prompt
+from qwen_code.session.live import Session, SessionObserver
+from qwen_code.session.models import (
+    context_window_for,
+    max_output_tokens,
+    model_config,
+    pick_model,
+)
+from qwen_code.session.persistence import Persistence
+from qwen_code.session.store import LoadedSession
+from qwen_code.tools.base import ToolContext, ToolLimits
+from qwen_code.tools.registry import builtin_registry
+from qwen_code.tools.shell_watch import SHELL_OPTIONS_KEY, ShellOptions
+from qwen_code.tools.workspace import Workspace
+
+__all__ = ["Session", "SessionObserver", "model_config", "open_session"]
+
+
+def workspace_for(settings: Settings, cwd: Path, scratch: Path) -> Workspace:
+    """The directories tools may use: cwd, `--include-directories`, and the scratch space
+    (where full shell output is saved, so the model can read it back)."""
+    extra = []
+    for raw in settings.context.include_directories:
+        path = (cwd / Path(raw).expanduser()).resolve()
+        if not path.is_dir():
+            raise ConfigError(f"--include-directories: {raw!r} is not a directory.")
+        extra.append(path)
+    return Workspace(root=cwd, extra_roots=(*extra, scratch))
+
+
+async def connect(
+    settings: Settings, provider: Provider
+) -> tuple[ChatClient, list[dict[str, Any]]]:
+    """A client for the provider's model, asking the server for one when none is set.
+    Also returns the server's model list when it was fetched (else [])."""
+    cache_control = settings.model.generation_config.enable_cache_control
+    client = ChatClient(
+        model_config(settings, provider, provider.model or ""), cache_control=cache_control
+    )
+    served: list[dict[str, Any]] = []
+    if provider.model is None:
+        try:
+            served = await client.list_models()
+            model = pick_model(provider, served)
+        except BaseException:
+            await client.aclose()
+            raise
+        client.config = model_config(settings, provider, model)
+    return client, served
+
+
+async def open_session(
+    settings: Settings,
+    provider: Provider,
+    *,
+    cwd: Path,
+    home: Path,
+    approver: Approver,
+    resume: LoadedSession | None = None,
+    observers: Sequence[SessionObserver] | None = None,
+) -> Session:
+    """Everything one conversation needs; `approver` answers the tool calls that need
+    the user. With `resume`, the saved conversation continues (same id, same transcript
+    file) after being checked and repaired. `observers` default to the transcript and
+    checkpoints as the settings ask (`persistence_for`); pass [] for none."""
+    session_id = resume.info.id if resume else str(uuid.uuid4())
+    tool_ctx = _tool_context(settings, cwd, home, home / "tmp" / session_id, provider=provider)
+    client, served = await connect(settings, provider)
+    registry = builtin_registry(project_dir=tool_ctx.workspace.root, user_dir=home)
+    runner = ToolRunner(
+        registry=registry,
+        ctx=tool_ctx,
+        approver=approver,
+        mode=settings.tools.approval_mode,
+        permissions=Permissions.from_settings(settings, workspace=tool_ctx.workspace, home=home),
+    )
+    included = list(tool_ctx.workspace.extra_roots[:-1])
+    root = tool_ctx.workspace.root
+    prompt, files = build_system_prompt(settings, root, home=home, extra_roots=included)
+    window = context_window_for(settings, client.config.model, served)
+    conversation = Conversation.with_system(prompt)
+    if resume:
+        conversation.reset(resume.messages)
+    agent = Agent(
+        model=client,
+        tools=runner,
+        conversation=conversation,
+        max_turns=settings.model.max_session_turns,
+        compressor=Compressor(
+            budget=_budget(settings, client, window), project_dir=root, user_dir=home
+        ),
+        loops=LoopDetector(enabled=not settings.model.skip_loop_detection),
+    )
+    session = Session(
+        id=session_id,
+        agent=agent,
+        settings=settings,
+        provider=provider,
+        home=home,
+        system_prompt=prompt,
+        context_files=files,
+        pricing=load_pricing(settings.model_pricing, base_url=provider.base_url),
+    )
+    if observers is None:
+        observers = persistence_for(session, resume)
+    for observer in observers:
+        session.observe(observer)
+    return session
+
+
+def persistence_for(session: Session, resume: LoadedSession | None) -> list[SessionObserver]:
+    """The transcript and checkpoints the settings ask for (none when both are off)."""
+    persistence = Persistence.create(
+        session.settings,
+        home=session.home,
+        cwd=session.cwd,
+        session_id=session.id,
+        model=session.model,
+    )
+    if persistence.writer is None and persistence.checkpoints is None:
+        return []
+    if resume is not None and persistence.writer is not None:
+        persistence.writer.adopt(resume.messages)
+    return [persistence]
+
+
+def _budget(settings: Settings, client: ChatClient, window: int | None) -> ContextBudget:
+    return ContextBudget(
+        window=window,
+        threshold=settings.model.chat_compression.context_percentage_threshold,
+        max_output_tokens=max_output_tokens(client.config),
+    )
+
+
+def _tool_context(
+    settings: Settings, cwd: Path, home: Path, scratch: Path, *, provider: Provider
+) -> ToolContext:
+    limits = ToolLimits(
+        max_output_chars=settings.tools.truncate_tool_output_threshold,
+        max_output_lines=settings.tools.truncate_tool_output_lines,
+    )
+    ctx = ToolContext(
+        workspace=workspace_for(settings, cwd, scratch),
+        limits=limits,
+        scratch_dir=scratch,
+        home=home,
+        memory_file_name=memory_file_name(settings.context.file_names()),
+        credentials=Credentials.collect(
+            api_key=provider.api_key,
+            api_key_source=provider.api_key_source,
+            pass_to_commands=settings.security.pass_credentials_to_commands,
+        ),
+    )
+    shell = settings.tools.shell
+    ctx.state[SHELL_OPTIONS_KEY] = ShellOptions(
+        input_wait_s=shell.input_wait_seconds, auto_background_s=shell.auto_background_seconds
+    )
+    return ctx
