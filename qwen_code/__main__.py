@@ -1,9 +1,9 @@
 """Process entry point (`qwen-code` and `python -m qwen_code`).
 
 `--version` is answered here (`qwen_code.version`), before the command-line parser is
-even imported. After a run the process exits without the interpreter's teardown (which
-spends ~0.4 s freeing the modules `openai` loads): output is flushed first, and nothing
-else is pending.
+even imported. After a run the process exits without the interpreter's teardown (freeing
+every loaded module costs time for nothing): output is flushed first, and nothing else is
+pending.
 """
 
 from __future__ import annotations

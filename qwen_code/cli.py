@@ -1,6 +1,6 @@
 """Command line: parses flags and picks a front end (headless or interactive).
 
-Only typer is imported at module level; everything heavy (openai, rich, the agent) is
+Only typer is imported at module level; everything heavy (rich, the agent, the HTTP client) is
 imported inside the command that needs it, so `--help` and `--version` stay fast.
 `main` reads the process once (`Environment.detect`) and hands that Environment to the
 parser as its context object; every command takes its streams, working directory and
@@ -198,26 +198,13 @@ def run(
     env = from_context(ctx)
     _configure_logging(debug, env)
     text = _prompt_text(prompt, query)
+    where = {"latest": continue_session, "session_id": resume}
     if prompt_interactive is not None or (not text and env.stdin_isatty):
-        return _interactive(
-            env,
-            flags,
-            prompt_interactive,
-            output_format,
-            latest=continue_session,
-            session_id=resume,
-        )
+        return _interactive(env, flags, prompt_interactive, output_format, **where)
     from qwen_code.ui import headless
 
-    return headless.main(
-        env,
-        flags,
-        text,
-        output_format=output_format,
-        partial=include_partial_messages,
-        latest=continue_session,
-        session_id=resume,
-    )
+    partial = include_partial_messages
+    return headless.main(env, flags, text, output_format=output_format, partial=partial, **where)
 
 
 def _interactive(

@@ -41,7 +41,8 @@ DASHSCOPE_URLS: dict[str, str] = {
 }
 DEFAULT_DASHSCOPE_MODEL = "qwen3-coder-plus"
 NO_KEY = "no-key"
-"""Sent as the API key to local servers that need none (the openai client wants one)."""
+"""The API key of a local server that needs none (servers started with a key check still
+get a bearer token, as OpenAI clients send one)."""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -327,3 +327,10 @@ class RecordingApprover:
     async def __call__(self, request: ApprovalRequest) -> ApprovalAnswer:
         self.requests.append(request)
         return self.answer
+
+
+class TTYStringIO(io.StringIO):
+    """A text stream that says it is a terminal (for Environment and TTY checks)."""
+
+    def isatty(self) -> bool:
+        return True

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from qwen_code.agent.approval import ApprovalAnswer, ApprovalRequest, HeadlessApprover
+from qwen_code.agent.approval import ApprovalAnswer, ApprovalRequest
 from qwen_code.agent.events import (
     ApprovalRequested,
     AssistantMessage,
@@ -22,11 +22,10 @@ from qwen_code.agent.events import (
     TurnEnd,
     Usage,
 )
-from qwen_code.config import Flags, load_settings, qwen_home, resolve_provider
 from qwen_code.errors import ConfigError
 from qwen_code.session.live import Session
-from qwen_code.session.setup import open_session
 from tests.fakeserver import FakeLLM, HTTPError, call, error_body, text, tool_turn
+from tests.helpers import session_for
 
 
 class ScriptedApprover:
@@ -48,17 +47,6 @@ def workspace(tmp_path: Path) -> Path:
     (root / "a.py").write_text("A = 1\n", encoding="utf-8")
     (root / "b.py").write_text("B = 2\n", encoding="utf-8")
     return root
-
-
-async def session_for(workspace: Path, approver: Any = None, **flags: Any) -> Session:
-    settings = load_settings(Flags(**flags), cwd=workspace)
-    return await open_session(
-        settings,
-        resolve_provider(settings),
-        cwd=workspace,
-        home=qwen_home(),
-        approver=approver or HeadlessApprover(settings.tools.approval_mode),
-    )
 
 
 async def run(session: Session, prompt: str) -> list[Event]:

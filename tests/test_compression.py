@@ -30,7 +30,7 @@ from qwen_code.session.setup import open_session
 from qwen_code.ui import commands
 from qwen_code.ui.repl import Repl
 from tests.fakeserver import FakeLLM, HTTPError, Recorded, call, error_body, text, tool_turn
-from tests.helpers import git_init, repl_in
+from tests.helpers import bodies, git_init, repl_in
 
 Message = dict[str, Any]
 WINDOW = 12_000
@@ -103,14 +103,6 @@ def random_history(rng: random.Random) -> list[Message]:
 
 def count(message: Message) -> int:
     return message_tokens(message)
-
-
-def bodies(fake: FakeLLM) -> list[dict[str, Any]]:
-    found = []
-    for request in fake.chat_requests:
-        assert request.body is not None
-        found.append(request.body)
-    return found
 
 
 def is_summary_request(request: Recorded | dict[str, Any]) -> bool:

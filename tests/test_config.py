@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,7 @@ from qwen_code.config import (
     resolve_provider,
 )
 from qwen_code.errors import ConfigError
-
-
-def write_json(path: Path, data: dict) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
+from tests.helpers import write_json
 
 
 @pytest.fixture

@@ -17,12 +17,7 @@ from qwen_code import __version__
 from qwen_code.cli import main
 from qwen_code.environment import Environment
 from tests.fakeserver import FakeLLM, text
-from tests.helpers import user_message
-
-
-class TTYStringIO(io.StringIO):
-    def isatty(self) -> bool:
-        return True
+from tests.helpers import TTYStringIO, user_message
 
 
 def make_env(tmp_path: Path, stdin: str = "", *, stdin_isatty: bool = False) -> Environment:

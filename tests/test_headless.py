@@ -10,11 +10,7 @@ from pathlib import Path
 from qwen_code.config import Flags, load_settings, qwen_home, resolve_provider
 from qwen_code.ui.headless import compose_prompt, read_piped_stdin, run_headless
 from tests.fakeserver import FakeLLM, call, text, tool_turn
-
-
-class TTYStringIO(io.StringIO):
-    def isatty(self) -> bool:
-        return True
+from tests.helpers import TTYStringIO
 
 
 def test_compose_prompt(tmp_path: Path) -> None:

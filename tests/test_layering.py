@@ -25,6 +25,9 @@ CORE = (
     "memory.py",
     "prompts.py",
     "errors.py",
+    "process_group.py",
+    "environment.py",
+    "version.py",
 )
 BANNED_IN_CORE = (
     "rich",

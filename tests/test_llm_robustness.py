@@ -11,8 +11,7 @@ import pytest
 from qwen_code.llm.client import ChatClient
 from qwen_code.llm.types import ModelResponse, RetryNotice, StreamItem, TextChunk
 from tests.fakeserver import FakeLLM, HTTPError, Turn, call, text, tool_turn
-from tests.sse import chunk, sse_response
-from tests.test_llm_client import (
+from tests.llm_helpers import (
     MESSAGES,
     TOOLS,
     collect,
@@ -22,6 +21,7 @@ from tests.test_llm_client import (
     raw_server,
     run,
 )
+from tests.sse import chunk, sse_response
 
 # Model output: Qwen XML in content, cut-off tool calls.
 

@@ -10,14 +10,12 @@ from typing import Any
 
 import pytest
 
-from qwen_code.agent.approval import HeadlessApprover
 from qwen_code.agent.events import Error, Event, TextDelta, ToolResult, TurnEnd
 from qwen_code.agent.loop_detection import LoopDetector, find_repetition
-from qwen_code.config import Flags, load_settings, qwen_home, resolve_provider
 from qwen_code.llm.types import ModelResponse, RetryNotice, StreamItem, TextChunk
 from qwen_code.session.live import Session
-from qwen_code.session.setup import open_session
 from tests.fakeserver import FakeLLM, call, text, tool_turn
+from tests.helpers import session_for
 
 SENTENCE = "I will now fix the bug in the parser module and run the tests again. "
 
@@ -29,17 +27,6 @@ def workspace(tmp_path: Path) -> Path:
     (root / "a.py").write_text("A = 1\n", encoding="utf-8")
     (root / "b.py").write_text("B = 2\n", encoding="utf-8")
     return root
-
-
-async def session_for(workspace: Path, **flags: Any) -> Session:
-    settings = load_settings(Flags(**flags), cwd=workspace)
-    return await open_session(
-        settings,
-        resolve_provider(settings),
-        cwd=workspace,
-        home=qwen_home(),
-        approver=HeadlessApprover(settings.tools.approval_mode),
-    )
 
 
 async def run(session: Session, prompt: str = "go", *, close: bool = True) -> list[Event]:

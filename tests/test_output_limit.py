@@ -23,7 +23,8 @@ from qwen_code.session.setup import model_config
 from qwen_code.ui.headless import run_headless
 from tests.fakefaults import CONTEXT_OVERFLOW_MESSAGE
 from tests.fakeserver import FakeLLM, HTTPError, Turn, call, error_body, text, tool_turn
-from tests.test_llm_client import MESSAGES, make_config
+from tests.helpers import bodies
+from tests.llm_helpers import MESSAGES, make_config
 
 HUNG = 120
 """Seconds after which a run counts as hung (only stops a broken test)."""
@@ -43,10 +44,6 @@ def user_settings(**generation: Any) -> None:
 def config_for(model: str, tmp_path: Path) -> ModelConfig:
     settings = load_settings(Flags(), cwd=tmp_path)
     return model_config(settings, resolve_provider(settings), model)
-
-
-def bodies(fake: FakeLLM) -> list[dict[str, Any]]:
-    return [r.body or {} for r in fake.chat_requests]
 
 
 async def headless(workspace: Path, prompt: str = "go") -> tuple[int, dict[str, Any], str]:

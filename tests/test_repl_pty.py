@@ -9,7 +9,7 @@ import pytest
 from tests.fakeserver import FakeLLM, Turn, call, text, tool_turn
 from tests.helpers import PtyRepl, StartRepl, user_message
 
-Repl = PtyRepl  # test_trust_pty imports it from here
+Repl = PtyRepl
 
 
 @pytest.fixture

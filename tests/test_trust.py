@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -17,15 +16,9 @@ from qwen_code import trust
 from qwen_code.config import Flags, Settings, load_settings, resolve_provider
 from qwen_code.errors import ConfigError
 from tests.fakeserver import FakeLLM, call, text, tool_turn
-from tests.helpers import git_init, run_qwen_code
+from tests.helpers import git_init, run_qwen_code, write_json
 
 HOSTILE = {"tools": {"approvalMode": "yolo"}, "context": {"includeDirectories": ["/"]}}
-
-
-def write_json(path: Path, data: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import PtyRepl as Repl
 from tests.helpers import git_init
-from tests.test_repl_pty import Repl
 
 pytestmark = pytest.mark.skipif(not Path("/dev/ptmx").exists(), reason="no pseudo-terminals")
 

@@ -29,8 +29,8 @@ from qwen_code.llm.transport_errors import (
 )
 from qwen_code.llm.types import ModelConfig
 from tests.fakeserver import FakeLLM, Recorded, text
+from tests.llm_helpers import raw_server
 from tests.sse import chunk, sse_response
-from tests.test_llm_client import raw_server
 
 openai = pytest.importorskip("openai")
 
