@@ -203,6 +203,7 @@ def _launch(
             file=env.stdout,
         )
     options = launch.LaunchOptions.default(
+        env.home,
         ready_timeout_s=args["ready_timeout"],
         detach=args["detach"],
         planned_kv_tokens=fit.kv_tokens,
@@ -284,9 +285,9 @@ def serve_stop(
     """Stop detached engines (all of them, or the one on --port)."""
     from qwen_code.serve import detached, launch
 
-    out = from_context(ctx).stdout
-    for message in detached.stop_detached(launch.LaunchOptions.default().run_dir, port):
-        print(message, file=out)
+    env = from_context(ctx)
+    for message in detached.stop_detached(launch.LaunchOptions.default(env.home).run_dir, port):
+        print(message, file=env.stdout)
     return 0
 
 
@@ -294,9 +295,9 @@ def serve_status(ctx: typer.Context) -> int:
     """List detached engines: model, pid, health, uptime, log."""
     from qwen_code.serve import detached, launch
 
-    out = from_context(ctx).stdout
-    for line in detached.status_lines(launch.LaunchOptions.default().run_dir):
-        print(line, file=out)
+    env = from_context(ctx)
+    for line in detached.status_lines(launch.LaunchOptions.default(env.home).run_dir):
+        print(line, file=env.stdout)
     return 0
 
 

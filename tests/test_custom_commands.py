@@ -444,6 +444,6 @@ def test_headless_broken_command_is_reported(project: Path, fake_llm: FakeLLM) -
 
 def test_compose_prompt_keeps_the_order_for_other_prompts(project: Path) -> None:
     write(commands_dir(project) / "review.md", "Review")
-    assert compose_prompt("/review", "diff\n", cwd=project) == "/review\n\ndiff"
-    assert compose_prompt("/other", "diff\n", cwd=project) == "diff\n\n/other"
-    assert compose_prompt("review", "diff\n", cwd=project) == "diff\n\nreview"
+    assert compose_prompt("/review", "diff\n", cwd=project, home=qwen_home()) == "/review\n\ndiff"
+    assert compose_prompt("/other", "diff\n", cwd=project, home=qwen_home()) == "diff\n\n/other"
+    assert compose_prompt("review", "diff\n", cwd=project, home=qwen_home()) == "diff\n\nreview"

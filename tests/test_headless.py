@@ -14,10 +14,10 @@ from tests.helpers import TTYStringIO
 
 
 def test_compose_prompt(tmp_path: Path) -> None:
-    assert compose_prompt("review", "diff\n", cwd=tmp_path) == "diff\n\nreview"
-    assert compose_prompt(None, "just stdin\n", cwd=tmp_path) == "just stdin"
-    assert compose_prompt("just prompt", "", cwd=tmp_path) == "just prompt"
-    assert compose_prompt("", "", cwd=tmp_path) == ""
+    assert compose_prompt("review", "diff\n", cwd=tmp_path, home=tmp_path) == "diff\n\nreview"
+    assert compose_prompt(None, "just stdin\n", cwd=tmp_path, home=tmp_path) == "just stdin"
+    assert compose_prompt("just prompt", "", cwd=tmp_path, home=tmp_path) == "just prompt"
+    assert compose_prompt("", "", cwd=tmp_path, home=tmp_path) == ""
 
 
 def test_read_piped_stdin_caps_and_reports_truncation() -> None:

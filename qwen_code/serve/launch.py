@@ -50,8 +50,10 @@ class LaunchOptions:
     planned_kv_tokens: int | None = None
 
     @classmethod
-    def default(cls, **kwargs: Any) -> LaunchOptions:
-        return cls(run_dir=user_dir() / "run", log_dir=user_dir() / "logs", **kwargs)
+    def default(cls, home: Path, **kwargs: Any) -> LaunchOptions:
+        """Records and logs under `home`'s serve folder (`home`: QWEN_HOME)."""
+        serve = user_dir(home)
+        return cls(run_dir=serve / "run", log_dir=serve / "logs", **kwargs)
 
 
 def check_installed(node: NodeCommand) -> None:

@@ -117,25 +117,23 @@ def read_piped_stdin(
     return data[:cap].decode("utf-8", errors="replace"), truncated
 
 
-def compose_prompt(prompt: str | None, piped: str, *, cwd: Path, home: Path | None = None) -> str:
+def compose_prompt(prompt: str | None, piped: str, *, cwd: Path, home: Path) -> str:
     """Piped input goes before the prompt, as Qwen Code does; except after a custom
     command (`git diff | qwen-code -p /review`), where it becomes part of the command's
     arguments. Custom commands are looked up for the project at `cwd` and in `home`
-    (the qwen-code home; `$QWEN_HOME` when not given)."""
+    (the qwen-code home)."""
     parts = [p for p in (piped.strip("\n"), (prompt or "").strip()) if p]
     if len(parts) == 2 and _names_custom_command(parts[1], cwd, home):
         parts.reverse()
     return "\n\n".join(parts)
 
 
-def _names_custom_command(prompt: str, cwd: Path, home: Path | None) -> bool:
+def _names_custom_command(prompt: str, cwd: Path, home: Path) -> bool:
     from qwen_code.custom_commands import CustomCommand, find_command, split_invocation
-    from qwen_code.settings_files import qwen_home
 
     invocation = split_invocation(prompt)
     if invocation is None:
         return False
-    home = home if home is not None else qwen_home()  # a caller that did not say
     return isinstance(find_command(invocation[0], cwd, home), CustomCommand)
 
 
