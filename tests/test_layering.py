@@ -25,7 +25,7 @@ CORE = (
     "memory.py",
     "prompts.py",
     "errors.py",
-    "process_group.py",
+    "processes.py",
     "environment.py",
     "version.py",
 )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from qwen_code.process_group import stop_group
+from qwen_code.processes import stop_group
 from qwen_code.serve.display import Display, LogFollower, log_tail
 from tests.helpers import alive
 

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from qwen_code.process_group import group_alive, stop_group
+from qwen_code.processes import group_alive, stop_group
 from qwen_code.serve.launch import STOP_GRACE_S, probe, root_url
 from qwen_code.serve.records import Record, start_ticks
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qwen_code.process_group import stop_group
+from qwen_code.processes import stop_group
 from qwen_code.serve.catalog import ServeError, user_dir
 from qwen_code.serve.display import Display, LogFollower, log_tail
 from qwen_code.serve.engines import (

@@ -14,7 +14,6 @@ import difflib
 import io
 import os
 import shutil
-import signal
 import sys
 import sysconfig
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal, TextIO
 
 from qwen_code.atomic import atomic_write
+from qwen_code.processes import run_process
 from qwen_code.tools.base import ToolError
 
 SNIFF_BYTES = 8192
@@ -240,35 +240,6 @@ def find_ripgrep() -> str | None:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     return None
-
-
-async def run_process(argv: list[str], cwd: Path | None = None) -> tuple[int, bytes, bytes]:
-    """Run a command to completion without blocking the event loop; (rc, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await proc.communicate()
-    except BaseException:
-        kill_process(proc)
-        await proc.wait()
-        raise
-    return proc.returncode or 0, out, err
-
-
-def kill_process(proc: asyncio.subprocess.Process) -> None:
-    """Kill a child that may still be running.
-
-    Not `proc.kill()`: on Python 3.11 that calls `Popen.poll()`, which can reap the child
-    behind asyncio's child watcher (a "Unknown child process" warning, exit code 255).
-    """
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(proc.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 async def list_files(root: Path, *, use_ripgrep: bool = True) -> list[Path]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
+from qwen_code.processes import kill_process
 from qwen_code.textsafe import escape_name
 from qwen_code.tools.base import (
     Tool,
@@ -25,7 +26,6 @@ from qwen_code.tools.base import (
 from qwen_code.tools.fileio import (
     BinaryFileError,
     find_ripgrep,
-    kill_process,
     list_files,
     open_lines,
 )

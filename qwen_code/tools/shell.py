@@ -31,7 +31,7 @@ from typing import IO
 
 from pydantic import Field
 
-from qwen_code.process_group import (
+from qwen_code.processes import (
     group_alive,
     terminate_groups,
     wait_gone,

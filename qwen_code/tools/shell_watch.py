@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
-from qwen_code.process_group import terminate_groups
+from qwen_code.processes import terminate_groups
 from qwen_code.tools import proc_info
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qwen_code.credentials import Credentials
-from qwen_code.process_group import group_alive, terminate_groups
+from qwen_code.processes import group_alive, terminate_groups
 
 OUTPUT_CAP_CHARS = 200_000
 """Output kept in memory (head and tail); the screen got all of it as it arrived."""

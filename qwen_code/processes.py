@@ -1,4 +1,5 @@
-"""Process groups: is anything in a group still alive, signal it, stop it for good.
+"""Child processes: run one to completion, kill one, and process groups (is anything in a
+group still alive, signal it, stop it for good).
 
 Commands run in their own process group (session) so that a timeout, Ctrl-C or the end of
 a session can stop the command together with everything it started. Shared by the shell
@@ -91,3 +92,32 @@ def _wait_gone_sync(pgid: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while group_alive(pgid) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+async def run_process(argv: list[str], cwd: Path | None = None) -> tuple[int, bytes, bytes]:
+    """Run a command to completion without blocking the event loop; (rc, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await proc.communicate()
+    except BaseException:
+        kill_process(proc)
+        await proc.wait()
+        raise
+    return proc.returncode or 0, out, err
+
+
+def kill_process(proc: asyncio.subprocess.Process) -> None:
+    """Kill a child that may still be running.
+
+    Not `proc.kill()`: on Python 3.11 that calls `Popen.poll()`, which can reap the child
+    behind asyncio's child watcher (a "Unknown child process" warning, exit code 255).
+    """
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(proc.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
