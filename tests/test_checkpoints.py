@@ -118,7 +118,9 @@ async def test_restore_in_the_session_brings_back_files_and_conversation(
         await commands.dispatch(repl, "/restore")
         listing = console.export_text(clear=False)
         assert "rewrite app.py" in listing
-        checkpoint = session.observer(Persistence).last_checkpoint
+        persistence = session.observer(Persistence)
+        assert persistence is not None
+        checkpoint = persistence.last_checkpoint
         assert checkpoint is not None
         await commands.dispatch(repl, f"/restore {checkpoint[:8]}")
         assert (root / "app.py").read_text() == "VALUE = 1\n"

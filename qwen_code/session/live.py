@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from qwen_code.agent.compress import Compressor
 from qwen_code.agent.context import ContextBudget
@@ -71,6 +71,9 @@ class SessionObserver:
 
     async def on_close(self, session: Session) -> None:
         """The session is closing; the agent is still there to read."""
+
+
+ObserverT = TypeVar("ObserverT", bound=SessionObserver)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -133,7 +136,7 @@ class Session:
     def observe(self, observer: SessionObserver) -> None:
         self.observers.append(observer)
 
-    def observer(self, kind: type[Any]) -> Any:
+    def observer(self, kind: type[ObserverT]) -> ObserverT | None:
         """The first observer of type `kind`, or None."""
         return next((o for o in self.observers if isinstance(o, kind)), None)
 
