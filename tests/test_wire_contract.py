@@ -29,7 +29,7 @@ from qwen_code.llm.transport_errors import (
 )
 from qwen_code.llm.types import ModelConfig
 from tests.fakeserver import FakeLLM, Recorded, text
-from tests.llm_helpers import raw_server
+from tests.llm_helpers import TOOLS, raw_server
 from tests.sse import chunk, sse_response
 
 openai = pytest.importorskip("openai")
@@ -49,16 +49,6 @@ MESSAGES: list[dict[str, Any]] = [
         ],
     },
     {"role": "tool", "tool_call_id": "call_1", "content": "x = 1.5e-07\n"},
-]
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "read_file",
-            "description": "Read a file.",
-            "parameters": {"type": "object", "properties": {"file_path": {"type": "string"}}},
-        },
-    }
 ]
 
 
