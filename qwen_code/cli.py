@@ -135,6 +135,16 @@ TrustWorkspace = Annotated[
         "(for CI; same as QWEN_CODE_TRUST_WORKSPACE=true).",
     ),
 ]
+Sandbox = Annotated[
+    str | None,
+    typer.Option(
+        "-s",
+        "--sandbox",
+        metavar="MODE",
+        help="Sandbox the agent's commands: auto (default), off, workspace-write "
+        "(alone: this), read-only. See docs/sandbox.md.",
+    ),
+]
 Version = Annotated[
     bool | None,
     typer.Option("--version", "-v", callback=_version, is_eager=True, help="Show the version."),
@@ -168,6 +178,7 @@ def run(
     continue_session: Continue = False,
     resume: Resume = None,
     trust_workspace: TrustWorkspace = False,
+    sandbox: Sandbox = None,
     debug: Debug = False,
     version: Version = None,
 ) -> int:
@@ -194,6 +205,7 @@ def run(
         system_prompt=system_prompt,
         append_system_prompt=append_system_prompt,
         trust_workspace=trust_workspace,
+        sandbox=_sandbox_flag(sandbox),
     )
     env = from_context(ctx)
     _configure_logging(debug, env)
@@ -205,6 +217,20 @@ def run(
 
     partial = include_partial_messages
     return headless.main(env, flags, text, output_format=output_format, partial=partial, **where)
+
+
+def _sandbox_flag(value: str | None) -> str | None:
+    from qwen_code.errors import InputError
+    from qwen_code.settings_model import sandbox_mode_value
+
+    if value is None:
+        return None
+    mode = sandbox_mode_value(value)
+    if mode not in ("auto", "off", "workspace-write", "read-only"):
+        raise InputError(
+            f"--sandbox: {value!r} is not a mode; use auto, off, workspace-write or read-only."
+        )
+    return str(mode)
 
 
 def _interactive(
@@ -333,12 +359,32 @@ def _optional_resume_value(args: list[str]) -> list[str]:
     return fixed
 
 
+SANDBOX_WORDS = ("auto", "off", "workspace-write", "read-only", "true", "false", "docker", "podman")
+
+
+def _optional_sandbox_value(args: list[str]) -> list[str]:
+    """`-s`/`--sandbox` with no mode after it (Qwen Code's boolean flag) means
+    workspace-write; a following word that is no mode stays the prompt."""
+    fixed = list(args)
+    for index, arg in enumerate(fixed):
+        if arg == "--":
+            break
+        if arg in ("-s", "--sandbox"):
+            following = fixed[index + 1] if index + 1 < len(fixed) else None
+            if following is None or following.lower() not in SANDBOX_WORDS:
+                fixed.insert(index + 1, "workspace-write")
+            break
+    return fixed
+
+
 def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
     """Entry point: returns the process exit code. `env`: the process as
     `Environment.detect()` reads it, unless given (tests)."""
     from qwen_code.errors import ExitCode, QwenCodeError
 
-    args = _optional_resume_value(sys.argv[1:] if argv is None else list(argv))
+    args = _optional_sandbox_value(
+        _optional_resume_value(sys.argv[1:] if argv is None else list(argv))
+    )
     try:
         env = env or Environment.detect()
     except OSError as exc:  # the working directory was deleted under us

@@ -29,7 +29,7 @@ from qwen_code.settings_files import project_id as project_id
 from qwen_code.settings_files import project_root as project_root
 from qwen_code.settings_files import settings_path as settings_path
 from qwen_code.settings_files import update_settings_file as update_settings_file
-from qwen_code.settings_model import ApprovalMode, Settings
+from qwen_code.settings_model import ApprovalMode, Settings, sandbox_mode_value
 from qwen_code.settings_model import OutputFormat as OutputFormat
 from qwen_code.settings_model import Region as Region
 
@@ -61,6 +61,8 @@ class Flags:
     append_system_prompt: str | None = None
     trust_workspace: bool = False
     """`--trust-workspace`: trust the project folder for this run (headless CI)."""
+    sandbox: str | None = None
+    """`--sandbox MODE`: auto, off, workspace-write or read-only."""
 
 
 def _env_layer(env: Mapping[str, str]) -> tuple[dict[str, Any], str]:
@@ -81,6 +83,8 @@ def _env_layer(env: Mapping[str, str]) -> tuple[dict[str, Any], str]:
     model = env.get("QWEN_MODEL") or env.get("OPENAI_MODEL")
     if model:
         layer["model"] = {"name": model}
+    if env.get("QWEN_SANDBOX"):
+        layer["tools"] = {"sandbox": {"mode": sandbox_mode_value(env["QWEN_SANDBOX"])}}
     return layer, key_source
 
 
@@ -97,8 +101,11 @@ def _flag_layer(flags: Flags) -> dict[str, Any]:
     if model:
         layer["model"] = model
     mode = "yolo" if flags.yolo else flags.approval_mode
-    if mode:
-        layer["tools"] = {"approvalMode": mode}
+    tools: dict[str, Any] = {"approvalMode": mode} if mode else {}
+    if flags.sandbox:
+        tools["sandbox"] = {"mode": sandbox_mode_value(flags.sandbox)}
+    if tools:
+        layer["tools"] = tools
     return layer
 
 
@@ -125,7 +132,7 @@ def load_settings(
     layers = [user, project.applied, env_layer, _flag_layer(flags)]
     merged: dict[str, Any] = {}
     for layer in layers:
-        merged = deep_merge(merged, layer)
+        merged = deep_merge(merged, _sandbox_as_object(layer))
     for keys in _UNION_LISTS:
         _set_path(merged, keys, _union(layers, keys))
     sources = [str(p) for p in (user_path, project.path) if p is not None and p.is_file()]
@@ -148,6 +155,17 @@ def load_settings(
         *flags.include_directories,
     ]
     return settings
+
+
+def _sandbox_as_object(layer: dict[str, Any]) -> dict[str, Any]:
+    """`tools.sandbox` written as a string or boolean, as an object, so that one source's
+    mode and another's network policy merge instead of replacing each other."""
+    tools = layer.get("tools")
+    if not isinstance(tools, dict) or "sandbox" not in tools:
+        return layer
+    if isinstance(tools["sandbox"], dict):
+        return layer
+    return {**layer, "tools": {**tools, "sandbox": {"mode": tools["sandbox"]}}}
 
 
 _UNION_LISTS: tuple[tuple[str, ...], ...] = (

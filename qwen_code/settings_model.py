@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 ApprovalMode: TypeAlias = Literal["plan", "default", "auto-edit", "yolo"]
@@ -95,6 +95,55 @@ class ShellSettings(_Section):
     when it still runs after this long; 0 turns this off."""
 
 
+SANDBOX_ALIASES: dict[str, str] = {
+    "true": "workspace-write",
+    "false": "off",
+    "docker": "workspace-write",
+    "podman": "workspace-write",
+    "sandbox-exec": "workspace-write",
+    "none": "off",
+}
+"""Qwen Code's `tools.sandbox` values (a boolean, or the container command it runs the
+whole CLI in): qwen-code's per-command sandbox stands in for any of them."""
+
+
+def sandbox_mode_value(value: object) -> object:
+    """A `tools.sandbox` / `QWEN_SANDBOX` / `--sandbox` value in qwen-code's terms."""
+    if isinstance(value, bool):
+        return "workspace-write" if value else "off"
+    if isinstance(value, str):
+        text = value.strip().lower()
+        return SANDBOX_ALIASES.get(text, {"1": "workspace-write", "0": "off"}.get(text, text))
+    return value
+
+
+class SandboxSettings(_Section):
+    """The command sandbox (see docs/sandbox.md). Written as a mode string (`"read-only"`),
+    a boolean (as in Qwen Code), or this object."""
+
+    mode: Literal["auto", "off", "workspace-write", "read-only"] = "auto"
+    """auto: workspace-write in yolo mode and for headless runs that let commands run
+    without asking, off otherwise; workspace-write: the workspace and a private /tmp
+    writable; read-only: only the private /tmp writable; off: no sandbox."""
+    network: Literal["none", "all"] | list[str] = "none"
+    """none (no network), all, or the domains sandboxed commands may reach through
+    qwen-code's proxy (`pypi.org`, `*.npmjs.org`, `host:port`)."""
+    hosts: dict[str, str] = Field(default_factory=dict)
+    """Fixed addresses for allowed domains, as in /etc/hosts (a registry mirror)."""
+    hidden_paths: list[str] = Field(default_factory=list)
+    """More files or directories to hide from sandboxed commands (beyond ~/.ssh, ~/.aws,
+    ~/.config/gcloud, ~/.docker, ~/.netrc, $QWEN_HOME, ~/.qwen and the like)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_short_form(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if "mode" in data:
+                data = {**data, "mode": sandbox_mode_value(data["mode"])}
+            return data
+        return {"mode": sandbox_mode_value(data)}
+
+
 class ToolsSettings(_Section):
     approval_mode: ApprovalMode = "default"
     allowed: list[str] = Field(default_factory=list)
@@ -102,6 +151,7 @@ class ToolsSettings(_Section):
     truncate_tool_output_threshold: int = 25_000
     truncate_tool_output_lines: int = 1_000
     shell: ShellSettings = Field(default_factory=ShellSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
 
 class PermissionsSettings(_Section):

@@ -251,7 +251,18 @@ def test_interrupt_kills_the_running_command_and_exits(
         tool_turn(call("run_shell_command", command=f"echo $$ > {pid_file}; exec sleep 60"))
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "qwen_code", "-p", "wait", "--yolo", "-o", "json"],
+        [
+            sys.executable,
+            "-m",
+            "qwen_code",
+            "-p",
+            "wait",
+            "--yolo",
+            "--sandbox",
+            "off",
+            "-o",
+            "json",
+        ],
         cwd=repo,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,

@@ -26,6 +26,7 @@ CORE = (
     "prompts.py",
     "errors.py",
     "processes.py",
+    "sandbox",
     "environment.py",
     "version.py",
 )

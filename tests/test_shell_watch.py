@@ -158,7 +158,18 @@ def test_background_jobs_die_when_a_headless_run_is_interrupted(tmp_path: Path) 
         )
         env = {**os.environ, "OPENAI_BASE_URL": fake.base_url}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "qwen_code", "-p", "serve", "--yolo", "-o", "json"],
+            [
+                sys.executable,
+                "-m",
+                "qwen_code",
+                "-p",
+                "serve",
+                "--yolo",
+                "--sandbox",
+                "off",
+                "-o",
+                "json",
+            ],
             cwd=repo,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -47,9 +47,10 @@ __all__ = [
     "suggest_rule",
 ]
 
-AskSource = Literal["mode", "rule", "protected"]
+AskSource = Literal["mode", "rule", "protected", "escalation"]
 """Why a call is asked about: the approval mode (an allow rule would cover it next
-time), an ask rule, or a protected path (asked every time, whatever the rules)."""
+time), an ask rule, a protected path, or an escalation such as running a command outside
+the sandbox (the last three asked every time, whatever the rules)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,13 @@ def headless_denial(request: ApprovalRequest, mode: ApprovalMode) -> str:
             f"need the user's own approval in an interactive session (or a run with --yolo), "
             f"and this non-interactive session cannot ask. Do not retry it or change the file "
             f"another way; finish what you can and tell the user it needs their approval."
+        )
+    if request.source == "escalation":
+        return (
+            f"The {name} call was not run: {request.reason}, which needs the user's own "
+            f"approval every time, and this non-interactive session cannot ask. Do not retry "
+            f"it or work around the sandbox; finish what you can inside it and tell the user "
+            f"what was blocked (they can rerun with --sandbox off)."
         )
     if request.source == "rule":
         return (

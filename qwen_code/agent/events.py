@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from qwen_code.llm.types import ToolCall, UsageInfo
-from qwen_code.tools.events import TodosUpdated
+from qwen_code.tools.events import TodosUpdated, ToolNotice
 
 _EV = {"frozen": True, "slots": True, "kw_only": True}
 
-__all__ = ["TodosUpdated", "ToolCall", "UsageInfo"]  # defined below the agent, re-exported
+# defined below the agent, re-exported
+__all__ = ["TodosUpdated", "ToolCall", "ToolNotice", "UsageInfo"]
 
 
 @dataclass(**_EV)
@@ -132,6 +133,7 @@ Event: TypeAlias = (
     | ToolResult
     | ApprovalRequested
     | TodosUpdated
+    | ToolNotice
     | Usage
     | Error
     | Compressed

@@ -46,6 +46,7 @@ class ToolRunner:
             self.permissions.workspace = self.ctx.workspace
         if self.permissions.home is None:
             self.permissions.home = self.ctx.home
+        self.ctx.approval_mode = self.mode
 
     def restricted(self, names: Collection[str]) -> ToolRunner:
         """A runner for only these tools, sharing everything else: context, approver,
@@ -55,6 +56,7 @@ class ToolRunner:
     def set_mode(self, mode: ApprovalMode) -> None:
         """Switch approval mode mid-session (the workspace boundary stays)."""
         self.mode = mode
+        self.ctx.approval_mode = mode
 
     async def run(self, calls: tuple[ToolCall, ...]) -> AsyncIterator[Event]:
         batch: list[tuple[ToolCall, ValidCall]] = []
@@ -127,8 +129,13 @@ class ToolRunner:
             yield event
 
     def decide(self, call: ToolCall, valid: ValidCall) -> Allow | Ask | Deny:
-        """What the mode and the rules say about a call (see `approval.decide`)."""
-        return decide(self.mode, valid.tool.kind, call, self.permissions)
+        """What the mode and the rules say about a call (see `approval.decide`); a call
+        the tool marks as an escalation is asked about every time, yolo included."""
+        decision = decide(self.mode, valid.tool.kind, call, self.permissions)
+        if isinstance(decision, Deny):
+            return decision
+        escalation = valid.tool.escalation(valid.params, self.ctx)
+        return Ask(escalation, source="escalation") if escalation else decision
 
     async def ask(
         self, call: ToolCall, valid: ValidCall, decision: Ask, *, why: str = ""

@@ -215,6 +215,8 @@ class Session:
         scratch directory."""
         try:
             await shutdown_background_jobs(self.tool_ctx)
+            if self.tool_ctx.sandbox is not None:
+                self.tool_ctx.sandbox.close()
         finally:
             try:
                 for observer in self.observers:

@@ -7,12 +7,13 @@ pass and how they render the events.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qwen_code.agent.approval import Approver, Permissions
+from qwen_code.agent.approval import SHELL_TOOL, Approver, Permissions
 from qwen_code.agent.compress import Compressor
 from qwen_code.agent.context import ContextBudget
 from qwen_code.agent.conversation import Conversation
@@ -26,6 +27,8 @@ from qwen_code.llm.client import ChatClient
 from qwen_code.llm.pricing import load_pricing
 from qwen_code.memory import memory_file_name
 from qwen_code.prompts import build_system_prompt
+from qwen_code.sandbox.manager import Sandbox
+from qwen_code.sandbox.policy import CREDENTIAL_PATHS, expand_paths, parse_network
 from qwen_code.session.live import Session, SessionObserver
 from qwen_code.session.models import (
     context_window_for,
@@ -85,21 +88,25 @@ async def open_session(
     approver: Approver,
     resume: LoadedSession | None = None,
     observers: Sequence[SessionObserver] | None = None,
+    headless: bool = False,
 ) -> Session:
     """Everything one conversation needs; `approver` answers the tool calls that need
     the user. With `resume`, the saved conversation continues (same id, same transcript
     file) after being checked and repaired. `observers` default to the transcript and
-    checkpoints as the settings ask (`persistence_for`); pass [] for none."""
+    checkpoints as the settings ask (`persistence_for`); pass [] for none. `headless`:
+    nobody can be asked (the `auto` sandbox turns on when rules let commands through)."""
     session_id = resume.info.id if resume else str(uuid.uuid4())
     tool_ctx = _tool_context(settings, cwd, home, home / "tmp" / session_id, provider=provider)
     client, served = await connect(settings, provider)
     registry = builtin_registry(project_dir=tool_ctx.workspace.root, user_dir=home)
+    permissions = Permissions.from_settings(settings, workspace=tool_ctx.workspace, home=home)
+    tool_ctx.sandbox = sandbox_for(settings, home, headless=headless, permissions=permissions)
     runner = ToolRunner(
         registry=registry,
         ctx=tool_ctx,
         approver=approver,
         mode=settings.tools.approval_mode,
-        permissions=Permissions.from_settings(settings, workspace=tool_ctx.workspace, home=home),
+        permissions=permissions,
     )
     included = list(tool_ctx.workspace.extra_roots[:-1])
     root = tool_ctx.workspace.root
@@ -149,6 +156,23 @@ def persistence_for(session: Session, resume: LoadedSession | None) -> list[Sess
     if resume is not None and persistence.writer is not None:
         persistence.writer.adopt(resume.messages)
     return [persistence]
+
+
+def sandbox_for(
+    settings: Settings, home: Path, *, headless: bool, permissions: Permissions
+) -> Sandbox:
+    """The session's command sandbox, from `tools.sandbox` (see `qwen_code.sandbox`)."""
+    conf = settings.tools.sandbox
+    env = dict(os.environ)
+    hidden = expand_paths([*CREDENTIAL_PATHS, *conf.hidden_paths], Path.home(), env)
+    return Sandbox(
+        setting=conf.mode,
+        network=parse_network(conf.network),
+        hosts=dict(conf.hosts),
+        hidden=(*hidden, home),
+        headless=headless,
+        shell_preapproved=any(rule.names(SHELL_TOOL) for rule in permissions.allow),
+    )
 
 
 def _budget(settings: Settings, client: ChatClient, window: int | None) -> ContextBudget:

@@ -18,6 +18,7 @@ from qwen_code.credentials import Credentials
 
 if TYPE_CHECKING:
     from qwen_code.agent.events import Event
+    from qwen_code.sandbox.manager import Sandbox
     from qwen_code.tools.workspace import Workspace
 
 ToolKind: TypeAlias = Literal["read", "edit", "execute", "think"]
@@ -80,6 +81,11 @@ class ToolContext:
     """The session's provider credentials: left out of the environment of the commands
     tools start (unless `pass_to_commands`) and redacted from tool output. By default,
     those in the process environment when the context is made."""
+    sandbox: Sandbox | None = None
+    """The session's command sandbox (None: commands are never sandboxed)."""
+    approval_mode: str = "default"
+    """The session's approval mode now (kept up to date by the tool runner): `auto`
+    sandboxing depends on it."""
 
     def scratch(self) -> Path:
         """The scratch directory, created on first use."""
@@ -120,6 +126,11 @@ class Tool(ABC, Generic[P]):
     def summary(self, params: P) -> str:
         """The key argument, shown on the one line a front end prints for the call."""
         return ""
+
+    def escalation(self, params: P, ctx: ToolContext) -> str | None:
+        """Why this call needs the user's approval every time, whatever the mode and the
+        rules (e.g. a command that asks to run outside the sandbox); None normally."""
+        return None
 
     async def preview(self, params: P, ctx: ToolContext) -> str | None:
         """What the call would change (e.g. a unified diff), shown when asking for approval.

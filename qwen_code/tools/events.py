@@ -13,3 +13,13 @@ class TodosUpdated:
 
     todos: tuple[dict[str, Any], ...]
     type: Literal["todos_updated"] = "todos_updated"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolNotice:
+    """Something the user should know about how a tool ran (not for the model), e.g.
+    that commands run unsandboxed because the sandbox cannot be had here."""
+
+    message: str
+    level: Literal["info", "warning"] = "warning"
+    type: Literal["tool_notice"] = "tool_notice"

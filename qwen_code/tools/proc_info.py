@@ -150,12 +150,13 @@ def blocked_reader(pids: list[int]) -> str | None:
     return None
 
 
-def _listening_inodes() -> dict[str, int]:
-    """Socket inode → port, for TCP sockets in the LISTEN state."""
+def _listening_inodes(pid: int) -> dict[str, int]:
+    """Socket inode → port, for TCP sockets in the LISTEN state, in the network namespace
+    of `pid` (a sandboxed command has its own)."""
     inodes: dict[str, int] = {}
     for name in ("tcp", "tcp6"):
         try:
-            lines = (_PROC / "net" / name).read_text().splitlines()[1:]
+            lines = (_PROC / str(pid) / "net" / name).read_text().splitlines()[1:]
         except OSError:
             continue
         for line in lines:
@@ -165,13 +166,24 @@ def _listening_inodes() -> dict[str, int]:
     return inodes
 
 
+def _net_namespace(pid: int) -> str:
+    try:
+        return str((_PROC / str(pid) / "ns" / "net").readlink())
+    except OSError:
+        return ""
+
+
 def listening_ports(pids: list[int]) -> list[int]:
     """TCP ports the processes listen on, sorted."""
-    inodes = _listening_inodes()
+    tables: dict[str, dict[str, int]] = {}
     ports: set[int] = set()
-    if not inodes:
-        return []
     for pid in pids:
+        namespace = _net_namespace(pid)
+        if namespace not in tables:
+            tables[namespace] = _listening_inodes(pid)
+        inodes = tables[namespace]
+        if not inodes:
+            continue
         for fd in _fds(pid):
             target = _fd_target(pid, fd)
             if target.startswith("socket:[") and target[8:-1] in inodes:

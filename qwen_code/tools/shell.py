@@ -11,6 +11,9 @@ While a foreground command runs, `shell_watch.watch` ends it when it waits for i
 that cannot come, and moves it to the background when it turns out to be a server.
 Commands get the process environment without the provider credentials (see
 `qwen_code.credentials`; `security.passCredentialsToCommands` lets them through).
+With a sandbox on (`qwen_code.sandbox`), the command runs inside bubblewrap; when the
+sandbox blocked something the result says what, and the model may ask to run the command
+outside it (`dangerously_disable_sandbox`), which the user must approve every time.
 Background commands (`is_background`), such servers and processes a foreground command
 left running (`server &`) are kept in `ctx.state["background_jobs"]`;
 `shutdown_background_jobs` stops them all when the session ends.
@@ -36,6 +39,8 @@ from qwen_code.processes import (
     terminate_groups,
     wait_gone,
 )
+from qwen_code.sandbox.launch import Launch
+from qwen_code.sandbox.manager import SandboxUnavailable
 from qwen_code.tools.base import (
     Tool,
     ToolContext,
@@ -44,6 +49,7 @@ from qwen_code.tools.base import (
     ToolOutput,
     ToolParams,
 )
+from qwen_code.tools.events import ToolNotice
 from qwen_code.tools.shell_output import Excerpt, read_output, size_text
 from qwen_code.tools.shell_watch import (
     NON_INTERACTIVE_HINT,
@@ -127,6 +133,16 @@ class ShellTool(Tool["ShellTool.Params"]):
         directory: str | None = None
         """Directory to run in, relative to the workspace root or absolute inside the
         workspace. Defaults to the workspace root."""
+        dangerously_disable_sandbox: bool = False
+        """Run outside the sandbox. Only after the sandbox blocked something the task
+        truly needs; the user must approve each such call."""
+
+    def escalation(self, params: ShellTool.Params, ctx: ToolContext) -> str | None:
+        if not params.dangerously_disable_sandbox or ctx.sandbox is None:
+            return None
+        if ctx.sandbox.mode_for(ctx.approval_mode) == "off":
+            return None
+        return "it asks to run a command outside the sandbox"
 
     def summary(self, params: ShellTool.Params) -> str:
         text = " ".join(params.command.split())
@@ -138,12 +154,20 @@ class ShellTool(Tool["ShellTool.Params"]):
         if not params.command.strip():
             raise ToolError("The command is empty.")
         cwd = _working_directory(params.directory, ctx)
+        launch = _launch(params, cwd, ctx)
         if params.is_background:
-            return await _run_background(params.command, cwd, ctx)
+            return _sandbox_notes(
+                await _run_background(launch, params.command, cwd, ctx), launch, ctx
+            )
+        return _sandbox_notes(await self._foreground(launch, params, cwd, ctx), launch, ctx)
+
+    async def _foreground(
+        self, launch: Launch, params: ShellTool.Params, cwd: Path, ctx: ToolContext
+    ) -> ToolOutput:
         timeout_s = _timeout_seconds(params.timeout, ctx.limits)
         log_path, out = _new_log(ctx, "shell")
         with out:
-            proc = _spawn_detached(params.command, cwd, out, _shell_env(ctx))
+            proc = launch.spawn(cwd, out)
         watched = await watch(proc, log_path, params.command, timeout_s, shell_options(ctx))
         if watched.outcome == "backgrounded":
             return _auto_backgrounded(params.command, proc, log_path, watched, ctx)
@@ -160,6 +184,39 @@ class ShellTool(Tool["ShellTool.Params"]):
             job=job,
             waiting=watched.detail if watched.outcome == "waiting_for_input" else None,
         )
+
+
+def _launch(params: ShellTool.Params, cwd: Path, ctx: ToolContext) -> Launch:
+    """How to start the command: in the session's sandbox when it is on (and the call
+    did not ask, with the user's approval, to run outside it)."""
+    env = _shell_env(ctx)
+    if ctx.sandbox is None or params.dangerously_disable_sandbox:
+        return Launch(argv=_shell_argv(params.command), env=env)
+    try:
+        return ctx.sandbox.launch(
+            params.command,
+            approval_mode=ctx.approval_mode,
+            env=env,
+            cwd=cwd,
+            roots=ctx.workspace.roots,
+            scratch=ctx.scratch(),
+        )
+    except SandboxUnavailable as exc:
+        raise ToolError(str(exc)) from exc
+
+
+def _sandbox_notes(output: ToolOutput, launch: Launch, ctx: ToolContext) -> ToolOutput:
+    """Say what the sandbox blocked (to the model) and what the user should know once."""
+    if launch.mode != "off":
+        output.data["sandbox"] = launch.mode
+    if output.is_error and ctx.sandbox is not None:
+        note = ctx.sandbox.explain(output.content, launch)
+        if note:
+            output.content = f"{output.content}\n{note}"
+            output.data["sandbox_blocked"] = True
+    if launch.notes:
+        output.events = (*output.events, *(ToolNotice(message=n) for n in launch.notes))
+    return output
 
 
 def _working_directory(directory: str | None, ctx: ToolContext) -> Path:
@@ -201,12 +258,12 @@ def _adopt_leftovers(command: str, pgid: int, log_path: Path) -> BackgroundJob:
     )
 
 
-async def _run_background(command: str, cwd: Path, ctx: ToolContext) -> ToolOutput:
+async def _run_background(launch: Launch, command: str, cwd: Path, ctx: ToolContext) -> ToolOutput:
     """Start `command` in its own group with output to a log and return at once; a
     command that ends within a moment is reported like a foreground one."""
     log_path, out = _new_log(ctx, "background")
     with out:
-        proc = _spawn_detached(command, cwd, out, _shell_env(ctx))
+        proc = launch.spawn(cwd, out)
     if await wait_gone([proc.pid], _BACKGROUND_PROBE_S):
         return _foreground_result(
             log_path,
@@ -272,21 +329,6 @@ def _auto_backgrounded(
     )
     data = {**_job_data(job), "auto_background": True, "ports": list(watched.ports)}
     return ToolOutput(content=content, data=data)
-
-
-def _spawn_detached(
-    command: str, cwd: Path, out: IO[bytes], env: dict[str, str]
-) -> subprocess.Popen[bytes]:
-    """A plain Popen, not tied to the event loop, so the job outlives loop changes."""
-    return subprocess.Popen(
-        _shell_argv(command),
-        stdin=subprocess.DEVNULL,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        cwd=cwd,
-        env=env,
-        start_new_session=True,
-    )
 
 
 def _foreground_result(

@@ -22,6 +22,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
 import subprocess
 import time
@@ -130,19 +132,20 @@ class _Watch:
 
     async def run(self, timeout_s: float) -> Watched:
         tick, next_check = 0.005, self.started + _CHECK_S
-        while (code := self.proc.poll()) is None:
-            now = time.monotonic()
-            if now - self.started >= timeout_s:
-                return Watched("timed_out", await self._kill())
-            self._note_output(now)
-            if now >= next_check:
-                next_check = now + _CHECK_S
-                found = self._check(now)
-                if found is not None:
-                    return await self._settle(found)
-            left = self.started + timeout_s - now
-            await asyncio.sleep(max(0.0, min(tick, left)))
-            tick = min(tick * 2, _POLL_MAX_S)
+        with _ExitWake(self.proc.pid) as exited:
+            while (code := self.proc.poll()) is None:
+                now = time.monotonic()
+                if now - self.started >= timeout_s:
+                    return Watched("timed_out", await self._kill())
+                self._note_output(now)
+                if now >= next_check:
+                    next_check = now + _CHECK_S
+                    found = self._check(now)
+                    if found is not None:
+                        return await self._settle(found)
+                left = self.started + timeout_s - now
+                await exited.wait(max(0.0, min(tick, left)))
+                tick = min(tick * 2, _POLL_MAX_S)
         return Watched("exited", code)
 
     def _check(self, now: float) -> Watched | None:
@@ -195,6 +198,43 @@ class _Watch:
     async def _kill(self) -> int | None:
         await terminate_groups([self.proc.pid])
         return await _reap(self.proc)
+
+
+class _ExitWake:
+    """Wakes the watch loop the moment the process exits (a pidfd readable in the event
+    loop, Linux 5.3+), so a short command is not held up by the polling interval; where
+    there is no pidfd, `wait` is a plain sleep."""
+
+    def __init__(self, pid: int) -> None:
+        self.event = asyncio.Event()
+        self.fd: int | None = None
+        try:
+            self.fd = os.pidfd_open(pid)
+            asyncio.get_running_loop().add_reader(self.fd, self.event.set)
+        except (AttributeError, OSError, NotImplementedError, RuntimeError):
+            self._close()
+
+    def __enter__(self) -> _ExitWake:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._close()
+
+    async def wait(self, timeout_s: float) -> None:
+        if self.event.is_set():
+            await asyncio.sleep(min(timeout_s, 0.001))
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.event.wait(), timeout_s)
+
+    def _close(self) -> None:
+        if self.fd is None:
+            return
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_reader(self.fd)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        self.fd = None
 
 
 async def _reap(proc: subprocess.Popen[bytes], within_s: float = 2.0) -> int | None:

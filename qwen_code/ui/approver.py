@@ -40,6 +40,7 @@ _ONCE_ONLY = {
     "protected": "changes to protected paths are asked about every time",
     "rule": "an ask rule in your settings asks about this every time",
     "mode": "no rule can cover exactly this command",
+    "escalation": "running outside the sandbox is asked about every time",
 }
 """Why an "always" answer cannot be offered, per `ApprovalRequest.source`."""
 

@@ -212,7 +212,13 @@ async def run_headless(
 
     mode = settings.tools.approval_mode
     session = await open_session(
-        settings, provider, cwd=cwd, approver=HeadlessApprover(mode), resume=resume, home=home
+        settings,
+        provider,
+        cwd=cwd,
+        approver=HeadlessApprover(mode),
+        resume=resume,
+        home=home,
+        headless=True,
     )
     for line in startup_notes(session, resume):
         _note(err, line)

@@ -20,6 +20,7 @@ from qwen_code.agent.events import (
     Event,
     TextDelta,
     ToolCallStarted,
+    ToolNotice,
     ToolResult,
     TurnEnd,
     UsageInfo,
@@ -174,6 +175,9 @@ class TextPrinter:
             # Always (also when stderr is a log file): a slow run should say why.
             self._note(f"  ↻ {event.message}")
             return
+        if isinstance(event, ToolNotice):
+            self._note(f"qwen-code: {event.message}")
+            return
         if not self.progress:
             return
         match event:
@@ -233,6 +237,9 @@ class JsonPrinter:
     def event(self, event: Event) -> None:
         if isinstance(event, Error) and event.retrying:  # stdout holds only the result
             self.err.write(f"  ↻ {event.message}\n")
+            self.err.flush()
+        elif isinstance(event, ToolNotice):
+            self.err.write(f"qwen-code: {event.message}\n")
             self.err.flush()
 
     def finish(self, info: RunInfo, outcome: Outcome) -> None:
@@ -295,6 +302,10 @@ class StreamJsonPrinter:
                 )
             case Compressed():
                 self._emit(compact_boundary(event))
+            case ToolNotice(message=message, level=level):
+                self._emit(
+                    {"type": "system", "subtype": "notice", "level": level, "message": message}
+                )
 
     def _partial_text(self, text: str) -> None:
         if not self._streaming:

@@ -27,6 +27,7 @@ from qwen_code.agent.events import (
     TextDelta,
     TodosUpdated,
     ToolCallStarted,
+    ToolNotice,
     ToolResult,
     TurnEnd,
     Usage,
@@ -151,6 +152,9 @@ class EventRenderer:
                 self._approval(event)
             case TodosUpdated(todos=todos):
                 self._todos(todos)
+            case ToolNotice(message=message):
+                self._quiet()
+                self._line(Text(f"  {message}"), "yellow")
             case Usage(request=request, total=total) if self.verbose:
                 self._quiet()
                 self._line(

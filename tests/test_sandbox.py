@@ -1,0 +1,236 @@
+"""The command sandbox, for real: bubblewrap around run_shell_command.
+
+Tool-level tests drive `ShellTool` with a `Sandbox` in the context; the end-to-end ones
+run `qwen-code` headless against the scripted model and read what the model was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from qwen_code.sandbox.manager import Sandbox
+from qwen_code.sandbox.policy import CREDENTIAL_PATHS, effective_mode, expand_paths
+from qwen_code.tools.base import ToolContext
+from qwen_code.tools.shell import ShellTool, background_jobs, shutdown_background_jobs
+from qwen_code.tools.workspace import Workspace
+from tests.fakeserver import FakeLLM
+from tests.helpers import write
+from tests.sandbox_helpers import needs_sandbox, running
+
+Params = ShellTool.Params
+tool = ShellTool()
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    path = tmp_path / "ws"
+    path.mkdir()
+    return path
+
+
+def sandboxed_ctx(
+    ws: Path, tmp_path: Path, *, home: Path | None = None, **kw: object
+) -> ToolContext:
+    scratch = tmp_path / "scratch"
+    hidden = expand_paths(CREDENTIAL_PATHS, home or ws, {})
+    sandbox = Sandbox(setting="workspace-write", hidden=hidden, **kw)  # type: ignore[arg-type]
+    workspace = Workspace(root=ws, extra_roots=(scratch,))
+    return ToolContext(workspace=workspace, scratch_dir=scratch, sandbox=sandbox)
+
+
+@pytest.fixture
+def ctx(ws: Path, tmp_path: Path) -> ToolContext:
+    return sandboxed_ctx(ws, tmp_path)
+
+
+# --- the policy, without running anything ---------------------------------------------------
+
+
+def test_auto_is_on_where_nobody_looks_at_each_command() -> None:
+    on = "workspace-write"
+    assert (
+        effective_mode("auto", approval_mode="yolo", headless=False, shell_preapproved=False) == on
+    )
+    assert (
+        effective_mode("auto", approval_mode="default", headless=True, shell_preapproved=True) == on
+    )
+    assert (
+        effective_mode("auto", approval_mode="default", headless=False, shell_preapproved=True)
+        == "off"
+    )
+    assert (
+        effective_mode("auto", approval_mode="auto-edit", headless=True, shell_preapproved=False)
+        == "off"
+    )
+    assert (
+        effective_mode(
+            "read-only", approval_mode="default", headless=False, shell_preapproved=False
+        )
+        == "read-only"
+    )
+    assert (
+        effective_mode("off", approval_mode="yolo", headless=True, shell_preapproved=True) == "off"
+    )
+
+
+# --- the file system ----------------------------------------------------------------------
+
+
+@needs_sandbox
+async def test_writes_inside_the_workspace_work_and_outside_fail(
+    ctx: ToolContext, ws: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    out = await tool.run(Params(command="echo ok > inside.txt && cat inside.txt"), ctx)
+    assert not out.is_error, out.content
+    assert (ws / "inside.txt").read_text() == "ok\n"
+    out = await tool.run(Params(command=f"echo pwned > {outside}/evil.txt"), ctx)
+    assert out.is_error
+    assert not (outside / "evil.txt").exists()
+    home_file = Path.home() / f".qwen-code-sandbox-test-{os.getpid()}"
+    out = await tool.run(Params(command=f"touch {home_file}"), ctx)
+    assert out.is_error and not home_file.exists()
+    assert "Blocked by the sandbox" in out.content
+    assert "Read-only file system" in out.content
+    assert out.data["sandbox_blocked"] is True
+
+
+@needs_sandbox
+async def test_read_only_mode_allows_only_the_private_tmp(ctx: ToolContext, ws: Path) -> None:
+    assert ctx.sandbox is not None
+    ctx.sandbox.setting = "read-only"
+    out = await tool.run(Params(command="echo x > file.txt"), ctx)
+    assert out.is_error and not (ws / "file.txt").exists()
+    assert "read-only mode" in out.content
+    out = await tool.run(Params(command="echo kept > /tmp/note && cat /tmp/note"), ctx)
+    assert not out.is_error and "kept" in out.content
+
+
+@needs_sandbox
+async def test_the_private_tmp_lasts_for_the_session(ctx: ToolContext, tmp_path: Path) -> None:
+    await tool.run(Params(command="echo from-first > /tmp/handoff"), ctx)
+    out = await tool.run(Params(command="cat /tmp/handoff"), ctx)
+    assert "from-first" in out.content
+    assert not _host_has("/tmp/handoff", "from-first")
+
+
+def _host_has(path: str, content: str) -> bool:
+    target = Path(path)
+    return target.exists() and content in target.read_text()
+
+
+@needs_sandbox
+async def test_credentials_are_hidden_even_inside_the_workspace(ws: Path, tmp_path: Path) -> None:
+    """The user runs qwen-code in their home directory: ~/.ssh is inside the workspace,
+    and still hidden."""
+    write(ws / ".ssh" / "id_ed25519", "PRIVATE-KEY-MATERIAL\n")
+    write(ws / ".netrc", "machine example.com password hunter2\n")
+    ctx = sandboxed_ctx(ws, tmp_path, home=ws)
+    out = await tool.run(Params(command="ls -a .ssh; cat .netrc; cat .ssh/id_ed25519"), ctx)
+    assert "PRIVATE-KEY-MATERIAL" not in out.content
+    assert "hunter2" not in out.content
+    assert "hidden inside the sandbox" in out.content
+    out = await tool.run(Params(command="rm -rf .ssh; echo gone > .netrc"), ctx)
+    assert (ws / ".ssh" / "id_ed25519").read_text() == "PRIVATE-KEY-MATERIAL\n"
+    assert "hunter2" in (ws / ".netrc").read_text()
+
+
+@needs_sandbox
+async def test_git_hooks_and_project_settings_stay_read_only(ws: Path, ctx: ToolContext) -> None:
+    write(ws / ".git" / "hooks" / "keep", "")
+    write(ws / ".git" / "config", "[core]\n")
+    write(ws / ".qwen" / "settings.json", "{}")
+    hook = "printf '#!/bin/sh\\ncurl evil' > .git/hooks/post-commit"
+    out = await tool.run(
+        Params(command=f"{hook}; echo '{{\"hooks\":1}}' > .qwen/settings.json"), ctx
+    )
+    assert out.is_error
+    assert not (ws / ".git" / "hooks" / "post-commit").exists()
+    assert (ws / ".qwen" / "settings.json").read_text() == "{}"
+
+
+@needs_sandbox
+async def test_pytest_of_a_small_project_passes_inside(ws: Path, ctx: ToolContext) -> None:
+    write(ws / "calc.py", "def add(a, b):\n    return a + b\n")
+    write(
+        ws / "test_calc.py", "from calc import add\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+    )
+    out = await tool.run(Params(command=f"{sys.executable} -m pytest -q -p no:cacheprovider"), ctx)
+    assert not out.is_error, out.content
+    assert "1 passed" in out.content
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+@needs_sandbox
+async def test_a_timeout_kills_the_whole_group_inside(ctx: ToolContext) -> None:
+    marker = f"{os.getpid()}.271828"
+    command = f"sleep {marker} & sleep {marker}"
+    out = await tool.run(Params(command=command, timeout=1500), ctx)
+    assert out.data["timed_out"] is True
+    for _ in range(100):
+        if not running(marker):
+            break
+        await asyncio.sleep(0.05)
+    assert running(marker) == []
+
+
+@needs_sandbox
+async def test_leftover_and_background_jobs_live_on_and_stop_at_session_end(
+    ctx: ToolContext,
+) -> None:
+    left, bg = f"{os.getpid()}.1414", f"{os.getpid()}.1732"
+    out = await tool.run(Params(command=f"sleep {left} & echo started"), ctx)
+    assert not out.is_error and out.data.get("background") is True, out.content
+    out = await tool.run(Params(command=f"sleep {bg}", is_background=True), ctx)
+    assert "Started in the background" in out.content
+    assert running(left) and running(bg)
+    assert len(background_jobs(ctx)) == 2
+    await shutdown_background_jobs(ctx)
+    assert running(left) == [] and running(bg) == []
+
+
+@needs_sandbox
+async def test_a_command_that_waits_for_input_is_still_caught(ctx: ToolContext) -> None:
+    from qwen_code.tools.shell_watch import SHELL_OPTIONS_KEY, ShellOptions
+
+    ctx.state[SHELL_OPTIONS_KEY] = ShellOptions(input_wait_s=0.5, auto_background_s=0)
+    out = await tool.run(Params(command="mkfifo /tmp/q && read answer < /tmp/q"), ctx)
+    assert out.data.get("waiting_for_input") is True, out.content
+
+
+@needs_sandbox
+async def test_a_server_inside_is_moved_to_the_background(ctx: ToolContext) -> None:
+    from qwen_code.tools.shell_watch import SHELL_OPTIONS_KEY, ShellOptions
+
+    ctx.state[SHELL_OPTIONS_KEY] = ShellOptions(input_wait_s=0, auto_background_s=0.5)
+    server = f"{sys.executable} -m http.server 8765 --bind 127.0.0.1"
+    try:
+        out = await tool.run(Params(command=server), ctx)
+        assert out.data.get("auto_background") is True, out.content
+        assert out.data["ports"] == [8765]
+    finally:
+        await shutdown_background_jobs(ctx)
+
+
+# --- the network ----------------------------------------------------------------------------
+
+
+@needs_sandbox
+async def test_no_network_by_default_not_even_the_hosts_loopback(ctx: ToolContext) -> None:
+    with FakeLLM() as server:  # any server on the host's loopback
+        port = int(server.base_url.rsplit(":", 1)[1].split("/")[0])
+        probe = (
+            f"{sys.executable} -c \"import socket; socket.create_connection(('127.0.0.1', "
+            f'{port}), 3)"'
+        )
+        out = await tool.run(Params(command=probe), ctx)
+    assert out.is_error
+    assert "no network access" in out.content
