@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,115 @@ async def test_no_network_by_default_not_even_the_hosts_loopback(ctx: ToolContex
         out = await tool.run(Params(command=probe), ctx)
     assert out.is_error
     assert "no network access" in out.content
+
+
+def _tiny_wheel(directory: Path) -> str:
+    """A minimal pure-Python wheel, `tinypkg 1.0`, written into `directory`."""
+    import base64
+    import hashlib
+    import zipfile
+
+    name = "tinypkg-1.0-py3-none-any.whl"
+    files = {
+        "tinypkg/__init__.py": "VALUE = 42\n",
+        "tinypkg-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: tinypkg\nVersion: 1.0\n",
+        "tinypkg-1.0.dist-info/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = []
+    for path, content in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(content.encode()).digest()).rstrip(b"=")
+        record.append(f"{path},sha256={digest.decode()},{len(content.encode())}")
+    record.append("tinypkg-1.0.dist-info/RECORD,,")
+    files["tinypkg-1.0.dist-info/RECORD"] = "\n".join(record) + "\n"
+    with zipfile.ZipFile(directory / name, "w") as wheel:
+        for path, content in files.items():
+            wheel.writestr(path, content)
+    return name
+
+
+class _Registry:
+    """A package index on the host's 127.0.0.1 (PEP 503 simple pages and one wheel)."""
+
+    def __init__(self, root: Path) -> None:
+        import functools
+        import http.server
+        import threading
+
+        wheel = _tiny_wheel(write(root / "simple" / "tinypkg" / "index.html", "").parent)
+        link = f'<a href="{wheel}">{wheel}</a>'
+        write(root / "simple" / "tinypkg" / "index.html", f"<html><body>{link}</body></html>")
+        write(root / "hello.txt", "hello from the registry\n")
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+        handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[_Registry]:
+    running_registry = _Registry(tmp_path / "registry")
+    yield running_registry
+    running_registry.close()
+
+
+def _fetch(url: str) -> str:
+    code = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=20).read().decode())"
+    return f'{sys.executable} -c "{code}"'
+
+
+@needs_sandbox
+async def test_allowed_domains_go_through_the_proxy_and_nothing_else(
+    ws: Path, tmp_path: Path, registry: _Registry
+) -> None:
+    ctx = sandboxed_ctx(
+        ws, tmp_path, network=("registry.test",), hosts={"registry.test": "127.0.0.1"}
+    )
+    assert ctx.sandbox is not None
+    try:
+        out = await tool.run(
+            Params(command=_fetch(f"http://registry.test:{registry.port}/hello.txt")), ctx
+        )
+        assert "hello from the registry" in out.content, out.content
+        out = await tool.run(
+            Params(command=_fetch(f"http://evil.test:{registry.port}/hello.txt")), ctx
+        )
+        assert out.is_error and "hello from the registry" not in out.content
+        assert f"refused connections to evil.test:{registry.port}" in out.content
+        direct = (
+            f"{sys.executable} -c \"import socket; socket.create_connection(('127.0.0.1', "
+            f'{registry.port}), 3)"'
+        )
+        out = await tool.run(Params(command=direct), ctx)
+        assert out.is_error
+    finally:
+        ctx.sandbox.close()
+
+
+@needs_sandbox
+async def test_pip_installs_from_an_allowed_registry(
+    ws: Path, tmp_path: Path, registry: _Registry
+) -> None:
+    ctx = sandboxed_ctx(
+        ws, tmp_path, network=("registry.test",), hosts={"registry.test": "127.0.0.1"}
+    )
+    assert ctx.sandbox is not None
+    index = f"http://registry.test:{registry.port}/simple/"
+    install = (
+        f"{sys.executable} -m pip install --disable-pip-version-check --no-input -q "
+        f"--isolated --index-url {index} --trusted-host registry.test --target deps tinypkg && "
+        f"PYTHONPATH=deps {sys.executable} -c 'import tinypkg; print(tinypkg.VALUE)'"
+    )
+    try:
+        out = await tool.run(Params(command=install, timeout=120_000), ctx)
+    finally:
+        ctx.sandbox.close()
+    assert not out.is_error, out.content
+    assert "42" in out.content
+    assert (ws / "deps" / "tinypkg" / "__init__.py").exists()

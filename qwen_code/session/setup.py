@@ -39,7 +39,7 @@ from qwen_code.session.models import (
 from qwen_code.session.persistence import Persistence
 from qwen_code.session.store import LoadedSession
 from qwen_code.tools.base import ToolContext, ToolLimits
-from qwen_code.tools.registry import builtin_registry
+from qwen_code.tools.registry import ToolRegistry, builtin_registry
 from qwen_code.tools.shell_watch import SHELL_OPTIONS_KEY, ShellOptions
 from qwen_code.tools.workspace import Workspace
 
@@ -99,15 +99,7 @@ async def open_session(
     tool_ctx = _tool_context(settings, cwd, home, home / "tmp" / session_id, provider=provider)
     client, served = await connect(settings, provider)
     registry = builtin_registry(project_dir=tool_ctx.workspace.root, user_dir=home)
-    permissions = Permissions.from_settings(settings, workspace=tool_ctx.workspace, home=home)
-    tool_ctx.sandbox = sandbox_for(settings, home, headless=headless, permissions=permissions)
-    runner = ToolRunner(
-        registry=registry,
-        ctx=tool_ctx,
-        approver=approver,
-        mode=settings.tools.approval_mode,
-        permissions=permissions,
-    )
+    runner = _runner(settings, registry, tool_ctx, approver, home=home, headless=headless)
     included = list(tool_ctx.workspace.extra_roots[:-1])
     root = tool_ctx.workspace.root
     prompt, files = build_system_prompt(settings, root, home=home, extra_roots=included)
@@ -158,6 +150,27 @@ def persistence_for(session: Session, resume: LoadedSession | None) -> list[Sess
     return [persistence]
 
 
+def _runner(
+    settings: Settings,
+    registry: ToolRegistry,
+    ctx: ToolContext,
+    approver: Approver,
+    *,
+    home: Path,
+    headless: bool,
+) -> ToolRunner:
+    """The tool runner with the session's rules, and the sandbox its commands run in."""
+    permissions = Permissions.from_settings(settings, workspace=ctx.workspace, home=home)
+    ctx.sandbox = sandbox_for(settings, home, headless=headless, permissions=permissions)
+    return ToolRunner(
+        registry=registry,
+        ctx=ctx,
+        approver=approver,
+        mode=settings.tools.approval_mode,
+        permissions=permissions,
+    )
+
+
 def sandbox_for(
     settings: Settings, home: Path, *, headless: bool, permissions: Permissions
 ) -> Sandbox:
@@ -165,9 +178,18 @@ def sandbox_for(
     conf = settings.tools.sandbox
     env = dict(os.environ)
     hidden = expand_paths([*CREDENTIAL_PATHS, *conf.hidden_paths], Path.home(), env)
+    network = parse_network(conf.network)
+    if isinstance(network, tuple):
+        from qwen_code.sandbox.proxy import Rule
+
+        try:
+            for entry in network:
+                Rule.parse(entry)
+        except ValueError as exc:
+            raise ConfigError(f"tools.sandbox.network: {exc}") from exc
     return Sandbox(
         setting=conf.mode,
-        network=parse_network(conf.network),
+        network=network,
         hosts=dict(conf.hosts),
         hidden=(*hidden, home),
         headless=headless,
