@@ -7,6 +7,7 @@ in-process sessions for the interactive cases.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -131,6 +132,7 @@ def test_running_outside_the_sandbox_is_refused_headless_even_in_yolo(
     seen = tool_results(fake_llm)[0]
     assert "outside the sandbox" in seen and "cannot ask" in seen
     assert json.loads(result.stdout)["permission_denials"]
+    assert "outside the sandbox need an interactive session" in result.stderr
 
 
 @needs_sandbox
@@ -247,3 +249,26 @@ async def test_the_sandbox_command_shows_and_changes_the_mode(
         assert repl.session.tool_ctx.sandbox.setting == "read-only"
         await repl.handle("/sandbox bogus")
         assert "Usage: /sandbox" in output(repl)
+
+
+@needs_sandbox
+async def test_leftovers_of_a_networked_command_are_adopted_too(
+    repo: Path, tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    """With an allow-listed network the bridge sits between bwrap and the shell: the
+    command still counts as finished while what it started runs on."""
+    from tests.sandbox_helpers import running
+
+    marker = f"{os.getpid()}.57721"
+    script(fake_llm, f"sleep {marker} & echo started")
+    session = await session_for(repo, sandbox="workspace-write", yolo=True)
+    assert session.tool_ctx.sandbox is not None
+    session.tool_ctx.sandbox.network = ("registry.test",)
+    try:
+        async for _ in session.agent.run("go"):
+            pass
+        assert running(marker), tool_results(fake_llm)
+    finally:
+        await session.aclose()
+    assert "still running in process group" in tool_results(fake_llm)[0]
+    assert running(marker) == []

@@ -42,20 +42,20 @@ def explain(
     network: Network,
     denied: Sequence[str] = (),
     hidden: Sequence[Path] = (),
+    failed: bool = True,
 ) -> str | None:
-    """What the sandbox blocked, judging by the command's output; None when nothing."""
-    found = [
-        reason
-        for reason in (
-            _write(output, mode),
-            _network(output, network, denied),
-            _hidden(output, hidden),
-        )
-        if reason
-    ]
+    """What the sandbox blocked, judging by the command's output and the proxy's
+    refusals; None when nothing. For a command that did not fail only the refusals count
+    (`curl … || true` still hears about them); the output patterns could be anything."""
+    reasons = (
+        (_write(output, mode), _network(output, network, denied), _hidden(output, hidden))
+        if failed
+        else (_network("", network, denied),)
+    )
+    found = [reason.rstrip(".") for reason in reasons if reason]
     if not found:
         return None
-    return " ".join(["Blocked by the sandbox:", *found, ESCAPE_HINT])
+    return f"Blocked by the sandbox: {'; '.join(found)}. {ESCAPE_HINT}"
 
 
 def _write(output: str, mode: SandboxMode) -> str | None:

@@ -15,6 +15,7 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from qwen_code.sandbox.policy import PROTECTED_NAMES, SandboxPolicy
@@ -49,6 +50,8 @@ def unavailable_reason() -> str | None:
 
 @functools.cache
 def _probe(bwrap: str | None) -> str | None:
+    if not sys.platform.startswith("linux"):
+        return f"the sandbox needs Linux and bubblewrap ({sys.platform} is not supported yet)"
     if bwrap is None:
         return "bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt install bubblewrap)"
     probe = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *NAMESPACES]

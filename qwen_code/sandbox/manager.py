@@ -145,13 +145,21 @@ class Sandbox:
         self._proxy.start()
         return self._proxy.socket_path
 
-    def explain(self, output: str, launch: Launch) -> str | None:
-        """A plain sentence about what the sandbox blocked, when the output shows it."""
+    def explain(self, output: str, launch: Launch, *, failed: bool) -> str | None:
+        """A plain sentence about what the sandbox blocked, when the output or the proxy
+        shows it (refusals are collected since the previous command)."""
         if launch.mode == "off":
             return None
         denied = self._proxy.take_denials() if self._proxy is not None else []
         hidden = existing(self.hidden)
-        return explain(output, mode=launch.mode, network=self.network, denied=denied, hidden=hidden)
+        return explain(
+            output,
+            mode=launch.mode,
+            network=self.network,
+            denied=denied,
+            hidden=hidden,
+            failed=failed,
+        )
 
     def describe(self, approval_mode: str) -> dict[str, object]:
         """What `/sandbox` shows."""

@@ -209,8 +209,8 @@ def _sandbox_notes(output: ToolOutput, launch: Launch, ctx: ToolContext) -> Tool
     """Say what the sandbox blocked (to the model) and what the user should know once."""
     if launch.mode != "off":
         output.data["sandbox"] = launch.mode
-    if output.is_error and ctx.sandbox is not None:
-        note = ctx.sandbox.explain(output.content, launch)
+    if ctx.sandbox is not None:
+        note = ctx.sandbox.explain(output.content, launch, failed=output.is_error)
         if note:
             output.content = f"{output.content}\n{note}"
             output.data["sandbox_blocked"] = True

@@ -204,7 +204,14 @@ class TextPrinter:
 def summary_lines(outcome: Outcome, info: RunInfo) -> list[str]:
     """What the user must know after a headless run, beyond the answer."""
     lines = []
-    if outcome.denials:
+    if outcome.denials and info.permission_mode == "yolo":
+        names = ", ".join(sorted({d["tool_name"] for d in outcome.denials}))
+        lines.append(
+            f"qwen-code: {len(outcome.denials)} tool call(s) were denied ({names}): even in "
+            "yolo mode, ask rules, deny rules and running a command outside the sandbox need "
+            "an interactive session (or --sandbox off, to run commands unsandboxed)."
+        )
+    elif outcome.denials:
         names = ", ".join(sorted({d["tool_name"] for d in outcome.denials}))
         lines.append(
             f"qwen-code: {len(outcome.denials)} tool call(s) were denied ({names}): they need "
