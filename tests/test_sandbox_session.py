@@ -272,3 +272,15 @@ async def test_leftovers_of_a_networked_command_are_adopted_too(
         await session.aclose()
     assert "still running in process group" in tool_results(fake_llm)[0]
     assert running(marker) == []
+
+
+@needs_sandbox
+async def test_the_footer_says_when_commands_are_sandboxed(
+    project: Path, fake_llm: FakeLLM
+) -> None:
+    async with repl_in(project) as (repl, _pipe):
+        assert "sandbox" not in repl.toolbar()
+        repl.session.runner.set_mode("yolo")
+        assert "yolo (shift+tab) · sandboxed │" in repl.toolbar()
+        await repl.handle("/sandbox off")
+        assert "sandbox" not in repl.toolbar()

@@ -81,6 +81,8 @@ def bwrap_argv(policy: SandboxPolicy, argv: list[str], cwd: Path) -> list[str]:
     if policy.network != "all":
         args.append("--unshare-net")
     args += ["--bind", str(policy.private_tmp), "/tmp"]
+    for path in policy.exposed:
+        args += ["--ro-bind", str(path), str(path)]
     mounts = [("--bind", root) for root in policy.writable]
     mounts += [
         ("--ro-bind", path)

@@ -9,7 +9,9 @@ sandbox caused.
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +21,15 @@ from qwen_code.sandbox import bwrap
 from qwen_code.sandbox.blocked import explain
 from qwen_code.sandbox.launch import Launch, status_pipe, wrapped_shell
 from qwen_code.sandbox.policy import (
+    AGENT_VARIABLES,
     Network,
     SandboxMode,
     SandboxPolicy,
     SandboxSetting,
     effective_mode,
     existing,
+    system_sockets,
+    tools_under_tmp,
 )
 
 if TYPE_CHECKING:
@@ -116,13 +121,15 @@ class Sandbox:
             writable=existing(roots) if mode == "workspace-write" else (),
             readable=existing([*roots, scratch] if mode == "read-only" else [scratch]),
             private_tmp=private_tmp,
-            hidden=existing(self.hidden),
+            hidden=existing([*self.hidden, *map(Path, system_sockets(os.getuid()))]),
+            exposed=tools_under_tmp(env.get("PATH", ""), _interpreters()),
             network=self.network,
             proxy_socket=self._proxy_socket(scratch),
         )
         pipe = status_pipe()
         argv = wrapped_shell(bash, command, pipe[1])
-        inner_env = {**env, **_sandbox_env()}
+        inner_env = {k: v for k, v in env.items() if k not in AGENT_VARIABLES}
+        inner_env.update(_sandbox_env())
         if policy.proxy_socket is not None:
             argv = _bridged(policy.proxy_socket, argv)
             inner_env.update(_proxy_env())
@@ -178,6 +185,11 @@ class Sandbox:
             self._proxy = None
 
 
+def _interpreters() -> list[Path]:
+    """qwen-code's own Python (the bridge runs on it) and the bridge's directory."""
+    return [Path(sys.prefix), Path(sys.base_prefix), _BRIDGE.parent]
+
+
 def _sandbox_env() -> dict[str, str]:
     """Caches go to the private /tmp (the home directory is read-only inside)."""
     return {
@@ -196,8 +208,6 @@ def _proxy_env() -> dict[str, str]:
 
 
 def _bridged(socket: Path, argv: list[str]) -> list[str]:
-    import sys
-
     bridge = [sys.executable, "-I", "-S", str(_BRIDGE), "--socket", str(socket)]
     return [*bridge, "--port", str(PROXY_PORT), "--", *argv]
 

@@ -45,6 +45,29 @@ CREDENTIAL_PATHS = (
 """Hidden from sandboxed commands (plus `$QWEN_HOME` and `tools.sandbox.hiddenPaths`):
 keys, tokens and the agents' own settings and transcripts."""
 
+SYSTEM_SOCKETS = (
+    "/run/user/{uid}",
+    "/run/docker.sock",
+    "/var/run/docker.sock",
+    "/run/podman",
+    "/run/containerd",
+    "/run/dbus",
+    "/run/snapd.socket",
+    "/run/snapd-snap.socket",
+)
+"""Hidden too: sockets that would let a command act outside the sandbox whatever its file
+system view (the Docker daemon is root; the user's D-Bus and systemd can start programs;
+gpg-agent and ssh-agent sign with the user's keys). `/tmp` is private anyway."""
+
+AGENT_VARIABLES = (
+    "SSH_AUTH_SOCK",
+    "SSH_AGENT_PID",
+    "GPG_AGENT_INFO",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "DOCKER_HOST",
+)
+"""Left out of a sandboxed command's environment: they point at the agents above."""
+
 PROTECTED_NAMES = (".git/hooks", ".git/config", ".qwen", ".claude", ".mcp.json", ".vscode")
 """Kept read-only inside writable roots, where they exist: a command that could write
 them would run code outside the sandbox later (git hooks, `core.fsmonitor`, project
@@ -87,6 +110,10 @@ class SandboxPolicy:
     """Host directory mounted as /tmp inside (kept for the session, so one command can
     leave a file there for the next)."""
     hidden: tuple[Path, ...] = ()
+    exposed: tuple[Path, ...] = ()
+    """Directories under the host's /tmp shown read-only inside, where the private /tmp
+    would otherwise hide them: the Python and the `PATH` entries commands run from (a
+    virtual environment in a checkout under /tmp, as in CI)."""
     network: Network = "none"
     proxy_socket: Path | None = None
     """The allow-list proxy's Unix socket (mounted inside), when `network` is a list."""
@@ -105,6 +132,29 @@ def expand_paths(raw: Sequence[str], home: Path, env: Mapping[str, str]) -> tupl
         path = Path(text)
         out.append(path if path.is_absolute() else home / path)
     return tuple(out)
+
+
+def system_sockets(uid: int) -> tuple[str, ...]:
+    return tuple(path.format(uid=uid) for path in SYSTEM_SOCKETS)
+
+
+def tools_under_tmp(path_variable: str, interpreters: Sequence[Path]) -> tuple[Path, ...]:
+    """What the private /tmp would hide that commands need: `PATH` entries and the given
+    interpreter prefixes that live under /tmp (a virtual environment whole, when a `PATH`
+    entry is its `bin`)."""
+    found: list[Path] = []
+    candidates = [Path(p) for p in path_variable.split(os.pathsep) if p] + list(interpreters)
+    for candidate in candidates:
+        try:
+            real = Path(os.path.realpath(candidate))
+        except OSError:
+            continue
+        if not real.is_relative_to("/tmp") or real == Path("/tmp") or not real.is_dir():
+            continue
+        if (real.parent / "pyvenv.cfg").exists():
+            real = real.parent
+        found.append(real)
+    return existing(found)
 
 
 def existing(paths: Sequence[Path]) -> tuple[Path, ...]:

@@ -136,7 +136,21 @@ class Repl:
         shell = " │ shell mode (! to leave)" if self.shell_mode else ""
         cost = self.stats.settle(self.session.model, self.session.pricing).cost_usd
         spent = f" │ {format_usd(cost)}" if cost is not None and self.stats.requests else ""
-        return f" {self.session.model} │ {mode} (shift+tab) │ {self.context_line()}{spent}{shell}"
+        sandbox = self.sandbox_label(mode)
+        return (
+            f" {self.session.model} │ {mode} (shift+tab){sandbox} │ {self.context_line()}"
+            f"{spent}{shell}"
+        )
+
+    def sandbox_label(self, mode: str) -> str:
+        """` · sandboxed` while commands run in the sandbox (yolo mode with `auto`), or
+        ` · no sandbox` when yolo runs them unprotected because it cannot be had."""
+        sandbox = self.session.tool_ctx.sandbox
+        if sandbox is None or sandbox.mode_for(mode) == "off":
+            return ""
+        if sandbox.unavailable_reason() is not None:
+            return " · no sandbox"
+        return " · sandboxed" if sandbox.mode_for(mode) == "workspace-write" else " · read-only"
 
     def context_line(self) -> str:
         used = self.stats.last_prompt_tokens
