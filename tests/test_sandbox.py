@@ -347,3 +347,33 @@ async def test_pip_installs_from_an_allowed_registry(
     assert not out.is_error, out.content
     assert "42" in out.content
     assert (ws / "deps" / "tinypkg" / "__init__.py").exists()
+
+
+def test_a_virtual_environment_under_tmp_stays_visible(tmp_path: Path) -> None:
+    """A checkout under /tmp (as CI makes) keeps its venv runnable inside the sandbox,
+    whose /tmp is private."""
+    from qwen_code.sandbox.policy import tools_under_tmp
+
+    venv = tmp_path / "venv"
+    write(venv / "pyvenv.cfg", "home = /usr/bin\n")
+    (venv / "bin").mkdir()
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    found = tools_under_tmp(f"{venv / 'bin'}:{tools}:/usr/bin", [Path("/usr")])
+    if tmp_path.resolve().is_relative_to("/tmp"):
+        assert set(found) == {venv.resolve(), tools.resolve()}
+    else:
+        assert found == ()
+
+
+@needs_sandbox
+async def test_agent_sockets_are_not_handed_to_commands(
+    ctx: ToolContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/run/user/1000/ssh-agent.sock")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///var/run/docker.sock")
+    ctx.credentials = type(ctx.credentials).collect()
+    out = await tool.run(
+        Params(command='echo "ssh=${SSH_AUTH_SOCK:-unset} docker=${DOCKER_HOST:-unset}"'), ctx
+    )
+    assert "ssh=unset docker=unset" in out.content
