@@ -63,6 +63,10 @@ class Flags:
     """`--trust-workspace`: trust the project folder for this run (headless CI)."""
     sandbox: str | None = None
     """`--sandbox MODE`: auto, off, workspace-write or read-only."""
+    mcp_config: list[str] = field(default_factory=list)
+    """`--mcp-config FILE`: more MCP servers (`{"mcpServers": {...}}` files)."""
+    allowed_mcp_server_names: list[str] | None = None
+    """`--allowed-mcp-server-names`: only these configured MCP servers start."""
 
 
 def _env_layer(env: Mapping[str, str]) -> tuple[dict[str, Any], str]:
@@ -149,12 +153,26 @@ def load_settings(
     _bind_credentials(settings, flags, env_key=bool(key_source), project=project.applied)
     settings.system_prompt = flags.system_prompt or _system_md(env, cwd)
     settings.append_system_prompt = flags.append_system_prompt
+    settings.mcp_sources = _mcp_sources(user, project.applied)
+    settings.mcp_config_files = list(flags.mcp_config)
+    if flags.allowed_mcp_server_names is not None:
+        settings.mcp.allowed = list(flags.allowed_mcp_server_names)
     settings.tools.allowed = [*settings.tools.allowed, *flags.allowed_tools]
     settings.context.include_directories = [
         *settings.context.include_directories,
         *flags.include_directories,
     ]
     return settings
+
+
+def _mcp_sources(user: dict[str, Any], project: dict[str, Any]) -> dict[str, str]:
+    """Which file each MCP server comes from (the project's wins for a shared name)."""
+    sources: dict[str, str] = {}
+    for source, layer in (("user", user), ("project", project)):
+        servers = layer.get("mcpServers")
+        for name in servers if isinstance(servers, dict) else ():
+            sources[name] = source
+    return sources
 
 
 def _sandbox_as_object(layer: dict[str, Any]) -> dict[str, Any]:

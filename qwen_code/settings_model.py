@@ -189,6 +189,13 @@ class GeneralSettings(_Section):
     """Save every session's transcript under $QWEN_HOME/projects/ (for --continue)."""
 
 
+class McpSettings(_Section):
+    allowed: list[str] | None = None
+    """Only these MCP servers (names or globs) may start."""
+    excluded: list[str] = Field(default_factory=list)
+    """These MCP servers (names or globs) never start; wins over `allowed`."""
+
+
 class Settings(_Section):
     """All settings, as merged from every source."""
 
@@ -200,6 +207,13 @@ class Settings(_Section):
     permissions: PermissionsSettings = Field(default_factory=PermissionsSettings)
     model_pricing: dict[str, Any] = Field(default_factory=dict)
     """Prices per model id (USD per 1M tokens), overriding the built-in table."""
+    mcp_servers: dict[str, Any] = Field(default_factory=dict)
+    """MCP servers by name (see docs/mcp.md); read by `qwen_code.mcp.config`."""
+    mcp: McpSettings = Field(default_factory=McpSettings)
+    mcp_sources: dict[str, str] = Field(default_factory=dict, exclude=True)
+    """Where each of `mcp_servers` came from: "user", "project" or "flag"."""
+    mcp_config_files: list[str] = Field(default_factory=list, exclude=True)
+    """`--mcp-config` files, read by `qwen_code.mcp.config`."""
     system_prompt: str | None = Field(default=None, exclude=True)
     """Replaces the shipped system prompt (from --system-prompt or QWEN_SYSTEM_MD)."""
     append_system_prompt: str | None = Field(default=None, exclude=True)

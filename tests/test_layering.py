@@ -27,6 +27,7 @@ CORE = (
     "errors.py",
     "processes.py",
     "sandbox",
+    "mcp",
     "environment.py",
     "version.py",
 )
@@ -40,7 +41,6 @@ BANNED_IN_CORE = (
     "qwen_code.serve",
     "qwen_code.proxy",
     "qwen_code.eval",
-    "qwen_code.mcp",
 )
 
 

@@ -47,10 +47,11 @@ __all__ = [
     "suggest_rule",
 ]
 
-AskSource = Literal["mode", "rule", "protected", "escalation"]
+AskSource = Literal["mode", "rule", "protected", "escalation", "server"]
 """Why a call is asked about: the approval mode (an allow rule would cover it next
 time), an ask rule, a protected path, or an escalation such as running a command outside
-the sandbox (the last three asked every time, whatever the rules)."""
+the sandbox (the last three asked every time, whatever the rules), or a project's MCP
+server that wants to start (asked once per command line)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,7 +135,11 @@ class ToolRunner:
         if isinstance(decision, Deny):
             return decision
         escalation = valid.tool.escalation(valid.params, self.ctx)
-        return Ask(escalation, source="escalation") if escalation else decision
+        if escalation:
+            return Ask(escalation, source="escalation")
+        if isinstance(decision, Ask) and decision.source == "mode" and valid.tool.preapproved:
+            return Allow()
+        return decision
 
     async def ask(
         self, call: ToolCall, valid: ValidCall, decision: Ask, *, why: str = ""

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from qwen_code.config import Provider, Settings
     from qwen_code.llm.client import ChatClient
     from qwen_code.llm.pricing import PriceTable
+    from qwen_code.mcp.manager import McpManager
     from qwen_code.memory import ContextFile
     from qwen_code.tools.base import ToolContext
     from qwen_code.tools.registry import ToolRegistry
@@ -91,6 +92,8 @@ class Session:
     pricing: PriceTable | None = None
     """Token prices (settings `modelPricing` over the built-in table), for cost display."""
     observers: list[SessionObserver] = field(default_factory=list)
+    mcp: McpManager | None = None
+    """The session's MCP servers, when any is configured."""
     started_at: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:

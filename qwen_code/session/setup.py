@@ -30,6 +30,7 @@ from qwen_code.prompts import build_system_prompt
 from qwen_code.sandbox.manager import Sandbox
 from qwen_code.sandbox.policy import CREDENTIAL_PATHS, expand_paths, parse_network
 from qwen_code.session.live import Session, SessionObserver
+from qwen_code.session.mcp_setup import McpLifecycle, mcp_manager, server_approval, skipped_notes
 from qwen_code.session.models import (
     context_window_for,
     max_output_tokens,
@@ -131,7 +132,33 @@ async def open_session(
         observers = persistence_for(session, resume)
     for observer in observers:
         session.observe(observer)
+    await _start_mcp(session, approver, headless=headless)
     return session
+
+
+async def _start_mcp(session: Session, approver: Approver, *, headless: bool) -> None:
+    """Start the configured MCP servers (none: nothing is imported) and register their
+    tools; failures become notes (`session.mcp.notes`), never errors."""
+    manager = mcp_manager(
+        session.settings,
+        cwd=session.cwd,
+        registry=session.registry,
+        env=os.environ,
+        log_dir=session.tool_ctx.scratch(),
+    )
+    if manager is None:
+        return
+    session.mcp = manager
+    session.observe(McpLifecycle(manager))
+    approve = server_approval(
+        session.settings, cwd=session.cwd, home=session.home, approver=approver, headless=headless
+    )
+    try:
+        await manager.start(approve)
+    except BaseException:
+        await manager.aclose()
+        raise
+    manager.notes.extend(skipped_notes(manager))
 
 
 def persistence_for(session: Session, resume: LoadedSession | None) -> list[SessionObserver]:

@@ -105,6 +105,9 @@ class Tool(ABC, Generic[P]):
     Params: ClassVar[type[ToolParams]]
 
     _description: str | None = None
+    preapproved: bool = False
+    """Runs without asking where the mode would ask (a trusted MCP server's tools);
+    deny and ask rules and plan mode still hold."""
 
     @property
     def description(self) -> str:

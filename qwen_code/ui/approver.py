@@ -41,6 +41,7 @@ _ONCE_ONLY = {
     "rule": "an ask rule in your settings asks about this every time",
     "mode": "no rule can cover exactly this command",
     "escalation": "running outside the sandbox is asked about every time",
+    "server": "a yes is remembered for this exact command line",
 }
 """Why an "always" answer cannot be offered, per `ApprovalRequest.source`."""
 

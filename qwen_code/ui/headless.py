@@ -178,7 +178,15 @@ def startup_notes(session: Session, resume: LoadedSession | None) -> list[str]:
     from qwen_code.session.resume import damage_notice
 
     damaged = damage_notice(resume)
-    return [*([damaged] if damaged else []), *notices(session.context_files)]
+    mcp = session.mcp.notes if session.mcp is not None else []
+    return [*([damaged] if damaged else []), *notices(session.context_files), *mcp]
+
+
+def mcp_servers(session: Session) -> list[dict[str, str]]:
+    """Each MCP server's name and status, as the stream-json `init` message lists them."""
+    if session.mcp is None:
+        return []
+    return [{"name": s.name, "status": s.status} for s in session.mcp.statuses()]
 
 
 def _note(err: IO[str], line: str) -> None:
@@ -229,6 +237,7 @@ async def run_headless(
         tools=session.registry.names(),
         permission_mode=mode,
         version=__version__,
+        mcp_servers=mcp_servers(session),
         pricing=session.pricing,
     )
     printer = printer_for(output_format, out=out, err=err, partial=partial)

@@ -37,6 +37,8 @@ class RunInfo:
     tools: list[str]
     permission_mode: str
     version: str
+    mcp_servers: list[dict[str, str]] = field(default_factory=list)
+    """`{"name", "status"}` per configured MCP server (Claude Code's init shape)."""
     pricing: PriceTable | None = None
     """Token prices for `total_cost_usd` (the session's; default: the built-in table)."""
     started_at: float = field(default_factory=time.monotonic)
@@ -280,7 +282,7 @@ class StreamJsonPrinter:
                 "session_id": info.session_id,
                 "cwd": info.cwd,
                 "tools": info.tools,
-                "mcp_servers": [],
+                "mcp_servers": info.mcp_servers,
                 "model": info.model,
                 "permission_mode": info.permission_mode,
                 "slash_commands": [],
