@@ -1,0 +1,11 @@
+"""Real MCP servers for the test suite; each module is a script run as a subprocess.
+
+    tools_server.py            stdio
+    tools_server.py --http 0   streamable HTTP at /mcp; "READY <port>" on stderr
+    tools_server.py --sse 0    legacy SSE at /sse; "READY <port>" on stderr
+    crash_server.py            exits 3 at once, "boom" on stderr
+    hang_server.py             never answers
+    dying_server.py            tool die() kills the process mid-call
+
+The scripts use only the standard library and the `mcp` SDK; see tests/mcp_helpers.py.
+"""
