@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from qwen_code import cli_serve, cli_sessions
+from qwen_code import cli_mcp, cli_serve, cli_sessions
 from qwen_code.environment import Environment, from_context
 
 if TYPE_CHECKING:
@@ -145,6 +145,14 @@ Sandbox = Annotated[
         "(alone: this), read-only. See docs/sandbox.md.",
     ),
 ]
+McpConfig = Annotated[
+    list[str] | None,
+    typer.Option("--mcp-config", metavar="FILE", help="Load MCP servers from this JSON file."),
+]
+AllowedMcp = Annotated[
+    list[str] | None,
+    typer.Option("--allowed-mcp-server-names", help="Only these configured MCP servers start."),
+]
 Version = Annotated[
     bool | None,
     typer.Option("--version", "-v", callback=_version, is_eager=True, help="Show the version."),
@@ -156,7 +164,7 @@ Version = Annotated[
     cls=RunCommand,
     epilog="Examples: qwen-code -p 'fix the failing test' --yolo | "
     "git diff | qwen-code -p 'review this' -o json. "
-    "Other commands: qwen-code serve|cost|sessions|checkpoints|prompts (each has --help).",
+    "Other commands: qwen-code serve|cost|sessions|checkpoints|prompts|mcp (each has --help).",
 )
 def run(
     ctx: typer.Context,
@@ -179,20 +187,19 @@ def run(
     resume: Resume = None,
     trust_workspace: TrustWorkspace = False,
     sandbox: Sandbox = None,
+    mcp_config: McpConfig = None,
+    allowed_mcp_server_names: AllowedMcp = None,
     debug: Debug = False,
     version: Version = None,
 ) -> int:
     """Start an interactive session, or run a prompt headless: `qwen-code -p "task"`.
 
     With no prompt in a terminal, qwen-code starts the interactive session. A prompt (-p or
-    positional) or piped stdin runs headless; piped stdin goes before the prompt. Provider:
-    DASHSCOPE_API_KEY, or OPENAI_BASE_URL (+ OPENAI_API_KEY, OPENAI_MODEL).
-    """
+    positional) or piped stdin (it goes first) runs headless. Provider: DASHSCOPE_API_KEY,
+    or OPENAI_BASE_URL (+ OPENAI_API_KEY, OPENAI_MODEL)."""
     from qwen_code.config import Flags
-    from qwen_code.errors import InputError
 
-    if yolo and approval_mode not in (None, "yolo"):
-        raise InputError("--yolo and --approval-mode cannot be used together.")
+    _check_mode(yolo, approval_mode)
     flags = Flags(
         model=model,
         base_url=base_url,
@@ -206,6 +213,8 @@ def run(
         append_system_prompt=append_system_prompt,
         trust_workspace=trust_workspace,
         sandbox=_sandbox_flag(sandbox),
+        mcp_config=list(mcp_config or ()),
+        allowed_mcp_server_names=_split(allowed_mcp_server_names) or None,
     )
     env = from_context(ctx)
     _configure_logging(debug, env)
@@ -217,6 +226,13 @@ def run(
 
     partial = include_partial_messages
     return headless.main(env, flags, text, output_format=output_format, partial=partial, **where)
+
+
+def _check_mode(yolo: bool, approval_mode: str | None) -> None:
+    from qwen_code.errors import InputError
+
+    if yolo and approval_mode not in (None, "yolo"):
+        raise InputError("--yolo and --approval-mode cannot be used together.")
 
 
 def _sandbox_flag(value: str | None) -> str | None:
@@ -303,6 +319,7 @@ prompts_app = typer.Typer(
 app.add_typer(prompts_app, name="prompts")
 cli_serve.register(app)
 cli_sessions.register(app)
+cli_mcp.register(app)
 
 
 @prompts_app.command("show")
@@ -382,9 +399,9 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
     `Environment.detect()` reads it, unless given (tests)."""
     from qwen_code.errors import ExitCode, QwenCodeError
 
-    args = _optional_sandbox_value(
-        _optional_resume_value(sys.argv[1:] if argv is None else list(argv))
-    )
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] != "mcp":  # `mcp add -s SCOPE NAME -- CMD -r`: its own flags
+        args = _optional_sandbox_value(_optional_resume_value(args))
     try:
         env = env or Environment.detect()
     except OSError as exc:  # the working directory was deleted under us

@@ -181,7 +181,7 @@ class McpConnection:
 
     async def aclose(self) -> None:
         self._stop.set()
-        if self._task is not None:
+        if self._task is not None and not self._task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), 5)
             except (TimeoutError, Exception):
