@@ -61,6 +61,7 @@ class McpConnection:
 
     async def start(self) -> State:
         """Connect and list; `connected`, or `failed`/`timeout` with `error` set."""
+        await self._finish_previous()
         self._ready, self._stop = asyncio.Event(), asyncio.Event()
         self.state, self.error = "pending", None
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"mcp-{self.name}")
@@ -79,6 +80,7 @@ class McpConnection:
             await self.start()
 
     async def _run(self) -> None:
+        client = None
         try:
             async with self._client_context() as client:
                 self._client = client
@@ -92,7 +94,8 @@ class McpConnection:
             self.state = "failed"
             self.error = self._describe(exc)
         finally:
-            self._client = None
+            if self._client is client:
+                self._client = None
             if self._errlog is not None:
                 self._errlog.close()
                 self._errlog = None
@@ -180,13 +183,18 @@ class McpConnection:
         self._stop.set()
 
     async def aclose(self) -> None:
+        await self._finish_previous()
+        self.state = "disabled" if self.state == "connected" else self.state
+
+    async def _finish_previous(self) -> None:
+        """Let the connection task close its client (at most a few seconds), so a new one
+        never races an old one that is still shutting down."""
         self._stop.set()
         if self._task is not None and not self._task.done():
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), 5)
             except (TimeoutError, Exception):
                 await self._cancel()
-        self.state = "disabled" if self.state == "connected" else self.state
 
     async def _cancel(self) -> None:
         if self._task is not None and not self._task.done():
