@@ -281,3 +281,17 @@ def test_no_server_configured_imports_no_mcp_sdk(repo: Path, fake_llm: FakeLLM) 
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
     )
     assert done.stdout.strip() == "False False", done.stderr
+
+
+async def test_a_changed_tool_list_is_registered_again(repo: Path, fake_llm: FakeLLM) -> None:
+    user_servers({"chg": stdio_config("changing_server")})
+    calls(fake_llm, ("mcp__chg__unlock", {}), ("mcp__chg__secret", {}))
+    session = await session_for(repo, yolo=True)
+    try:
+        assert "mcp__chg__secret" not in session.registry.names()
+        async for _ in session.agent.run("go"):
+            pass
+        assert "mcp__chg__secret" in session.registry.names()
+    finally:
+        await session.aclose()
+    assert tool_results(fake_llm) == ["unlocked", "the secret is 42"]

@@ -51,6 +51,7 @@ class McpConnection:
         self._on_change = on_change
         self._client: Any = None
         self._errlog: Any = None
+        self._refresh: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._stop = asyncio.Event()
@@ -149,15 +150,27 @@ class McpConnection:
         return listing
 
     async def _notified(self, message: Any) -> None:
-        """A list-changed notice: list again, and let the manager re-register the tools."""
+        """A list-changed notice: list again (in a task of its own: this handler runs in
+        the SDK's receive loop, which must keep running to deliver the answer), then let
+        the manager re-register the tools."""
         method = getattr(message, "method", "")
-        if not isinstance(method, str) or not method.endswith("/list_changed"):
-            return
+        if isinstance(method, str) and method.endswith("/list_changed"):
+            self._refresh = asyncio.get_running_loop().create_task(self._relist())
+
+    async def _relist(self) -> None:
         if self._client is not None:
             with contextlib.suppress(Exception):
                 self.listing = await self._list(self._client)
         if self._on_change is not None:
             self._on_change(self)
+
+    async def settle(self) -> None:
+        """Wait for a re-listing a notice started (a tool call that changed the server's
+        tools is answered only once the registry shows the change)."""
+        refresh, self._refresh = self._refresh, None
+        if refresh is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(refresh, self.config.discovery_timeout_s())
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
         client = await self._live()
@@ -191,8 +204,9 @@ class McpConnection:
         never races an old one that is still shutting down."""
         self._stop.set()
         if self._task is not None and not self._task.done():
+            grace = 5.0 if self.state == "connected" else 0.5  # a dead server has no goodbye
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), 5)
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
             except (TimeoutError, Exception):
                 await self._cancel()
 

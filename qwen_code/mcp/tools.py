@@ -78,6 +78,7 @@ class McpTool(Tool[McpParams]):
                 f"The MCP server {self.connection.name!r} failed the {self.remote_name} call: "
                 f"{_one_line(exc)}"
             ) from exc
+        await self.connection.settle()
         text = result_text(result)
         limits = ctx.limits
         text, _ = truncate_text(
