@@ -62,6 +62,63 @@ ScopeOpt = Annotated[
 ]
 
 
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="A name for the server.")]
+CommandArg = Annotated[
+    str, typer.Argument(metavar="COMMAND_OR_URL", help="Command (stdio) or URL (http, sse).")
+]
+
+ArgsArg = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="ARGS", help="Arguments of a stdio command (after -- too)."),
+]
+
+TransportOpt = Annotated[
+    str | None,
+    typer.Option(
+        "-t",
+        "--transport",
+        metavar="TRANSPORT",
+        help="stdio, http or sse (default: http for an http(s):// URL, else stdio).",
+    ),
+]
+
+EnvOpt = Annotated[
+    list[str] | None,
+    typer.Option("-e", "--env", metavar="KEY=VALUE", help="Environment of a stdio server."),
+]
+
+HeaderOpt = Annotated[
+    list[str] | None,
+    typer.Option("-H", "--header", metavar="'K: V'", help="HTTP header (http, sse)."),
+]
+
+TimeoutOpt = Annotated[
+    int | None, typer.Option("--timeout", metavar="MS", help="Tool call timeout (ms).")
+]
+
+TrustOpt = Annotated[
+    bool, typer.Option("--trust", help="Run its tools without asking (trusted folders).")
+]
+
+DescriptionOpt = Annotated[
+    str | None, typer.Option("--description", help="What the server is for.")
+]
+
+IncludeOpt = Annotated[
+    list[str] | None,
+    typer.Option("--include-tools", metavar="A,B", help="Only these tools."),
+]
+
+ExcludeOpt = Annotated[
+    list[str] | None,
+    typer.Option("--exclude-tools", metavar="A,B", help="Never these tools."),
+]
+
+CwdOpt = Annotated[
+    str | None, typer.Option("--cwd", metavar="DIR", help="Working directory (stdio).")
+]
+
+
 @mcp_app.command(
     "add",
     context_settings={"ignore_unknown_options": True},
@@ -71,52 +128,19 @@ ScopeOpt = Annotated[
 )
 def mcp_add(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="A name for the server.")],
-    command_or_url: Annotated[
-        str, typer.Argument(metavar="COMMAND_OR_URL", help="Command (stdio) or URL (http, sse).")
-    ],
-    args: Annotated[
-        list[str] | None,
-        typer.Argument(metavar="ARGS", help="Arguments of a stdio command (after -- too)."),
-    ] = None,
+    name: NameArg,
+    command_or_url: CommandArg,
+    args: ArgsArg = None,
     scope: ScopeOpt = None,
-    transport: Annotated[
-        str | None,
-        typer.Option(
-            "-t",
-            "--transport",
-            metavar="TRANSPORT",
-            help="stdio, http or sse (default: http for an http(s):// URL, else stdio).",
-        ),
-    ] = None,
-    env_vars: Annotated[
-        list[str] | None,
-        typer.Option("-e", "--env", metavar="KEY=VALUE", help="Environment of a stdio server."),
-    ] = None,
-    headers: Annotated[
-        list[str] | None,
-        typer.Option("-H", "--header", metavar="'K: V'", help="HTTP header (http, sse)."),
-    ] = None,
-    timeout: Annotated[
-        int | None, typer.Option("--timeout", metavar="MS", help="Tool call timeout (ms).")
-    ] = None,
-    trust: Annotated[
-        bool, typer.Option("--trust", help="Run its tools without asking (trusted folders).")
-    ] = False,
-    description: Annotated[
-        str | None, typer.Option("--description", help="What the server is for.")
-    ] = None,
-    include_tools: Annotated[
-        list[str] | None,
-        typer.Option("--include-tools", metavar="A,B", help="Only these tools."),
-    ] = None,
-    exclude_tools: Annotated[
-        list[str] | None,
-        typer.Option("--exclude-tools", metavar="A,B", help="Never these tools."),
-    ] = None,
-    cwd: Annotated[
-        str | None, typer.Option("--cwd", metavar="DIR", help="Working directory (stdio).")
-    ] = None,
+    transport: TransportOpt = None,
+    env_vars: EnvOpt = None,
+    headers: HeaderOpt = None,
+    timeout: TimeoutOpt = None,
+    trust: TrustOpt = False,
+    description: DescriptionOpt = None,
+    include_tools: IncludeOpt = None,
+    exclude_tools: ExcludeOpt = None,
+    cwd: CwdOpt = None,
 ) -> None:
     """Add (or replace) an MCP server.
 

@@ -30,6 +30,7 @@ from qwen_code.session.persistence import Persistence
 from qwen_code.ui import commands
 from qwen_code.ui.attachments import Attachment, expand_at_references
 from qwen_code.ui.completion import ReplCompleter
+from qwen_code.ui.mcp_resources import expand_mcp_resources, find_mcp_references
 from qwen_code.ui.repl_io import ReplIO
 from qwen_code.ui.shell_mode import run_user_shell
 
@@ -244,15 +245,26 @@ class Repl:
             self.console.print(f"[bold]>[/bold] {echo}")
         workspace = self.session.tool_ctx.workspace
         expanded = await asyncio.to_thread(expand_at_references, text, workspace)
+        servers = {f"{ref.server}:" for ref in find_mcp_references(text, self.session.mcp)}
         for item in expanded.attached:
-            self._note_attachment(item)
-        message = "\n\n".join([*self.pending_context, expanded.text])
+            if not (item.error and item.ref.startswith(tuple(servers))):
+                self._note_attachment(item)
+        body = expanded.text + await self._mcp_resources(text) if servers else expanded.text
+        message = "\n\n".join([*self.pending_context, body])
         self.pending_context.clear()
         task = asyncio.ensure_future(self._consume(message))
         done, _ = await self.io.run_cancellable(task)
         if not done:
             self.renderer.abort()
             self.console.print("[yellow]Interrupted.[/yellow] [dim]What next?[/dim]")
+
+    async def _mcp_resources(self, text: str) -> str:
+        """The block of `@server:uri` resources the message names (read from the servers),
+        to go after the message and its file attachments."""
+        with_block, errors = await expand_mcp_resources(text, self.session.mcp)
+        for error in errors:
+            self.console.print(Text(f"  ⚠ {error}", style="yellow"))
+        return with_block[len(text) :]
 
     def _note_attachment(self, item: Attachment) -> None:
         if item.error:
