@@ -128,7 +128,7 @@ async def test_mcp_reconnect_and_auth(mcp_repl: tuple[Repl, PipeInput]) -> None:
     await commands.dispatch(r, "/mcp reconnect")
     assert "Usage: /mcp reconnect NAME" in output(r)
     await commands.dispatch(r, "/mcp auth tools")
-    assert "OAuth sign-in is not available yet for tools" in output(r)
+    assert "runs as a local command: it has no sign-in" in output(r)
 
 
 async def test_server_text_is_not_read_as_markup(project: Path, fake_llm: FakeLLM) -> None:

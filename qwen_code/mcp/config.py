@@ -51,6 +51,9 @@ class McpServerConfig(BaseModel):
     include_tools: list[str] | None = None
     exclude_tools: list[str] = Field(default_factory=list)
     description: str | None = None
+    oauth: dict[str, Any] | None = None
+    """OAuth for a remote server (Qwen Code's keys: enabled, clientId, clientSecret,
+    scopes, redirectUri); see `qwen_code.mcp.oauth`."""
 
     def transport(self) -> Transport:
         """`type` when given; else stdio with a `command`, streamable HTTP with `httpUrl`,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
@@ -94,6 +94,8 @@ class McpConnection:
         except BaseException as exc:  # the SDK raises exception groups from its task groups
             self.state = "failed"
             self.error = self._describe(exc)
+            if _needs_sign_in(exc):
+                self.error = f"needs sign-in: /mcp auth {self.name}"
         finally:
             if self._client is client:
                 self._client = None
@@ -130,16 +132,26 @@ class McpConnection:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._errlog = self.log_path.open("a", encoding="utf-8")
             return stdio_client(params, errlog=self._errlog)
-        from mcp.shared._httpx_utils import create_mcp_http_client
-
+        auth = self._oauth()
         if kind == "sse":
             from mcp.client.sse import sse_client
 
-            return sse_client(config.endpoint(), headers=dict(config.headers))
-        from mcp.client.streamable_http import streamable_http_client
+            return sse_client(config.endpoint(), headers=dict(config.headers), auth=auth)
+        return _http_transport(config.endpoint(), dict(config.headers), auth)
 
-        client = create_mcp_http_client(headers=dict(config.headers))
-        return streamable_http_client(config.endpoint(), http_client=client)
+    def _oauth(self) -> Any:
+        """The OAuth provider for a remote server (tokens from `$QWEN_HOME/mcp-oauth/`;
+        never asks: a server that needs a sign-in fails with "run /mcp auth NAME"), unless
+        the user sends an Authorization header of their own or turned OAuth off."""
+        from qwen_code.mcp.oauth import oauth_auth, uses_oauth
+        from qwen_code.settings_files import qwen_home
+
+        if not uses_oauth(self.config.oauth, self.config.headers):
+            return None
+        home = qwen_home(self._env)
+        return oauth_auth(
+            self.name, self.config.endpoint(), home, sign_in=None, settings=self.config.oauth
+        )
 
     async def _list(self, client: Any) -> Listing:
         listing = Listing(tools=list((await client.list_tools()).tools))
@@ -223,6 +235,26 @@ class McpConnection:
         text = str(exc).strip() or type(exc).__name__
         tail = _last_line(self.log_path)
         return f"{text} (server said: {tail})" if tail else text
+
+
+@contextlib.asynccontextmanager
+async def _http_transport(url: str, headers: dict[str, str], auth: Any) -> AsyncIterator[Any]:
+    """Streamable HTTP on an HTTP client of our own (headers, OAuth), closed afterwards
+    (the SDK does not close a client it was given)."""
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    async with (
+        create_mcp_http_client(headers=headers, auth=auth) as http,
+        streamable_http_client(url, http_client=http) as streams,
+    ):
+        yield streams
+
+
+def _needs_sign_in(exc: BaseException) -> bool:
+    from qwen_code.mcp.oauth import needs_oauth
+
+    return needs_oauth(exc)
 
 
 def _server_env(env: Mapping[str, str]) -> dict[str, str]:

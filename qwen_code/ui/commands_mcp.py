@@ -60,8 +60,7 @@ async def _mcp(repl: Repl, args: str) -> None:
     elif sub == "reconnect":
         await _reconnect(repl, manager, rest)
     elif sub == "auth":
-        if _server(repl, manager, rest, usage="/mcp auth NAME") is not None:
-            repl.console.print(Text(f"OAuth sign-in is not available yet for {rest}"))
+        await _auth(repl, manager, rest)
     else:
         print_error(
             repl,
@@ -192,6 +191,48 @@ def _show_resources(repl: Repl, connection: McpConnection) -> None:
         paste = Text("      paste: ", style="dim")
         paste.append(f"@{connection.name}:{resource.uri}", "cyan")
         repl.console.print(paste)
+
+
+async def _auth(repl: Repl, manager: McpManager, name: str) -> None:
+    """Sign in to a remote server with OAuth (browser, or the URL to open), keep the
+    tokens under $QWEN_HOME/mcp-oauth/, and reconnect."""
+    connection = _server(repl, manager, name, usage="/mcp auth NAME")
+    if connection is None:
+        return
+    config = connection.config
+    if config.transport() == "stdio":
+        print_error(repl, f"{name!r} runs as a local command: it has no sign-in.")
+        return
+    task = asyncio.ensure_future(_sign_in(repl, connection))
+    try:
+        done, _ = await repl.io.run_cancellable(task)
+    except Exception as exc:
+        print_error(repl, f"Signing in to {name!r} failed: {error_line(exc)}")
+        return
+    if not done:
+        repl.console.print("[yellow]Sign-in interrupted.[/yellow]")
+        return
+    repl.console.print(Text(f"Signed in to {name}.", style="green"))
+    await _reconnect(repl, manager, name)
+
+
+async def _sign_in(repl: Repl, connection: McpConnection) -> None:
+    from qwen_code.mcp.oauth import SignIn, authenticate
+
+    def show(url: str) -> None:
+        repl.console.print(Text(f"Sign in to {connection.name} in your browser: {url}"))
+
+    config = connection.config
+    with SignIn(show) as sign_in:
+        await authenticate(
+            connection.name,
+            config.endpoint(),
+            repl.home,
+            sign_in=sign_in,
+            transport="sse" if config.transport() == "sse" else "http",
+            headers=config.headers,
+            settings=config.oauth,
+        )
 
 
 async def _reconnect(repl: Repl, manager: McpManager, name: str) -> None:

@@ -6,6 +6,8 @@
     crash_server.py            exits 3 at once, "boom" on stderr
     hang_server.py             never answers
     dying_server.py            tool die() kills the process mid-call
+    changing_server.py         tool unlock() adds a tool and sends tools/list_changed
+    oauth_server.py 0          OAuth-protected /mcp with its own authorization server
 
 The scripts use only the standard library and the `mcp` SDK; see tests/mcp_helpers.py.
 """
