@@ -126,8 +126,8 @@ def test_no_module_import_cycle() -> None:
 
 
 def test_core_packages_point_one_way() -> None:
-    """llm < config < sandbox < tools < mcp < agent < session: an import from a lower layer to a higher
-    one is a cycle waiting to happen."""
+    """llm < config < sandbox < tools < mcp < agent < session: an import from a lower layer
+    to a higher one is a cycle waiting to happen."""
     rank = {name: index for index, name in enumerate(CORE_ORDER)}
     upward = []
     for module, targets in import_graph().items():
