@@ -23,6 +23,7 @@ CONFIG_MODULES = {
     "credentials",
     "memory",
     "prompts",
+    "skills",
 }
 
 

@@ -22,6 +22,7 @@ from qwen_code.agent.approval import (
     Deny,
     Permissions,
     decide,
+    parse_rules,
     suggest_rule,
 )
 from qwen_code.agent.events import ApprovalRequested, Event, ToolCall, ToolCallStarted, ToolResult
@@ -167,6 +168,8 @@ class ToolRunner:
         place every result passes before the model, the session file or a checkpoint."""
         started = time.monotonic()
         output = await self.registry.execute(valid, self.ctx)
+        if output.grant_rules:
+            self.permissions.extend(parse_rules(output.grant_rules, split_commas=False))
         redact = self.ctx.credentials.redact
         result = ToolResult(
             call=call,

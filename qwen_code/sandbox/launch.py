@@ -85,6 +85,13 @@ class SandboxedPopen(subprocess.Popen[bytes]):
         self._reported: int | None = None
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
+    @property
+    def left_running(self) -> bool:
+        """The command ended but processes it started run on (the wrapper said so). The
+        group itself may still hold bubblewrap's own processes for a moment after a plain
+        exit, so this, not the group, tells whether anything was left behind."""
+        return self._reported is not None
+
     def poll(self) -> int | None:
         code = super().poll()
         if self._reported is None and self._status_fd is not None:

@@ -39,9 +39,11 @@ from qwen_code.session.models import (
 )
 from qwen_code.session.persistence import Persistence
 from qwen_code.session.store import LoadedSession
+from qwen_code.skills import discover_skills
 from qwen_code.tools.base import ToolContext, ToolLimits
 from qwen_code.tools.registry import ToolRegistry, builtin_registry
 from qwen_code.tools.shell_watch import SHELL_OPTIONS_KEY, ShellOptions
+from qwen_code.tools.skill import SKILLS_KEY, SkillTool
 from qwen_code.tools.workspace import Workspace
 
 __all__ = ["Session", "SessionObserver", "model_config", "open_session"]
@@ -104,6 +106,7 @@ async def open_session(
     included = list(tool_ctx.workspace.extra_roots[:-1])
     root = tool_ctx.workspace.root
     prompt, files = build_system_prompt(settings, root, home=home, extra_roots=included)
+    prompt = _with_skills(prompt, settings, tool_ctx, registry)
     window = context_window_for(settings, client.config.model, served)
     conversation = Conversation.with_system(prompt)
     if resume:
@@ -175,6 +178,23 @@ def persistence_for(session: Session, resume: LoadedSession | None) -> list[Sess
     if resume is not None and persistence.writer is not None:
         persistence.writer.adopt(resume.messages)
     return [persistence]
+
+
+def _with_skills(prompt: str, settings: Settings, ctx: ToolContext, registry: ToolRegistry) -> str:
+    """Find the session's skills; with any the model may use, the `skill` tool joins the
+    registry and their names and descriptions the system prompt."""
+    trust: Any = settings.trust
+    catalog = discover_skills(
+        ctx.workspace.root,
+        ctx.home or Path(),
+        project_trusted=bool(trust is not None and trust.granted),
+    )
+    ctx.state[SKILLS_KEY] = catalog
+    section = catalog.prompt_section()
+    if not section:
+        return prompt
+    registry.register(SkillTool())
+    return f"{prompt}\n\n{section}"
 
 
 def _runner(

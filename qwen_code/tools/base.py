@@ -49,6 +49,8 @@ class ToolOutput:
     data: dict[str, Any] = field(default_factory=dict)
     events: tuple[Event, ...] = ()
     """Extra events the loop yields after the result (e.g. the todo list)."""
+    grant_rules: tuple[str, ...] = ()
+    """Allow rules for the rest of the session (a loaded skill's `allowed-tools`)."""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -39,7 +39,7 @@ from qwen_code.processes import (
     terminate_groups,
     wait_gone,
 )
-from qwen_code.sandbox.launch import Launch
+from qwen_code.sandbox.launch import Launch, SandboxedPopen
 from qwen_code.sandbox.manager import SandboxUnavailable
 from qwen_code.tools.base import (
     Tool,
@@ -172,7 +172,7 @@ class ShellTool(Tool["ShellTool.Params"]):
         if watched.outcome == "backgrounded":
             return _auto_backgrounded(params.command, proc, log_path, watched, ctx)
         job = None
-        if watched.outcome == "exited" and group_alive(proc.pid):
+        if watched.outcome == "exited" and _left_running(proc):
             job = _adopt_leftovers(params.command, proc.pid, log_path)
             background_jobs(ctx).append(job)
         return _foreground_result(
@@ -184,6 +184,14 @@ class ShellTool(Tool["ShellTool.Params"]):
             job=job,
             waiting=watched.detail if watched.outcome == "waiting_for_input" else None,
         )
+
+
+def _left_running(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether the command left processes running (`server &`): the sandbox's wrapper
+    reports it; unsandboxed, anything alive in its process group."""
+    if isinstance(proc, SandboxedPopen):
+        return proc.left_running
+    return group_alive(proc.pid)
 
 
 def _launch(params: ShellTool.Params, cwd: Path, ctx: ToolContext) -> Launch:

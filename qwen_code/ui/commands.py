@@ -56,6 +56,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "qwen_code.ui.commands_memory",
     "qwen_code.ui.commands_sandbox",
     "qwen_code.ui.commands_session",
+    "qwen_code.ui.commands_skills",
     "qwen_code.ui.commands_trust",
 )
 """The modules that add slash commands, imported in this order (after this module's
