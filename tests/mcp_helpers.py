@@ -64,8 +64,18 @@ def http_server(
     """
     if kind not in ("http", "sse"):
         raise ValueError(f"kind must be 'http' or 'sse', not {kind!r}")
+    path = "/mcp" if kind == "http" else "/sse"
+    with serving("tools_server", f"--{kind}", str(port), env=env) as base:
+        yield f"{base}{path}"
+
+
+@contextmanager
+def serving(name: str, *args: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """Run tests/mcp_servers/<name>.py ARGS until it prints `READY <port>` on stderr; yield
+    `http://127.0.0.1:PORT`; kill it afterwards. stderr is drained all along (a chatty
+    server would block on a full pipe); an early exit raises with what it wrote."""
     proc = subprocess.Popen(
-        [sys.executable, str(server_script("tools_server")), f"--{kind}", str(port)],
+        [sys.executable, str(server_script(name)), *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -77,7 +87,6 @@ def http_server(
     bound: list[int] = []
 
     def read_stderr() -> None:
-        # Keep draining after READY, or a chatty server would block on a full pipe.
         assert proc.stderr is not None
         for line in proc.stderr:
             lines.append(line)
@@ -92,16 +101,14 @@ def http_server(
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not ready.wait(0.05):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"tools_server --{kind} not ready: {''.join(lines)}")
+                raise TimeoutError(f"{name} {' '.join(args)} not ready: {''.join(lines)}")
         if not bound:
             proc.wait(5)
-            raise RuntimeError(
-                f"tools_server --{kind} exited ({proc.returncode}): {''.join(lines)}"
-            )
-        path = "/mcp" if kind == "http" else "/sse"
-        yield f"http://127.0.0.1:{bound[0]}{path}"
+            raise RuntimeError(f"{name} exited ({proc.returncode}): {''.join(lines)}")
+        yield f"http://127.0.0.1:{bound[0]}"
     finally:
         proc.kill()
         proc.wait()
         reader.join(5)
+        assert proc.stderr is not None
         proc.stderr.close()

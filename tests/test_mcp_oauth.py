@@ -13,7 +13,6 @@ import os
 import stat
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -44,7 +43,7 @@ from qwen_code.mcp.oauth import (
     oauth_auth,
     uses_oauth,
 )
-from tests.mcp_helpers import free_port, server_script
+from tests.mcp_helpers import free_port, serving
 
 SAFETY_S = 30.0
 """Safety net only: every step here takes well under a second."""
@@ -56,38 +55,8 @@ SAFETY_S = 30.0
 @contextmanager
 def oauth_server(*args: str) -> Iterator[str]:
     """Run oauth_server.py on a port the OS picks; yield its base URL (http://127.0.0.1:PORT)."""
-    proc = subprocess.Popen(
-        [sys.executable, str(server_script("oauth_server")), "0", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    ready = threading.Event()
-    lines: list[str] = []
-    bound: list[int] = []
-
-    def read_stderr() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            if not ready.is_set() and line.startswith("READY "):
-                bound.append(int(line.split()[1]))
-                ready.set()
-        ready.set()
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
-    try:
-        if not ready.wait(SAFETY_S) or not bound:
-            raise RuntimeError(f"oauth_server did not start: {''.join(lines)}")
-        yield f"http://127.0.0.1:{bound[0]}"
-    finally:
-        proc.kill()
-        proc.wait()
-        reader.join(5)
-        assert proc.stderr is not None
-        proc.stderr.close()
+    with serving("oauth_server", "0", *args) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

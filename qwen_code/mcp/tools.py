@@ -92,7 +92,7 @@ def result_text(result: Any) -> str:
     """The content blocks as text: text as is, images and audio as a note (the model
     gets no pictures from tools yet), resources inline or as links; structured content
     when there is nothing else."""
-    parts = [_block_text(block) for block in getattr(result, "content", None) or ()]
+    parts = [block_text(block) for block in getattr(result, "content", None) or ()]
     parts = [p for p in parts if p]
     structured = getattr(result, "structured_content", None)
     if not parts and structured is not None:
@@ -100,14 +100,16 @@ def result_text(result: Any) -> str:
     return "\n".join(parts)
 
 
-def _block_text(block: Any) -> str:
+def block_text(block: Any, *, origin: str = "the tool") -> str:
+    """One MCP content block as text: text as is, the rest as a short note (binary data is
+    never shown to the model)."""
     kind = getattr(block, "type", "")
     if kind == "text":
         return str(block.text)
     if kind in ("image", "audio"):
         size = len(getattr(block, "data", "") or "") * 3 // 4
         mime = getattr(block, "mime_type", "") or kind
-        return f"[{kind} ({mime}, about {size:,} bytes) returned by the tool, not shown here]"
+        return f"[{kind} ({mime}, about {size:,} bytes) from {origin}, not shown here]"
     if kind == "resource_link":
         name = getattr(block, "name", "") or ""
         return f"[resource: {block.uri}{' ' + name if name else ''}]"
@@ -117,8 +119,8 @@ def _block_text(block: Any) -> str:
         if text is not None:
             return f"[resource {resource.uri}]\n{text}"
         mime = getattr(resource, "mime_type", "") or "unknown type"
-        return f"[binary resource {resource.uri} ({mime})]"
-    return ""
+        return f"[binary resource {resource.uri} ({mime}), not included]"
+    return f"[{kind or 'unknown'} content from {origin}, not included]" if kind else ""
 
 
 def _object_schema(schema: Any) -> dict[str, Any]:

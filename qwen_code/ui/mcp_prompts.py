@@ -181,22 +181,9 @@ def prompt_text(result: Any) -> str:
 
 
 def _content_text(block: Any) -> str:
-    kind = getattr(block, "type", "")
-    if kind == "text":
-        return str(block.text)
-    if kind in ("image", "audio"):
-        mime = getattr(block, "mime_type", None) or kind
-        return f"[{kind} ({mime}) from the prompt, not included]"
-    if kind == "resource_link":
-        return f"[resource: {block.uri}]"
-    if kind == "resource":
-        resource = block.resource
-        text = getattr(resource, "text", None)
-        if text is not None:
-            return f"[resource {resource.uri}]\n{text}"
-        mime = getattr(resource, "mime_type", None) or "unknown type"
-        return f"[binary resource {resource.uri} ({mime}), not included]"
-    return f"[{kind or 'unknown'} content from the prompt, not included]"
+    from qwen_code.mcp.tools import block_text
+
+    return block_text(block, origin="the prompt") if block is not None else ""
 
 
 async def run_prompt_command(repl: Repl, name: str, args: str) -> None:
