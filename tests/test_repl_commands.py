@@ -120,3 +120,11 @@ async def test_directory_add_widens_the_workspace(
     fake_llm.script(tool_turn(read), text("read it"))
     await r.send("again")
     assert "shared notes" in fake_llm.chat_requests[-1].body["messages"][-1]["content"]
+
+
+async def test_help_prints_descriptions_as_written(repl: tuple[Repl, PipeInput]) -> None:
+    """Usage strings such as `[what to focus on]` are text, not rich markup."""
+    r, _ = repl
+    await r.handle("/help")
+    shown = output(r)
+    assert "[what to focus on]" in shown

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.table import Table
+from rich.text import Text
 
 from qwen_code import __version__
 
@@ -104,7 +105,7 @@ async def dispatch(repl: Repl, text: str) -> None:
 async def _help(repl: Repl, args: str) -> None:
     table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
     for entry in unique_commands():
-        table.add_row(f"/{entry.name}", entry.description)
+        table.add_row(Text(f"/{entry.name}"), Text(entry.description))  # never markup
     repl.console.print(table)
     repl.console.print(
         "[dim]@path attaches a file or directory · !cmd runs a shell command (a lone ! toggles "
