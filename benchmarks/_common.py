@@ -44,3 +44,24 @@ def describe(values: list[float], unit: str = "ms", scale: float = 1000.0) -> st
         f"median {statistics.median(scaled):.1f} {unit}, min {scaled[0]:.1f}, "
         f"max {scaled[-1]:.1f} (n={len(scaled)})"
     )
+
+
+def first_requests(server: FakeLLM, home: Path, workdir: Path, runs: int) -> list[float]:
+    """Seconds from starting `qwen-code -p` to its first request at `server`, `runs` times
+    (each run also waits for the whole one-turn run to finish)."""
+    import time
+
+    found = []
+    for _ in range(runs):
+        server.script(text("ok"))
+        seen = len(server.requests)
+        start = time.monotonic()
+        subprocess.run(
+            [*qwen_code_command(), "-p", "say ok"],
+            cwd=workdir,
+            env=env_for(server, home),
+            capture_output=True,
+            check=True,
+        )
+        found.append(server.requests[seen].received_at - start)
+    return found

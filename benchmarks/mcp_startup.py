@@ -10,32 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _common import ROOT, FakeLLM, describe, env_for, qwen_code_command, text
+from _common import ROOT, FakeLLM, describe, first_requests
 
 SERVER = ROOT / "tests" / "mcp_servers" / "tools_server.py"
-
-
-def first_requests(server: FakeLLM, home: Path, workdir: Path, runs: int) -> list[float]:
-    found = []
-    for _ in range(runs):
-        server.script(text("ok"))
-        seen = len(server.requests)
-        start = time.monotonic()
-        subprocess.run(
-            [*qwen_code_command(), "-p", "say ok"],
-            cwd=workdir,
-            env=env_for(server, home),
-            capture_output=True,
-            check=True,
-        )
-        found.append(server.requests[seen].received_at - start)
-    return found
 
 
 def main() -> None:

@@ -293,6 +293,14 @@ def registry(tmp_path: Path) -> Iterator[_Registry]:
     running_registry.close()
 
 
+@pytest.fixture
+def networked(ws: Path, tmp_path: Path) -> ToolContext:
+    """A sandbox whose network allows only `registry.test`, which resolves to 127.0.0.1."""
+    return sandboxed_ctx(
+        ws, tmp_path, network=("registry.test",), hosts={"registry.test": "127.0.0.1"}
+    )
+
+
 def _fetch(url: str) -> str:
     code = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=20).read().decode())"
     return f'{sys.executable} -c "{code}"'
@@ -300,11 +308,9 @@ def _fetch(url: str) -> str:
 
 @needs_sandbox
 async def test_allowed_domains_go_through_the_proxy_and_nothing_else(
-    ws: Path, tmp_path: Path, registry: _Registry
+    networked: ToolContext, registry: _Registry
 ) -> None:
-    ctx = sandboxed_ctx(
-        ws, tmp_path, network=("registry.test",), hosts={"registry.test": "127.0.0.1"}
-    )
+    ctx = networked
     assert ctx.sandbox is not None
     try:
         out = await tool.run(
@@ -328,11 +334,9 @@ async def test_allowed_domains_go_through_the_proxy_and_nothing_else(
 
 @needs_sandbox
 async def test_pip_installs_from_an_allowed_registry(
-    ws: Path, tmp_path: Path, registry: _Registry
+    ws: Path, networked: ToolContext, registry: _Registry
 ) -> None:
-    ctx = sandboxed_ctx(
-        ws, tmp_path, network=("registry.test",), hosts={"registry.test": "127.0.0.1"}
-    )
+    ctx = networked
     assert ctx.sandbox is not None
     index = f"http://registry.test:{registry.port}/simple/"
     install = (

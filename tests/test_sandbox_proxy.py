@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import http.server
 import os
 import shutil
@@ -25,6 +24,7 @@ import pytest
 
 from qwen_code.sandbox import proxy as proxy_module
 from qwen_code.sandbox.proxy import NetworkProxy
+from tests.sandbox_helpers import needs_sandbox
 
 BRIDGE = Path(proxy_module.__file__).with_name("bridge.py")
 SAFETY_TIMEOUT = 30.0
@@ -487,24 +487,6 @@ def test_bridge_usage_and_busy_port(sock_dir: Path) -> None:
 # -- inside bubblewrap ------------------------------------------------------------------
 
 
-@functools.cache
-def bwrap_works() -> bool:
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return False
-    probe = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    try:
-        done = subprocess.run(
-            [*probe, "--unshare-all", "--die-with-parent", "true"],
-            capture_output=True,
-            timeout=SAFETY_TIMEOUT,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
 INSIDE = (
     "import socket, urllib.request\n"
     "print(urllib.request.urlopen('http://registry.test:{port}/in-bwrap', timeout=30)"
@@ -517,7 +499,7 @@ INSIDE = (
 )
 
 
-@pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is missing or cannot make namespaces")
+@needs_sandbox
 @pytest.mark.parametrize("mount", ["dir", "socket-read-only"])
 def test_bridge_inside_bubblewrap(proxy: NetworkProxy, registry: int, mount: str) -> None:
     sock = proxy.socket_path

@@ -212,6 +212,8 @@ class _ExitWake:
             self.fd = os.pidfd_open(pid)
             asyncio.get_running_loop().add_reader(self.fd, self.event.set)
         except (AttributeError, OSError, NotImplementedError, RuntimeError):
+            # No pidfd here (not Linux 5.3+, or an event loop without add_reader): the
+            # loop in `_Watch.run` polls as before, which is all `wait` then does.
             self._close()
 
     def __enter__(self) -> _ExitWake:
