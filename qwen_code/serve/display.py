@@ -74,12 +74,27 @@ class LogFollower(threading.Thread):
         self.planned_kv_tokens = planned_kv_tokens
         self.last_line = ""
         self.percent: int | None = None
+        self.consumed = 0
         self._stop_event = threading.Event()
+        self._wake = threading.Event()
 
     def stop(self) -> None:
         self._stop_event.set()
+        self._wake.set()
         if self.is_alive():
             self.join(timeout=2)
+
+    def catch_up(self, timeout_s: float = 2.0) -> None:
+        """Wait until every line written so far is shown, so that what the engine logged
+        while loading (the KV cache size) comes before the announcement that it is ready."""
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return
+        deadline = time.monotonic() + timeout_s
+        while self.is_alive() and self.consumed < size and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.01)
 
     def run(self) -> None:
         try:
@@ -92,7 +107,11 @@ class LogFollower(threading.Thread):
                 chunk = handle.read(65536)
                 if chunk:
                     pending = self._feed(pending + chunk)
-                elif self._stop_event.wait(0.2):
+                    self.consumed += len(chunk)
+                    continue
+                self._wake.wait(0.2)
+                self._wake.clear()
+                if self._stop_event.is_set():
                     self._feed(handle.read() + b"\n")
                     return
 

@@ -216,6 +216,7 @@ def wait_ready(
                 hint=f"Last lines of {log}:\n{log_tail(log)}",
             )
         if probe(health)[0] == 200 and probe(models, command_key(command))[0] == 200:
+            follower.catch_up()
             display.done_status()
             return elapsed
         if elapsed > opts.ready_timeout_s:
