@@ -63,6 +63,10 @@ class ModelSettings(_Section):
     chat_compression: ChatCompressionSettings = Field(default_factory=ChatCompressionSettings)
     skip_loop_detection: bool = False
     """Turn off loop detection (repeated tool calls and repeated text)."""
+    max_subagent_depth: int = Field(default=2, ge=1, le=100)
+    """How deep subagents may nest: 1 = subagents cannot start subagents of their own."""
+    max_concurrent_subagents: int = Field(default=4, ge=1, le=64)
+    """Subagents of one agent that run at once; more calls wait for a free slot."""
 
 
 class AuthSettings(_Section):
@@ -205,6 +209,9 @@ class Settings(_Section):
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
     context: ContextSettings = Field(default_factory=ContextSettings)
     permissions: PermissionsSettings = Field(default_factory=PermissionsSettings)
+    fast_model: str = ""
+    """A smaller, faster model for side work (subagents with `model: fast`); "" = the
+    main model."""
     model_pricing: dict[str, Any] = Field(default_factory=dict)
     """Prices per model id (USD per 1M tokens), overriding the built-in table."""
     mcp_servers: dict[str, Any] = Field(default_factory=dict)

@@ -57,6 +57,8 @@ GATED_KEYS: tuple[str, ...] = (
     "env",
     "mcpServers",
     "mcp",
+    "model.maxSubagentDepth",
+    "model.maxConcurrentSubagents",
     "hooks",
     "hooksConfig",
     "advanced",
@@ -84,6 +86,7 @@ SAFE_KEYS: tuple[str, ...] = (
     "permissions.ask",
     "permissions.deny",
     "modelPricing",
+    "fastModel",
     "ui",
 )
 """Project keys that apply everywhere: they change how qwen-code looks or talks to the

@@ -2,7 +2,8 @@
 
 Imports inside functions count (they only hide a cycle, they do not remove it); imports
 under `if TYPE_CHECKING:` do not (they never run). The core packages keep one direction:
-llm < config < sandbox < tools < mcp < agent < session, and nothing below imports what is above it.
+llm < config < sandbox < tools < mcp < agent < subagents < session, and nothing below
+imports what is above it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "qwen_code"
 
-CORE_ORDER = ("llm", "config", "sandbox", "tools", "mcp", "agent", "session")
+CORE_ORDER = ("llm", "config", "sandbox", "tools", "mcp", "agent", "subagents", "session")
 """The core layers, lowest first. `config` stands for the settings modules at the top of
 the package (config, settings_*, trust, credentials, memory, prompts)."""
 CONFIG_MODULES = {
@@ -127,8 +128,8 @@ def test_no_module_import_cycle() -> None:
 
 
 def test_core_packages_point_one_way() -> None:
-    """llm < config < sandbox < tools < mcp < agent < session: an import from a lower layer
-    to a higher one is a cycle waiting to happen."""
+    """llm < config < ... < subagents < session: an import from a lower layer to a higher
+    one is a cycle waiting to happen."""
     rank = {name: index for index, name in enumerate(CORE_ORDER)}
     upward = []
     for module, targets in import_graph().items():

@@ -17,6 +17,7 @@ from qwen_code.session.live import Session, SessionObserver
 from qwen_code.session.persistence import Persistence
 from qwen_code.session.setup import open_session
 from qwen_code.session.store import list_sessions
+from qwen_code.subagents.definitions import SubagentDef
 from qwen_code.tools.base import ToolKind
 from tests.fakeserver import FakeLLM, call, text, tool_turn
 
@@ -195,26 +196,26 @@ async def test_a_subagent_shares_the_client_and_tools_and_has_its_own_conversati
 ) -> None:
     log: list[str] = []
     session = await session_in(root, tmp_path / "home", observers=[Recorder("o", log)])
-    helper = session.subagent(
-        "You are a careful helper.", tools=["read_file", "write_file"], max_turns=5
+    helper_def = SubagentDef(
+        name="helper",
+        description="d",
+        system_prompt="You are a careful helper.",
+        source="user",
+        tools=("read_file", "write_file"),
     )
     fake_llm.script(
         tool_turn(call("write_file", file_path="c.py", content="C = 3\n")), text("wrote c")
     )
     try:
-        assert helper.model is session.client
-        assert helper.tools.registry.names() == ["read_file", "write_file"]
-        assert helper.tools.ctx is session.tool_ctx
-        assert helper.tools.approver is session.approver
-        events = [e async for e in helper.run("write c")]
+        assert session.subagents is not None
+        output = await session.subagents.run(helper_def, "write c", "write c", call_id="x")
     finally:
         await session.aclose()
-    assert isinstance(events[-1], TurnEnd)
-    assert events[-1].final_text == "wrote c"
+    assert output.content == "wrote c"
     assert (root / "c.py").read_text() == "C = 3\n"
     body = fake_llm.chat_requests[0].body
     assert body is not None
-    assert body["messages"][0] == {"role": "system", "content": "You are a careful helper."}
-    assert [t["function"]["name"] for t in body["tools"]] == ["read_file", "write_file"]
+    assert str(body["messages"][0]["content"]).startswith("You are a careful helper.")
+    assert sorted(t["function"]["name"] for t in body["tools"]) == ["read_file", "write_file"]
     assert len(session.agent.conversation.messages) == 1  # the main one is untouched
     assert log == ["o before write_file edit", "o close"]  # its changes are checkpointed

@@ -87,6 +87,8 @@ class ApprovalRequest:
     """The allow rule an "always" answer would add, e.g. `Bash(git status *)`; "" when
     no rule can cover exactly this call."""
     source: AskSource = "mode"
+    agent: str = ""
+    """The subagent whose call this is ("" for the main agent), shown with the question."""
 
     @property
     def rememberable(self) -> bool:

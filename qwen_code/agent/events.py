@@ -126,6 +126,27 @@ class TurnEnd:
     type: Literal["turn_end"] = "turn_end"
 
 
+@dataclass(**_EV)
+class SubagentEvent:
+    """Something a subagent did, passed on while the `agent` call that started it runs.
+    `event` is the subagent's own event (None: it has just started; its `TurnEnd`: it
+    stopped); a subagent's subagent nests one more `SubagentEvent` inside."""
+
+    parent_call_id: str
+    """The id of the `agent` tool call that started it."""
+    agent: str
+    description: str
+    event: Event | None = None
+    type: Literal["subagent_event"] = "subagent_event"
+
+    def innermost(self) -> tuple[SubagentEvent, Event | None]:
+        """The deepest `SubagentEvent` and its event (through nested subagents)."""
+        node = self
+        while isinstance(node.event, SubagentEvent):
+            node = node.event
+        return node, node.event
+
+
 Event: TypeAlias = (
     TextDelta
     | AssistantMessage
@@ -138,4 +159,5 @@ Event: TypeAlias = (
     | Error
     | Compressed
     | TurnEnd
+    | SubagentEvent
 )

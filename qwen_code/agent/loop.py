@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from qwen_code.agent.compress import Compressor
 from qwen_code.agent.context import ContextBudget
@@ -26,6 +26,7 @@ from qwen_code.agent.events import (
     CompressionReason,
     Error,
     Event,
+    SubagentEvent,
     TextDelta,
     ToolCallStarted,
     ToolResult,
@@ -102,8 +103,28 @@ class _Streamed:
             raise ModelError("The model stream ended without a response.", kind="server")
 
 
+class Inbox(Protocol):
+    """Messages that arrive for the model while it works or between prompts (a
+    background subagent's result): given to it before its next request."""
+
+    def take(self) -> list[str]:
+        """The messages that have arrived (each once)."""
+        ...
+
+    def waiting(self) -> bool:
+        """Whether a turn that is done should rather wait for more (headless: the run
+        ends only when the background work it started has reported)."""
+        ...
+
+    async def wait(self) -> None:
+        """Until a message arrives or nothing is left to wait for."""
+        ...
+
+
 class Agent:
     """One session's loop over a conversation, a model and the tools."""
+
+    inbox: Inbox | None = None
 
     def __init__(
         self,
@@ -133,7 +154,8 @@ class Agent:
 
     async def run(self, prompt: str) -> AsyncIterator[Event]:
         """Work on one user message until the model is done or a limit stops it."""
-        self.conversation.add_user(prompt)
+        notes = self.inbox.take() if self.inbox is not None else []
+        self.conversation.add_user("\n\n".join([*notes, prompt]))
         self.loops.reset()
         turns, last_text = 0, ""
         try:
@@ -205,6 +227,9 @@ class Agent:
             self.conversation.add_user(text_loop.note)
             yield Error(message=_TEXT_LOOP_NOTICE, kind="loop", retrying=True)
             yield Continue(text=response.text)
+        elif self.inbox is not None and self.inbox.waiting():
+            await self.inbox.wait()  # background agents the run started report first
+            yield Continue(text=response.text)
         else:
             yield Finished(text=response.text)
 
@@ -263,7 +288,11 @@ class Agent:
             raise
 
     async def _prepare(self, tools: list[dict[str, Any]]) -> Compressed | None:
-        """Before a request: repair the history, and compress it when the budget says so."""
+        """Before a request: messages that arrived are added, the history repaired, and
+        compressed when the budget says so."""
+        notes = self.inbox.take() if self.inbox is not None else []
+        if notes:
+            self.conversation.add_user("\n\n".join(notes))
         for fix in self.conversation.repair():
             log.warning("conversation repaired before the request: %s", fix)
         fitted = await self._timed(self.compressor.fit(self.conversation, self.model, tools))
@@ -344,6 +373,8 @@ class Agent:
         end of the last result, so the history stays a valid call/result sequence."""
         last_id = response.tool_calls[-1].id
         async for event in self.tools.run(response.tool_calls):
+            if isinstance(event, SubagentEvent):
+                self._count_subagent(event)
             if isinstance(event, ToolResult):
                 event = self._fit_result(event)
                 notes = [self.loops.note_for(event), note if event.call.id == last_id else None]
@@ -352,6 +383,12 @@ class Agent:
                     event = dataclasses.replace(event, output=f"{event.output}\n\n{extra}")
                 self.conversation.add_tool_result(event.call.id, event.output)
             yield event
+
+    def _count_subagent(self, event: SubagentEvent) -> None:
+        """A subagent's requests count in this agent's usage (and so in the session's)."""
+        _, inner = event.innermost()
+        if isinstance(inner, AssistantMessage | Compressed) and inner.usage is not None:
+            self.usage = self.usage + inner.usage
 
     def _fit_result(self, result: ToolResult) -> ToolResult:
         """Cap one tool result at a safe share of the context window (head and tail)."""

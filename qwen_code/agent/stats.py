@@ -14,6 +14,7 @@ from qwen_code.agent.events import (
     AssistantMessage,
     Compressed,
     Event,
+    SubagentEvent,
     ToolResult,
     TurnEnd,
     UsageInfo,
@@ -45,6 +46,12 @@ class SessionStats:
     _unpriced: list[UsageInfo] = field(default_factory=list, init=False, repr=False)
 
     def observe(self, event: Event) -> None:
+        if isinstance(event, SubagentEvent):
+            self._subagent(event)
+        else:
+            self._own(event)
+
+    def _own(self, event: Event) -> None:
         match event:
             case AssistantMessage(usage=usage):
                 self.requests += 1
@@ -68,6 +75,17 @@ class SessionStats:
                     self._unpriced.append(usage)
             case TurnEnd():
                 self.prompts += 1
+
+    def _subagent(self, event: SubagentEvent) -> None:
+        """A subagent's requests, tool calls and denials count as the session's; its
+        context is its own, so the window figure stays the main conversation's."""
+        _, inner = event.innermost()
+        if isinstance(inner, AssistantMessage | Compressed):
+            last = self.last_prompt_tokens
+            self._own(inner)
+            self.last_prompt_tokens = last
+        elif isinstance(inner, ToolResult | ApprovalRequested):
+            self._own(inner)
 
     def settle(self, model: str, pricing: PriceTable | None = None) -> CostTotals:
         """Price the requests observed since the last call at `model`'s prices (`pricing`,

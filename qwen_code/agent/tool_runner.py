@@ -8,10 +8,12 @@ whether it ran, was denied, or had bad arguments.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from qwen_code.agent.approval import (
     Allow,
@@ -28,7 +30,10 @@ from qwen_code.agent.approval import (
 from qwen_code.agent.events import ApprovalRequested, Event, ToolCall, ToolCallStarted, ToolResult
 from qwen_code.config import ApprovalMode
 from qwen_code.tools.base import ToolContext, ToolKind, ToolOutput
+from qwen_code.tools.events import CURRENT_CALL, PROGRESS
 from qwen_code.tools.registry import ToolRegistry, ValidCall
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -41,6 +46,8 @@ class ToolRunner:
     """Allow, ask and deny rules (and "always" answers); see `approval.decide`."""
     before_change: Callable[[ToolCall, ToolKind], Awaitable[None]] | None = None
     """Called before a tool that changes the workspace runs (checkpoints hook in here)."""
+    agent_label: str = ""
+    """The subagent these calls are made for ("" for the main agent), named in approvals."""
 
     def __post_init__(self) -> None:
         if self.permissions.workspace is None:
@@ -49,10 +56,11 @@ class ToolRunner:
             self.permissions.home = self.ctx.home
         self.ctx.approval_mode = self.mode
 
-    def restricted(self, names: Collection[str]) -> ToolRunner:
-        """A runner for only these tools, sharing everything else: context, approver,
-        mode, rules and the before-change hook (a subagent's tools)."""
-        return dataclasses.replace(self, registry=self.registry.subset(names))
+    def restricted(self, names: Collection[str], **changes: Any) -> ToolRunner:
+        """A runner for only these tools, sharing everything else: approver, rules and
+        the before-change hook (a subagent's tools); `changes` replace other fields
+        (its own context, mode and label)."""
+        return dataclasses.replace(self, registry=self.registry.subset(names), **changes)
 
     def set_mode(self, mode: ApprovalMode) -> None:
         """Switch approval mode mid-session (the workspace boundary stays)."""
@@ -93,8 +101,11 @@ class ToolRunner:
             return
         for call, valid in batch:
             yield ToolCallStarted(call=call, summary=valid.tool.summary(valid.params))
-        results = await asyncio.gather(*(self._execute(call, valid) for call, valid in batch))
-        for result, output in results:
+        holder: list[list[tuple[ToolResult, ToolOutput]]] = []
+        gather = lambda: asyncio.gather(*(self._execute(c, v) for c, v in batch))  # noqa: E731
+        async for event in _with_progress(gather, holder):
+            yield event
+        for result, output in holder[0]:
             yield result
             for event in output.events:
                 yield event
@@ -124,7 +135,10 @@ class ToolRunner:
                 return
         if self.before_change is not None:
             await self.before_change(call, prepared.tool.kind)
-        result, output = await self._execute(call, prepared)
+        holder: list[tuple[ToolResult, ToolOutput]] = []
+        async for event in _with_progress(lambda: self._execute(call, prepared), holder):
+            yield event
+        result, output = holder[0]
         yield result
         for event in output.events:
             yield event
@@ -156,6 +170,7 @@ class ToolRunner:
             preview=await valid.tool.preview(valid.params, self.ctx),
             suggested_rule=suggest_rule(call) if decision.source == "mode" else "",
             source=decision.source,
+            agent=self.agent_label,
         )
         answer = await self.approver(request)
         rule = answer.rule or request.suggested_rule
@@ -167,9 +182,12 @@ class ToolRunner:
         """Run the tool. Known credential values in its output are redacted here, the one
         place every result passes before the model, the session file or a checkpoint."""
         started = time.monotonic()
+        CURRENT_CALL.set(call.id)  # this task's own context: concurrent calls do not mix
         output = await self.registry.execute(valid, self.ctx)
         if output.grant_rules:
             self.permissions.extend(parse_rules(output.grant_rules, split_commas=False))
+        if output.switch_mode is not None:
+            self.set_mode(output.switch_mode)  # type: ignore[arg-type]
         redact = self.ctx.credentials.redact
         result = ToolResult(
             call=call,
@@ -180,3 +198,32 @@ class ToolRunner:
             duration_ms=int((time.monotonic() - started) * 1000),
         )
         return result, output
+
+
+async def _with_progress(work: Callable[[], Awaitable[T]], holder: list[T]) -> AsyncIterator[Any]:
+    """Run `work()`, yielding the events its tools send (`tools.events.PROGRESS`) as they
+    come; its result is appended to `holder`. Closing the generator (the turn was
+    cancelled) cancels the work."""
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    token = PROGRESS.set(queue.put_nowait)
+    try:
+        task = asyncio.ensure_future(work())  # tasks made now copy the context: tools see it
+    finally:
+        PROGRESS.reset(token)
+    try:
+        while not task.done():
+            getter = asyncio.ensure_future(queue.get())
+            try:
+                await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                getter.cancel()
+            if getter.done() and not getter.cancelled():
+                yield getter.result()
+        while not queue.empty():
+            yield queue.get_nowait()
+        holder.append(task.result())
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

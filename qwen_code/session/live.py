@@ -15,17 +15,13 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from qwen_code.agent.compress import Compressor
-from qwen_code.agent.context import ContextBudget
-from qwen_code.agent.conversation import Conversation
 from qwen_code.agent.events import Event, ToolCall
 from qwen_code.agent.loop import Agent
-from qwen_code.agent.loop_detection import LoopDetector
 from qwen_code.session.models import context_window_for, max_output_tokens, model_config
 from qwen_code.tools.base import ToolKind
 from qwen_code.tools.shell import shutdown_background_jobs
@@ -38,6 +34,7 @@ if TYPE_CHECKING:
     from qwen_code.llm.pricing import PriceTable
     from qwen_code.mcp.manager import McpManager
     from qwen_code.memory import ContextFile
+    from qwen_code.subagents.runner import Subagents
     from qwen_code.tools.base import ToolContext
     from qwen_code.tools.registry import ToolRegistry
 
@@ -94,6 +91,8 @@ class Session:
     observers: list[SessionObserver] = field(default_factory=list)
     mcp: McpManager | None = None
     """The session's MCP servers, when any is configured."""
+    subagents: Subagents | None = None
+    """What runs the `agent` tool's subagents (and holds their background tasks)."""
     started_at: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -187,36 +186,12 @@ class Session:
         budget.window = context_window_for(self.settings, model, served)
         budget.max_output_tokens = max_output_tokens(client.config)
 
-    def subagent(
-        self, system_prompt: str, *, tools: Collection[str] | None = None, max_turns: int = -1
-    ) -> Agent:
-        """Another agent on this session's client, tools, workspace and approvals, with a
-        conversation of its own. `tools` limits it to those tool names. Its changes go
-        through this session's observers (checkpoints) like the main agent's."""
-        parent = self.agent
-        runner = self.runner if tools is None else self.runner.restricted(tools)
-        budget = parent.budget
-        return Agent(
-            model=parent.model,
-            tools=runner,
-            conversation=Conversation.with_system(system_prompt),
-            max_turns=max_turns,
-            compressor=Compressor(
-                budget=ContextBudget(
-                    window=budget.window,
-                    threshold=budget.threshold,
-                    max_output_tokens=budget.max_output_tokens,
-                ),
-                project_dir=self.cwd,
-                user_dir=self.home,
-            ),
-            loops=LoopDetector(enabled=parent.loops.enabled),
-        )
-
     async def aclose(self) -> None:
         """Stop background jobs, tell the observers, close connections, remove the
         scratch directory."""
         try:
+            if self.subagents is not None:
+                await self.subagents.aclose()
             await shutdown_background_jobs(self.tool_ctx)
             if self.tool_ctx.sandbox is not None:
                 self.tool_ctx.sandbox.close()

@@ -38,8 +38,11 @@ from qwen_code.session.models import (
     pick_model,
 )
 from qwen_code.session.persistence import Persistence
-from qwen_code.session.store import LoadedSession
+from qwen_code.session.store import LoadedSession, SessionWriter
 from qwen_code.skills import discover_skills
+from qwen_code.subagents.definitions import discover_agents
+from qwen_code.subagents.runner import SUBAGENTS_KEY, Subagents
+from qwen_code.subagents.tool import AgentTool
 from qwen_code.tools.base import ToolContext, ToolLimits
 from qwen_code.tools.registry import ToolRegistry, builtin_registry
 from qwen_code.tools.shell_watch import SHELL_OPTIONS_KEY, ShellOptions
@@ -135,6 +138,7 @@ async def open_session(
         observers = persistence_for(session, resume)
     for observer in observers:
         session.observe(observer)
+    _add_subagents(session, headless=headless)
     await _start_mcp(session, approver, headless=headless)
     return session
 
@@ -162,6 +166,53 @@ async def _start_mcp(session: Session, approver: Approver, *, headless: bool) ->
         await manager.aclose()
         raise
     manager.notes.extend(skipped_notes(manager))
+
+
+def _add_subagents(session: Session, *, headless: bool) -> None:
+    """The `agent` tool and what runs its agents; subagent transcripts are saved beside
+    the session's (`<id>/subagents/<agent>-<call id>.jsonl`) when the session is."""
+    settings = session.settings
+    catalog = discover_agents(session.cwd, session.home)
+    persistence = session.observer(Persistence)
+    writer = persistence.writer if persistence is not None else None
+
+    def transcript(name: str, call_id: str) -> SessionWriter | None:
+        if writer is None:
+            return None
+        folder = writer.path.with_suffix("") / "subagents"
+        return SessionWriter(
+            folder / f"{name}-{call_id}.jsonl",
+            session_id=session.id,
+            cwd=session.cwd,
+            model=session.model,
+        )
+
+    def client_for(model: str) -> ChatClient:
+        cache = settings.model.generation_config.enable_cache_control
+        return ChatClient(model_config(settings, session.provider, model), cache_control=cache)
+
+    agents = Subagents(
+        parent=session.agent,
+        catalog=catalog,
+        max_depth=settings.model.max_subagent_depth,
+        max_concurrent=settings.model.max_concurrent_subagents,
+        fast_model=settings.fast_model,
+        client_for=client_for,
+        transcripts=transcript,
+        wait_for_background=headless,
+    )
+    tool = AgentTool(catalog)
+    session.registry.register(tool)
+    agents.reloaders.append(
+        lambda new: session.registry.register(_described(tool, new), replace=True)
+    )
+    session.tool_ctx.state[SUBAGENTS_KEY] = agents
+    session.subagents = agents
+
+
+def _described(tool: AgentTool, catalog: Any) -> AgentTool:
+    tool.describe(catalog)
+    return tool
 
 
 def persistence_for(session: Session, resume: LoadedSession | None) -> list[SessionObserver]:

@@ -19,6 +19,7 @@ from qwen_code.credentials import Credentials
 if TYPE_CHECKING:
     from qwen_code.agent.events import Event
     from qwen_code.sandbox.manager import Sandbox
+    from qwen_code.tools.user_input import UserChannel
     from qwen_code.tools.workspace import Workspace
 
 ToolKind: TypeAlias = Literal["read", "edit", "execute", "think"]
@@ -51,6 +52,9 @@ class ToolOutput:
     """Extra events the loop yields after the result (e.g. the todo list)."""
     grant_rules: tuple[str, ...] = ()
     """Allow rules for the rest of the session (a loaded skill's `allowed-tools`)."""
+    switch_mode: str | None = None
+    """An approval mode to switch the session to once this result is in (the user
+    approved a plan through `exit_plan_mode`)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -88,6 +92,9 @@ class ToolContext:
     approval_mode: str = "default"
     """The session's approval mode now (kept up to date by the tool runner): `auto`
     sandboxing depends on it."""
+    user: UserChannel | None = None
+    """How a tool reaches the person at the keyboard (questions, plan approval); None
+    when nobody can answer (headless, a subagent)."""
 
     def scratch(self) -> Path:
         """The scratch directory, created on first use."""

@@ -3,8 +3,16 @@ on to the front ends with its own (`qwen_code.agent.events.Event`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
+
+PROGRESS: ContextVar[Callable[[Any], None] | None] = ContextVar("tool_progress", default=None)
+"""Where a running tool may send events while it works (a subagent's steps): set by the
+tool runner around each execution; the runner yields them to the loop as they come."""
+CURRENT_CALL: ContextVar[str] = ContextVar("tool_call_id", default="")
+"""The id of the tool call being executed (for events that name their parent call)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

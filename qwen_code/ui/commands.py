@@ -50,6 +50,7 @@ def command(
 
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "qwen_code.ui.commands_agents",
     "qwen_code.ui.commands_compress",
     "qwen_code.ui.commands_custom",
     "qwen_code.ui.commands_directory",

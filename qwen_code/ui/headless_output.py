@@ -18,6 +18,7 @@ from qwen_code.agent.events import (
     Compressed,
     Error,
     Event,
+    SubagentEvent,
     TextDelta,
     ToolCallStarted,
     ToolNotice,
@@ -90,6 +91,9 @@ class Recorder:
         self._calls: dict[str, dict[str, Any]] = {}
 
     def observe(self, event: Event) -> None:
+        if isinstance(event, SubagentEvent):
+            self._subagent(event)
+            return
         match event:
             case ToolCallStarted(call=call):
                 entry = {"id": call.id, "name": call.name, "arguments": call.arguments}
@@ -110,6 +114,19 @@ class Recorder:
                 self.outcome.reason, self.outcome.result = reason, text
                 self.outcome.num_turns = turns
                 self.outcome.error = error or self.outcome.error
+
+    def _subagent(self, event: SubagentEvent) -> None:
+        """A subagent's requests count in the run's usage and cost, its refusals in the
+        denials; its tool calls are its own."""
+        _, inner = event.innermost()
+        match inner:
+            case AssistantMessage(usage=usage) if usage is not None:
+                self.outcome.usage = self.outcome.usage + usage
+                self.outcome.requests.append(usage)
+            case ApprovalRequested(call=call, decision="denied"):
+                self.outcome.denials.append(
+                    {"tool_name": call.name, "tool_use_id": call.id, "tool_input": call.arguments}
+                )
 
 
 class Printer(Protocol):
@@ -181,6 +198,11 @@ class TextPrinter:
             self._note(f"qwen-code: {event.message}")
             return
         if not self.progress:
+            return
+        if isinstance(event, SubagentEvent):
+            node, inner = event.innermost()
+            if isinstance(inner, ToolCallStarted):
+                self._note(f"  ↳ {node.agent}: {inner.call.name} {inner.summary}".rstrip())
             return
         match event:
             case ToolCallStarted(call=call, summary=summary):
@@ -291,6 +313,9 @@ class StreamJsonPrinter:
         )
 
     def event(self, event: Event) -> None:
+        if isinstance(event, SubagentEvent):
+            self._subagent(event)
+            return
         match event:
             case TextDelta(text=text) if self.partial:
                 self._partial_text(text)
@@ -315,6 +340,28 @@ class StreamJsonPrinter:
                 self._emit(
                     {"type": "system", "subtype": "notice", "level": level, "message": message}
                 )
+
+    def _subagent(self, event: SubagentEvent) -> None:
+        """A subagent's messages, marked with the `agent` call they belong to
+        (`parent_tool_use_id`), as Claude Code marks its Task tool's."""
+        node, inner = event.innermost()
+        match inner:
+            case AssistantMessage():
+                message = assistant_message(inner, self.info)
+            case ToolResult(call=call, output=output, is_error=is_error):
+                message = _user_message(
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": call.id,
+                        "content": output,
+                        "is_error": is_error,
+                    }
+                )
+            case _:
+                return
+        message["parent_tool_use_id"] = node.parent_call_id
+        self._end_partial()
+        self._emit(message)
 
     def _partial_text(self, text: str) -> None:
         if not self._streaming:

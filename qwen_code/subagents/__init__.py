@@ -1,0 +1,1 @@
+"""Subagents: agent definitions, the `agent` tool, and running agents inside a session."""
