@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from qwen_code.session.setup import open_session
 from qwen_code.session.store import sessions_dir
 from tests.fakescript import Turn
 from tests.fakeserver import FakeLLM, call, text, tool_turn
+from tests.helpers import run_qwen_code
 
 pytestmark = pytest.mark.usefixtures("fake_llm")
 
@@ -351,3 +354,66 @@ async def test_transcripts_are_saved_beside_the_session(
         {"role": "user", "content": "p"},
         {"role": "assistant", "content": "sub answer"},
     ]
+
+
+def test_stream_json_marks_subagent_messages_with_their_parent_call(
+    root: Path, fake_llm: FakeLLM
+) -> None:
+    router = Router(
+        {
+            "main": [tool_turn(call("agent", description="d", prompt="read a")), text("fine")],
+            "general": [tool_turn(call("read_file", file_path="a.py")), text("A = 1")],
+        }
+    )
+    fake_llm.script(*[router] * 4)
+    result = run_qwen_code(root, "-p", "go", "-y", "-o", "stream-json")
+    assert result.returncode == 0, result.stderr
+    messages = [json.loads(line) for line in result.stdout.splitlines()]
+    agent_call = messages[1]["message"]["content"][0]
+    assert agent_call["name"] == "agent"
+    inner = [m for m in messages if m.get("parent_tool_use_id")]
+    assert [m["type"] for m in inner] == ["assistant", "user", "assistant"]
+    assert {m["parent_tool_use_id"] for m in inner} == {agent_call["id"]}
+    assert inner[0]["message"]["content"][0]["name"] == "read_file"
+    report = messages[-1]
+    assert report["type"] == "result" and report["result"] == "fine"
+    assert report["num_turns"] == 2  # the main agent's requests; the agent's are its own
+    assert report["usage"]["input_tokens"] == sum(
+        m["message"]["usage"]["input_tokens"] for m in messages if m["type"] == "assistant"
+    )
+
+
+def test_a_session_killed_mid_subagent_continues_with_c(
+    root: Path, tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    started = threading.Event()
+
+    def route(body: dict[str, Any]) -> Turn:
+        if Router.who(body) == "main":
+            if any(m["role"] == "tool" for m in body["messages"]):
+                return text("resumed fine")
+            return tool_turn(call("agent", description="slow", prompt="p"))
+        started.set()
+        return Turn(text="never", delay_s=60)
+
+    fake_llm.script(route, route)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qwen_code", "-p", "go", "-y"],
+        cwd=root,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert started.wait(60)
+    finally:
+        proc.kill()
+        proc.wait()
+    fake_llm.script(route)
+    result = run_qwen_code(root, "-c", "-p", "and now?", "-y")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "resumed fine"
+    body = fake_llm.chat_requests[-1].body
+    assert body is not None
+    roles = [m["role"] for m in body["messages"]]
+    assert roles[-3:] == ["assistant", "tool", "user"]  # the unanswered call was closed

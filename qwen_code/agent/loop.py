@@ -374,7 +374,7 @@ class Agent:
         last_id = response.tool_calls[-1].id
         async for event in self.tools.run(response.tool_calls):
             if isinstance(event, SubagentEvent):
-                self._count_subagent(event)
+                self.count_subagent(event)
             if isinstance(event, ToolResult):
                 event = self._fit_result(event)
                 notes = [self.loops.note_for(event), note if event.call.id == last_id else None]
@@ -384,7 +384,7 @@ class Agent:
                 self.conversation.add_tool_result(event.call.id, event.output)
             yield event
 
-    def _count_subagent(self, event: SubagentEvent) -> None:
+    def count_subagent(self, event: SubagentEvent) -> None:
         """A subagent's requests count in this agent's usage (and so in the session's)."""
         _, inner = event.innermost()
         if isinstance(inner, AssistantMessage | Compressed) and inner.usage is not None:

@@ -220,6 +220,9 @@ class Subagents:
         self._arrived.set()  # a waiter re-checks what is left
 
     def _watch(self, event: SubagentEvent) -> None:
+        """A background agent's step: its usage counts now (no `agent` call carries
+        it), and the watchers see it."""
+        self.parent.count_subagent(event)
         for watcher in self.watchers:
             watcher(event)
 

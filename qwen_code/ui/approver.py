@@ -8,6 +8,7 @@ none (a/p/u then allow once). Ctrl+C denies and cancels the turn.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -98,8 +99,14 @@ class InteractiveApprover:
             key_bindings=_choice_bindings(), input=input, output=output
         )
         self._note = PromptSession[str](input=input, output=output)
+        self._one_at_a_time = asyncio.Lock()
+        """Subagents running at once may ask at once: one question on screen at a time."""
 
     async def __call__(self, request: ApprovalRequest) -> ApprovalAnswer:
+        async with self._one_at_a_time:
+            return await self._ask(request)
+
+    async def _ask(self, request: ApprovalRequest) -> ApprovalAnswer:
         self.before_ask()
         self._show(request)
         choice = await self._keys.prompt_async(self._question(request))
@@ -132,6 +139,10 @@ class InteractiveApprover:
 
     def _show(self, request: ApprovalRequest) -> None:
         call = request.call
+        if request.agent:  # the main agent's calls are on screen already; a subagent's not
+            line = Text.assemble(("  ", ""), (request.agent, "bold magenta"), " (subagent): ")
+            line.append(f"{call.name} {request.summary}".rstrip())
+            self.console.print(line)
         if call.name == "run_shell_command":
             command = str(call.arguments.get("command", ""))
             self.console.print(Text(f"  $ {command}", style="bold"))

@@ -194,10 +194,14 @@ def _note(err: IO[str], line: str) -> None:
     err.flush()
 
 
+def _drive_one(event: Event, printer: Printer, recorder: Recorder) -> None:
+    recorder.observe(event)
+    printer.event(event)
+
+
 async def _drive(events: AsyncIterator[Event], printer: Printer, recorder: Recorder) -> None:
     async for event in events:
-        recorder.observe(event)
-        printer.event(event)
+        _drive_one(event, printer, recorder)
 
 
 async def run_headless(
@@ -243,6 +247,8 @@ async def run_headless(
     printer = printer_for(output_format, out=out, err=err, partial=partial)
     recorder = Recorder()
     printer.start(info)
+    if session.subagents is not None:  # background agents' steps, outside any call
+        session.subagents.watchers.append(lambda event: _drive_one(event, printer, recorder))
     try:
         prompt = await expand_custom_command(session, prompt, err)
         await _drive(session.run(prompt), printer, recorder)

@@ -24,6 +24,7 @@ from qwen_code.agent.events import (
     Compressed,
     Error,
     Event,
+    SubagentEvent,
     TextDelta,
     TodosUpdated,
     ToolCallStarted,
@@ -33,6 +34,7 @@ from qwen_code.agent.events import (
     Usage,
 )
 from qwen_code.ui.markdown_stream import MarkdownStream
+from qwen_code.ui.subagent_lines import RunningAgents
 from qwen_code.ui.terminal import NARROW_WIDTH, Symbols, Thinking, symbols_for
 
 __all__ = ["EventRenderer", "Thinking", "clean", "diff_stats", "render_diff", "shell_output"]
@@ -128,8 +130,11 @@ class EventRenderer:
         self._approved: set[str] = set()  # calls whose change the user saw when approving
         self._error_shown: str | None = None
         self._in_turn = False
+        self.agents = RunningAgents()
+        self.thinking.details = lambda: self.agents.lines(self.symbols.dot)
 
     def start_turn(self) -> None:
+        self.agents.clear()
         self._last, self._last_call, self._error_shown = "", None, None
         self._streamed = False
         self._labels.clear()
@@ -155,6 +160,17 @@ class EventRenderer:
             case ToolNotice(message=message):
                 self._quiet()
                 self._line(Text(f"  {message}"), "yellow")
+            case Usage() | Compressed():
+                self._info(event)
+            case Error():
+                self._error(event)
+            case TurnEnd():
+                self._turn_end(event)
+            case SubagentEvent():
+                self._subagent(event)
+
+    def _info(self, event: Usage | Compressed) -> None:
+        match event:
             case Usage(request=request, total=total) if self.verbose:
                 self._quiet()
                 self._line(
@@ -163,8 +179,6 @@ class EventRenderer:
                     f"{self.symbols.dot} {total.total_tokens:,} this session",
                     "dim",
                 )
-            case Error():
-                self._error(event)
             case Compressed(before_tokens=before, after_tokens=after, method=method):
                 self._quiet()
                 how = {
@@ -173,8 +187,17 @@ class EventRenderer:
                     "dropped": "oldest turns dropped",
                 }[method]
                 self._line(f"  Context compressed ({how}): {before:,} → {after:,} tokens", "dim")
-            case TurnEnd():
-                self._turn_end(event)
+
+    def _subagent(self, event: SubagentEvent) -> None:
+        self.agents.update(event)
+        if not self.thinking.running:  # stopped by a subagent's approval question
+            self._wait("Running", delay=0.0)
+
+    def note(self, line: Text) -> None:
+        """A line from outside the turn's own events (a background agent finished)."""
+        self._quiet()
+        self._line(line)
+        self._wait("Running", delay=0.0)
 
     def pause(self) -> None:
         """Stop the spinner and print all pending text, e.g. before a prompt."""

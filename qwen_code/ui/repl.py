@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.text import Text
 
 from qwen_code import __version__
+from qwen_code.agent.events import SubagentEvent, TurnEnd
 from qwen_code.agent.stats import SessionStats
 from qwen_code.config import ApprovalMode, Provider, Settings, project_id
 from qwen_code.environment import Environment
@@ -66,6 +67,8 @@ class Repl:
         self.exit_requested = False
         self.started = time.monotonic()
         commands.load_command_modules(self)
+        if session.subagents is not None:
+            session.subagents.watchers.append(self._background_step)
         self.prompt = prompt_session or self._prompt_session()
 
     # --- input -------------------------------------------------------------------------
@@ -138,9 +141,12 @@ class Repl:
         cost = self.stats.settle(self.session.model, self.session.pricing).cost_usd
         spent = f" │ {format_usd(cost)}" if cost is not None and self.stats.requests else ""
         sandbox = self.sandbox_label(mode)
+        agents = self.session.subagents
+        working = len(agents.running()) if agents is not None else 0
+        background = f" │ {working} agent{'s' * (working != 1)} working" if working else ""
         return (
             f" {self.session.model} │ {mode} (shift+tab){sandbox} │ {self.context_line()}"
-            f"{spent}{shell}"
+            f"{spent}{background}{shell}"
         )
 
     def sandbox_label(self, mode: str) -> str:
@@ -282,6 +288,28 @@ class Repl:
                 self.renderer.handle(event)
         except ModelError as exc:  # raised before the loop could report it
             self.console.print(f"[red]{exc}[/red]")
+
+    def _background_step(self, event: SubagentEvent) -> None:
+        """A background agent's step: counted, shown live during a turn; its end is
+        announced (its report reaches the model with the next message)."""
+        self.stats.observe(event)
+        if self.io.turn is not None:
+            self.renderer.handle(event)
+        if not isinstance(event.event, TurnEnd):
+            return
+        line = Text("  ⎿ ", style="dim")
+        line.append(event.agent, style="magenta")
+        line.append(
+            f" finished in the background ({event.description}); its report goes to the "
+            "model with your next message.",
+            style="dim",
+        )
+        if self.io.turn is not None:
+            self.renderer.note(line)
+        else:
+            from prompt_toolkit.application import run_in_terminal
+
+            run_in_terminal(lambda: self.console.print(line))
 
     # --- state changes -------------------------------------------------------------------
 

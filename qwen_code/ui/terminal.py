@@ -15,7 +15,7 @@ import locale
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -216,6 +216,8 @@ class Thinking:
         self._spinner = Spinner(self.symbols.spinner, style="cyan")
         self._live: Live | None = None
         self._started = 0.0
+        self.details: Callable[[], list[Text]] | None = None
+        """Lines shown under the spinner (running subagents)."""
 
     @property
     def running(self) -> bool:
@@ -261,3 +263,5 @@ class Thinking:
             line.append(f" {self.symbols.dot} {self.hint}", style="dim")
         self._spinner.update(text=line)
         yield self._spinner.render(time.monotonic())
+        if self.details is not None:
+            yield from self.details()
