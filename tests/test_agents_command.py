@@ -88,15 +88,55 @@ async def test_list_shows_this_sessions_subagents(repl: tuple[Repl, PipeInput]) 
     done.status, done.ended = "completed", done.started + 75
     agents.tasks.append(done)
     agents.tasks.append(SubagentTask("general-purpose", "find the bug", "call_2", False))
-    agents.tasks.append(  # ran in the foreground and finished: not listed
+    agents.tasks.append(
         SubagentTask("general-purpose", "old inline job", "call_3", False, status="completed")
     )
     await commands.dispatch(r, "/agents")
     shown = output(r)
-    assert "explorer" in shown and "map the [api] layer" in shown and "completed" in shown
+    assert "1. explorer" in shown and "map the [api] layer" in shown and "completed" in shown
     assert "1 min 15 s" in shown
-    assert "find the bug" in shown and "running" in shown
-    assert "old inline job" not in shown
+    assert "2. general-purpose" in shown and "find the bug" in shown and "running" in shown
+    assert "3. general-purpose" in shown and "old inline job" in shown
+
+
+async def test_show_expands_what_a_subagent_did(
+    repl: tuple[Repl, PipeInput], tmp_path: Path
+) -> None:
+    r, _ = repl
+    agents = r.session.subagents
+    assert agents is not None
+    transcript = tmp_path / "explorer-call_1.jsonl"
+    records = [
+        {"type": "session", "id": "x"},
+        {"type": "message", "message": {"role": "user", "content": "Where is [A]?"}},
+        {
+            "type": "message",
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "grep_search", "arguments": '{"pattern": "A ="}'},
+                    }
+                ],
+            },
+        },
+        {"type": "message", "message": {"role": "tool", "tool_call_id": "c1", "content": "a.py:1"}},
+        {"type": "message", "message": {"role": "assistant", "content": "A is in a.py:1"}},
+    ]
+    transcript.write_text("\n".join(json.dumps(x) for x in records) + "\n{torn")
+    task = SubagentTask("explorer", "find A", "call_1", False, status="completed")
+    task.transcript = transcript
+    agents.tasks.append(task)
+    await commands.dispatch(r, "/agents show 1")
+    shown = output(r)
+    assert "Task: Where is [A]?" in shown
+    assert "● grep_search" in shown and "⎿ a.py:1" in shown
+    assert "A is in a.py:1" in shown
+    await commands.dispatch(r, "/agents show 7")
+    assert "Usage: /agents show N" in output(r)
 
 
 async def test_create_writes_the_agent_after_a_yes(

@@ -10,7 +10,6 @@ Everything the model, the user or a file wrote is printed as rich `Text`, never 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import re
 import time
@@ -30,7 +29,8 @@ from qwen_code.subagents.definitions import (
     parse_agent_text,
     render_agent_file,
 )
-from qwen_code.subagents.runner import USER_ONLY_TOOLS
+from qwen_code.subagents.runner import USER_ONLY_TOOLS, SubagentTask
+from qwen_code.ui.agent_transcript import show_transcript
 from qwen_code.ui.commands import command
 
 if TYPE_CHECKING:
@@ -80,12 +80,12 @@ class Draft:
 
 
 def _complete_args(repl: Repl) -> list[str]:
-    return ["list", "create", "create --user"]
+    return ["list", "create", "create --user", "show"]
 
 
 @command(
     "agents",
-    "Subagents: list them, or write one: /agents create [--user] DESCRIPTION",
+    "Subagents: list them, /agents show N (what one did), /agents create [--user] DESCRIPTION",
     args=_complete_args,
 )
 async def _agents(repl: Repl, args: str) -> None:
@@ -94,6 +94,8 @@ async def _agents(repl: Repl, args: str) -> None:
         show_agents(repl)
     elif action == "create":
         await create_agent(repl, rest.strip())
+    elif action == "show":
+        show_task(repl, rest.strip())
     else:
         repl.console.print(Text(USAGE, style="red"))
 
@@ -106,26 +108,11 @@ def current_catalog(repl: Repl) -> tuple[AgentCatalog, bool]:
     then brought up to date, so the list shown is the one the model gets)."""
     session = repl.session
     fresh = discover_agents(session.cwd, session.home)
-    agents = getattr(session, "subagents", None)
-    if agents is None or getattr(agents, "catalog", fresh) == fresh:
+    agents = session.subagents
+    if agents is None or agents.catalog == fresh:
         return fresh, False
-    _reload(agents, fresh)
+    agents.reload(fresh)
     return fresh, True
-
-
-def _reload(agents: Any, catalog: AgentCatalog) -> None:
-    """`Subagents.reload`, with the new catalog where it takes one."""
-    reload = getattr(agents, "reload", None)
-    if not callable(reload):
-        return
-    try:
-        takes_catalog = bool(inspect.signature(reload).parameters)
-    except (TypeError, ValueError):
-        takes_catalog = True
-    if takes_catalog:
-        reload(catalog)
-    else:
-        reload()
 
 
 def show_agents(repl: Repl) -> None:
@@ -188,21 +175,35 @@ def _display(repl: Repl, path: Path) -> str:
         return str(path)
 
 
+def _session_tasks(repl: Repl) -> list[SubagentTask]:
+    agents = repl.session.subagents
+    return list(agents.tasks) if agents is not None else []
+
+
+def show_task(repl: Repl, which: str) -> None:
+    """`/agents show N`: the N-th subagent of this session (see `/agents`), expanded."""
+    tasks = _session_tasks(repl)
+    if not which.isdigit() or not 1 <= int(which) <= len(tasks):
+        count = f"1-{len(tasks)}" if tasks else "none yet"
+        repl.console.print(Text(f"Usage: /agents show N (this session's subagents: {count})"))
+        return
+    task = tasks[int(which) - 1]
+    repl.console.print(Text.assemble((task.name, "bold magenta"), f"  {task.description}"))
+    if task.transcript is None or not task.transcript.exists():
+        repl.console.print(Text("No transcript (session recording is off).", style="dim"))
+        return
+    show_transcript(repl.console, task.transcript)
+
+
 def _show_tasks(repl: Repl) -> None:
-    agents = getattr(repl.session, "subagents", None)
-    tasks = [
-        task
-        for task in getattr(agents, "tasks", None) or ()
-        if getattr(task, "background", False) or getattr(task, "status", "") == "running"
-    ]
+    tasks = _session_tasks(repl)
     if not tasks:
         return
-    repl.console.print(Text("Subagents of this session (running, or run in the background):"))
-    for task in tasks:
-        ended = getattr(task, "ended", None)
-        elapsed = (ended if ended is not None else time.monotonic()) - task.started
+    repl.console.print(Text("Subagents of this session (/agents show N for what one did):"))
+    for number, task in enumerate(tasks, 1):
+        elapsed = (task.ended if task.ended is not None else time.monotonic()) - task.started
         kind = " · background" if task.background else ""
-        line = Text(f"  {task.name}", style="bold")
+        line = Text(f"  {number}. {task.name}", style="bold")
         line.append(f"  {task.description}  ")
         line.append(f"{task.status} · {format_elapsed(elapsed)}{kind}", style=_status(task.status))
         repl.console.print(line)
@@ -332,9 +333,9 @@ async def _confirm_and_write(
         console.print(Text(f"Could not write {path}: {exc}", style="red"))
         return
     console.print(Text(f"Wrote {_display(repl, path)}."))
-    agents = getattr(repl.session, "subagents", None)
+    agents = repl.session.subagents
     if agents is not None:
-        _reload(agents, discover_agents(repl.session.cwd, repl.session.home))
+        agents.reload(discover_agents(repl.session.cwd, repl.session.home))
         console.print(
             Text(f"The model can use the {draft.name} agent from its next request.", style="dim")
         )
