@@ -84,6 +84,7 @@ class InteractiveApprover:
         *,
         cwd: Path,
         before_ask: Callable[[], None] = lambda: None,
+        after_ask: Callable[[], None] = lambda: None,
         cancel_turn: Callable[[], None] = lambda: None,
         input: Input | None = None,
         output: Output | None = None,
@@ -94,6 +95,7 @@ class InteractiveApprover:
         self.project_trusted = project_trusted
         """False in a folder not trusted: its project allow rules are ignored at start-up."""
         self.before_ask = before_ask
+        self.after_ask = after_ask
         self.cancel_turn = cancel_turn
         self._keys = PromptSession[Choice](
             key_bindings=_choice_bindings(), input=input, output=output
@@ -104,7 +106,10 @@ class InteractiveApprover:
 
     async def __call__(self, request: ApprovalRequest) -> ApprovalAnswer:
         async with self._one_at_a_time:
-            return await self._ask(request)
+            try:
+                return await self._ask(request)
+            finally:
+                self.after_ask()
 
     async def _ask(self, request: ApprovalRequest) -> ApprovalAnswer:
         self.before_ask()

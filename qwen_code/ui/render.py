@@ -130,11 +130,13 @@ class EventRenderer:
         self._approved: set[str] = set()  # calls whose change the user saw when approving
         self._error_shown: str | None = None
         self._in_turn = False
+        self._asking = False  # a question is on screen: nothing may redraw below it
         self.agents = RunningAgents()
         self.thinking.details = lambda: self.agents.lines(self.symbols.dot)
 
     def start_turn(self) -> None:
         self.agents.clear()
+        self._asking = False
         self._last, self._last_call, self._error_shown = "", None, None
         self._streamed = False
         self._labels.clear()
@@ -190,7 +192,7 @@ class EventRenderer:
 
     def _subagent(self, event: SubagentEvent) -> None:
         self.agents.update(event)
-        if not self.thinking.running:  # stopped by a subagent's approval question
+        if not self.thinking.running and not self._asking:  # after a subagent's question
             self._wait("Running", delay=0.0)
 
     def note(self, line: Text) -> None:
@@ -203,6 +205,13 @@ class EventRenderer:
         """Stop the spinner and print all pending text, e.g. before a prompt."""
         self.thinking.stop()
         self._end_text()
+        self._asking = True
+
+    def resume(self) -> None:
+        """The question is answered: the spinner may come back (subagents still run)."""
+        self._asking = False
+        if self.agents:
+            self._wait("Running", delay=0.0)
 
     def abort(self) -> None:
         """The turn was cancelled: print the text so far as-is and stop the spinner."""

@@ -145,8 +145,8 @@ class Repl:
         working = len(agents.running()) if agents is not None else 0
         background = f" │ {working} agent{'s' * (working != 1)} working" if working else ""
         return (
-            f" {self.session.model} │ {mode} (shift+tab){sandbox} │ {self.context_line()}"
-            f"{spent}{background}{shell}"
+            f" {self.session.model} │ {mode} (shift+tab){sandbox}{background} │ "
+            f"{self.context_line()}{spent}{shell}"
         )
 
     def sandbox_label(self, mode: str) -> str:

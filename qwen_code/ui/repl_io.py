@@ -43,6 +43,7 @@ class ReplIO:
             self.console,
             cwd=cwd,
             before_ask=self.renderer.pause,
+            after_ask=self.renderer.resume,
             cancel_turn=self.cancel_turn,
             input=self.input,
             output=self.output,
