@@ -302,7 +302,7 @@ class Subagents:
             model=self._model(definition.model),
             tools=tools,
             conversation=Conversation.with_system(_system_prompt(definition, ctx.workspace.root)),
-            max_turns=definition.max_turns or -1,
+            max_turns=definition.max_turns or parent.max_turns,
             compressor=Compressor(
                 budget=ContextBudget(
                     window=budget.window,
