@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
+from qwen_code.front_matter import body_of, one_line, split_front_matter
+
 Source: TypeAlias = Literal["project", "user"]
 
 SKILL_FILE = "SKILL.md"
 _NAME = re.compile(r"^[\w:.-]+$")
-_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
 MAX_SKILL_BYTES = 256_000
 
 
@@ -41,9 +42,7 @@ class Skill:
 
     def body(self) -> str:
         """The instructions (SKILL.md without its front matter)."""
-        text = self.path.read_text(encoding="utf-8", errors="replace")
-        match = _FRONT.match(text)
-        return (text[match.end() :] if match else text).strip()
+        return body_of(self.path.read_text(encoding="utf-8", errors="replace"))
 
     def supporting_files(self, limit: int = 50) -> list[str]:
         """Other files of the skill folder (relative paths), for the model to read."""
@@ -84,7 +83,7 @@ class SkillCatalog:
             "its name first; it returns the skill's instructions.",
             "",
         ]
-        lines += [f"- {s.name}: {_one_line(s.description)}" for s in skills]
+        lines += [f"- {s.name}: {one_line(s.description)}" for s in skills]
         return "\n".join(lines)
 
 
@@ -120,20 +119,9 @@ def _skills_in(folder: Path, source: Source, problems: list[str]) -> list[Skill]
 
 def parse_skill(path: Path, source: Source) -> Skill:
     """A `SKILL.md` file → `Skill`; ValueError says what is wrong with it."""
-    import yaml
-
     if path.stat().st_size > MAX_SKILL_BYTES:
         raise ValueError(f"larger than {MAX_SKILL_BYTES:,} bytes")
-    text = path.read_text(encoding="utf-8", errors="replace")
-    match = _FRONT.match(text)
-    if match is None:
-        raise ValueError("no front matter (--- name/description --- at the top)")
-    try:
-        meta = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"front matter is not valid YAML ({_one_line(str(exc))})") from exc
-    if not isinstance(meta, dict):
-        raise ValueError("front matter must be a mapping of keys")
+    meta, _ = split_front_matter(path.read_text(encoding="utf-8", errors="replace"))
     name = str(meta.get("name") or path.parent.name).strip()
     description = str(meta.get("description") or "").strip()
     if not _NAME.match(name):
@@ -159,8 +147,3 @@ def _tool_list(value: Any) -> tuple[str, ...]:
     if isinstance(value, list):
         return tuple(str(v).strip() for v in value if str(v).strip())
     raise ValueError("allowed-tools must be a list or a comma-separated string")
-
-
-def _one_line(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= 300 else line[:299] + "…"

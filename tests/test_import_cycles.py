@@ -25,6 +25,7 @@ CONFIG_MODULES = {
     "memory",
     "prompts",
     "skills",
+    "front_matter",
 }
 
 

@@ -488,3 +488,44 @@ async def test_a_repository_agent_file_cannot_widen_approvals(
     assert not marker.exists()
     result = next(e for e in events if isinstance(e, ToolResult) and e.call.name == "agent")
     assert "Refused while the agent worked: run_shell_command" in result.output
+
+
+def test_agent_files_as_qwen_code_and_claude_code_write_them(tmp_path: Path) -> None:
+    from qwen_code.subagents.definitions import discover_agents
+
+    project, home = tmp_path / "p", tmp_path / "home"
+    (project / ".git").mkdir(parents=True)
+    (project / ".qwen" / "agents").mkdir(parents=True)
+    (project / ".claude" / "agents").mkdir(parents=True)
+    (home / "agents").mkdir(parents=True)
+    (project / ".qwen" / "agents" / "reviewer.md").write_text(
+        "---\nname: reviewer\ndescription: Reviews.\ntools:\n  - read_file\n  - mcp__github\n"
+        "disallowedTools: [glob]\nmodel: fast\nrunConfig:\n  max_turns: 7\n"
+        "  max_time_minutes: 2\npermissionMode: plan\n---\nReview carefully.\n"
+    )
+    (project / ".claude" / "agents" / "cc.md").write_text(
+        "---\nname: cc\ndescription: From Claude Code\ntools: Read, Bash(git *), WebFetch\n"
+        "maxTurns: 3\ncolor: cyan\n---\nBody.\n"
+    )
+    (home / "agents" / "reviewer.md").write_text(
+        "---\nname: reviewer\ndescription: personal one\n---\nMine.\n"
+    )
+    (home / "agents" / "broken.md").write_text("no front matter here\n")
+    (home / "agents" / "empty.md").write_text("---\nname: empty\ndescription: d\n---\n\n")
+    catalog = discover_agents(project, home)
+    assert catalog.names()[0] == "general-purpose"
+    reviewer = catalog.get("reviewer")
+    assert reviewer is not None and reviewer.source == "project"  # the project wins
+    assert reviewer.tools == ("read_file", "mcp__github")
+    assert reviewer.allows("mcp__github__create_issue") and not reviewer.allows("mcp__git__x")
+    assert not reviewer.allows("glob") and not reviewer.allows("edit")
+    assert (reviewer.model, reviewer.max_turns, reviewer.max_time_s) == ("fast", 7, 120.0)
+    assert reviewer.plan_only
+    cc = catalog.get("cc")
+    assert cc is not None
+    assert cc.tools == ("read_file", "run_shell_command", "web_fetch")
+    assert cc.max_turns == 3 and cc.color == "cyan" and not cc.plan_only
+    problems = "\n".join(catalog.problems)
+    assert "broken.md: no front matter" in problems
+    assert "empty.md: the system prompt" in problems
+    assert "- reviewer: Reviews." in catalog.prompt_list()

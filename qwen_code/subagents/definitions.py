@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
+from qwen_code.front_matter import one_line, split_front_matter
+
 Source: TypeAlias = Literal["builtin", "project", "user"]
 
 GENERAL_PURPOSE = "general-purpose"
 MAX_AGENT_BYTES = 256_000
 _NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
-_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
 
 TOOL_ALIASES: dict[str, tuple[str, ...]] = {
     "Bash": ("run_shell_command",),
@@ -91,7 +92,7 @@ class AgentCatalog:
 
     def prompt_list(self) -> str:
         """The available agents, one line each, for the `agent` tool's description."""
-        return "\n".join(f"- {a.name}: {_one_line(a.description)}" for a in self.agents.values())
+        return "\n".join(f"- {a.name}: {one_line(a.description)}" for a in self.agents.values())
 
 
 def general_purpose() -> SubagentDef:
@@ -146,24 +147,14 @@ def parse_agent(path: Path, source: Source) -> SubagentDef:
 
 
 def parse_agent_text(text: str, path: Path | None, source: Source) -> SubagentDef:
-    import yaml
-
-    match = _FRONT.match(text)
-    if match is None:
-        raise ValueError("no front matter (--- name/description --- at the top)")
-    try:
-        meta = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"front matter is not valid YAML ({_one_line(str(exc))})") from exc
-    if not isinstance(meta, dict):
-        raise ValueError("front matter must be a mapping of keys")
+    meta, rest = split_front_matter(text)
     name = str(meta.get("name") or (path.stem if path else "")).strip()
     description = str(meta.get("description") or "").strip()
     if not _NAME.match(name):
         raise ValueError(f"name {name!r} may hold only letters, digits, _ . -")
     if not description:
         raise ValueError("description is missing")
-    body = text[match.end() :].strip()
+    body = rest.strip()
     if not body:
         raise ValueError("the system prompt (the text after the front matter) is empty")
     run_config = meta.get("runConfig") if isinstance(meta.get("runConfig"), dict) else {}
@@ -215,11 +206,6 @@ def _minutes(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return float(value) * 60
     return None
-
-
-def _one_line(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= 300 else line[:299] + "…"
 
 
 def render_agent_file(
