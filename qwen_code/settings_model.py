@@ -210,8 +210,11 @@ class Settings(_Section):
     context: ContextSettings = Field(default_factory=ContextSettings)
     permissions: PermissionsSettings = Field(default_factory=PermissionsSettings)
     fast_model: str = ""
-    """A smaller, faster model for side work (subagents with `model: fast`); "" = the
-    main model."""
+    """A smaller, faster model for side work (subagents with `model: fast`, web_fetch's
+    page summaries); "" = the main model."""
+    vision_model: str = ""
+    """A model that takes images (e.g. `qwen3-vl-plus`), asked to describe an image when
+    the main model cannot see it; "" = none."""
     model_pricing: dict[str, Any] = Field(default_factory=dict)
     """Prices per model id (USD per 1M tokens), overriding the built-in table."""
     mcp_servers: dict[str, Any] = Field(default_factory=dict)

@@ -87,6 +87,7 @@ SAFE_KEYS: tuple[str, ...] = (
     "permissions.deny",
     "modelPricing",
     "fastModel",
+    "visionModel",
     "ui",
 )
 """Project keys that apply everywhere: they change how qwen-code looks or talks to the

@@ -182,7 +182,7 @@ def decide(
             f"{call.name} was not run: {denied}. Deny rules hold in every approval mode; do "
             "not retry this call or reach the same result another way."
         )
-    if mode == "plan" and kind not in ("read", "think"):
+    if mode == "plan" and kind not in ("read", "think", "network"):
         return Deny(
             f"Plan mode allows only read-only tools; {call.name} was not run. Present the "
             "plan to the user instead of making changes."
@@ -197,5 +197,5 @@ def decide(
         return Ask(protected, source="protected")
     if perms.allows(call) or (mode == "auto-edit" and kind == "edit"):
         return Allow()
-    what = "edits files" if kind == "edit" else "runs a command"
+    what = {"edit": "edits files", "network": "reaches the network"}.get(kind, "runs a command")
     return Ask(f"{call.name} {what}")

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from qwen_code.llm.types import ToolCall, UsageInfo
-from qwen_code.tools.events import TodosUpdated, ToolNotice
+from qwen_code.tools.events import SideUsage, TodosUpdated, ToolNotice
 
 _EV = {"frozen": True, "slots": True, "kw_only": True}
 
 # defined below the agent, re-exported
-__all__ = ["TodosUpdated", "ToolCall", "ToolNotice", "UsageInfo"]
+__all__ = ["SideUsage", "TodosUpdated", "ToolCall", "ToolNotice", "UsageInfo"]
 
 
 @dataclass(**_EV)
@@ -160,4 +160,5 @@ Event: TypeAlias = (
     | Compressed
     | TurnEnd
     | SubagentEvent
+    | SideUsage
 )

@@ -26,6 +26,7 @@ from qwen_code.agent.events import (
     CompressionReason,
     Error,
     Event,
+    SideUsage,
     SubagentEvent,
     TextDelta,
     ToolCallStarted,
@@ -373,7 +374,7 @@ class Agent:
         end of the last result, so the history stays a valid call/result sequence."""
         last_id = response.tool_calls[-1].id
         async for event in self.tools.run(response.tool_calls):
-            if isinstance(event, SubagentEvent):
+            if isinstance(event, SubagentEvent | SideUsage):
                 self.count_subagent(event)
             if isinstance(event, ToolResult):
                 event = self._fit_result(event)
@@ -384,10 +385,11 @@ class Agent:
                 self.conversation.add_tool_result(event.call.id, event.output)
             yield event
 
-    def count_subagent(self, event: SubagentEvent) -> None:
-        """A subagent's requests count in this agent's usage (and so in the session's)."""
-        _, inner = event.innermost()
-        if isinstance(inner, AssistantMessage | Compressed) and inner.usage is not None:
+    def count_subagent(self, event: SubagentEvent | SideUsage) -> None:
+        """A subagent's requests, and those a tool made for its own use, count in this
+        agent's usage (and so in the session's)."""
+        inner = event.innermost()[1] if isinstance(event, SubagentEvent) else event
+        if isinstance(inner, AssistantMessage | Compressed | SideUsage) and inner.usage:
             self.usage = self.usage + inner.usage
 
     def _fit_result(self, result: ToolResult) -> ToolResult:

@@ -166,8 +166,12 @@ class Permissions:
 
     def _tool_hit(self, rule: Rule, call: ToolCall, path: Path | None) -> bool:
         """A deny/ask rule against a tool other than the shell. A specifier this version
-        cannot interpret for the tool (`WebFetch(domain:…)`) counts as matching."""
-        if rule.whole_tool or call.name not in PATH_ARGUMENT:
+        cannot interpret for the tool counts as matching."""
+        if rule.whole_tool:
+            return True
+        if call.name in URL_ARGUMENT:
+            return domain_covers(rule, call, loose=True)
+        if call.name not in PATH_ARGUMENT:
             return True
         return path is not None and self.covers(rule, path, loose=True)
 
@@ -182,8 +186,42 @@ class Permissions:
             return shell_allowed(self, rules, call)
         if any(r.whole_tool for r in rules):
             return True
+        if call.name in URL_ARGUMENT:
+            return any(domain_covers(r, call, loose=False) for r in rules)
         path = self.tool_path(call) if call.name in PATH_ARGUMENT else None
         return path is not None and any(self.covers(r, path, loose=False) for r in rules)
+
+
+# --- web tools: `WebFetch(domain:docs.python.org)` -----------------------------------
+
+URL_ARGUMENT = {"web_fetch": "url"}
+"""Tools whose rules name a domain, and the argument that holds the URL."""
+
+
+def url_host(url: str) -> str:
+    """The host of a URL, lower case ("" when there is none)."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url.strip() if "://" in url else f"https://{url.strip()}").hostname
+    except ValueError:
+        return ""
+    return (host or "").rstrip(".").lower()
+
+
+def domain_covers(rule: Rule, call: ToolCall, *, loose: bool) -> bool:
+    """Whether `domain:HOST` covers the call's URL: that host or a subdomain of it. A
+    specifier of another form matches only when `loose` (deny and ask rules err on the
+    side of matching)."""
+    spec = (rule.specifier or "").strip()
+    if not spec.startswith("domain:"):
+        return loose
+    want = spec[len("domain:") :].strip().rstrip(".").lower()
+    host = url_host(str(call.arguments.get(URL_ARGUMENT[call.name], "")))
+    if not want or not host:
+        return loose
+    want = want.removeprefix("*.")
+    return host == want or host.endswith("." + want)
 
 
 # --- the rule an "always allow" answer saves --------------------------------------------
@@ -219,6 +257,9 @@ def suggest_rule(call: ToolCall) -> str:
     the exact command (`Bash(rm -rf build && ls -la)`, which matches only itself); ""
     when no rule can say "exactly this" (a command with an unquoted `*`). Other tools:
     the tool's name."""
+    if call.name in URL_ARGUMENT:
+        host = url_host(str(call.arguments.get(URL_ARGUMENT[call.name], "")))
+        return f"WebFetch(domain:{host})" if host else call.name
     if call.name != SHELL_TOOL:
         return call.name
     command = str(call.arguments.get("command", "")).strip()

@@ -14,6 +14,7 @@ from qwen_code.agent.events import (
     AssistantMessage,
     Compressed,
     Event,
+    SideUsage,
     SubagentEvent,
     ToolResult,
     TurnEnd,
@@ -70,17 +71,24 @@ class SessionStats:
             case Compressed(usage=usage, after_tokens=after):
                 self.compressions += 1
                 self.last_prompt_tokens = after
-                if usage is not None:  # the summarizing request
-                    self.usage = self.usage + usage
-                    self._unpriced.append(usage)
+                self._extra(usage)  # the summarizing request
             case TurnEnd():
                 self.prompts += 1
+            case SideUsage(usage=usage):  # a tool's own request (a page summary)
+                self.requests += 1
+                self._extra(usage)
+
+    def _extra(self, usage: UsageInfo | None) -> None:
+        """A request outside the conversation's own (a summary, a tool's side request)."""
+        if usage is not None:
+            self.usage = self.usage + usage
+            self._unpriced.append(usage)
 
     def _subagent(self, event: SubagentEvent) -> None:
         """A subagent's requests, tool calls and denials count as the session's; its
         context is its own, so the window figure stays the main conversation's."""
         _, inner = event.innermost()
-        if isinstance(inner, AssistantMessage | Compressed):
+        if isinstance(inner, AssistantMessage | Compressed | SideUsage):
             last = self.last_prompt_tokens
             self._own(inner)
             self.last_prompt_tokens = last

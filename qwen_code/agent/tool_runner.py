@@ -30,7 +30,7 @@ from qwen_code.agent.approval import (
 from qwen_code.agent.events import ApprovalRequested, Event, ToolCall, ToolCallStarted, ToolResult
 from qwen_code.config import ApprovalMode
 from qwen_code.tools.base import ToolContext, ToolKind, ToolOutput
-from qwen_code.tools.events import CURRENT_CALL, PROGRESS
+from qwen_code.tools.events import CONFIRM, CURRENT_CALL, PROGRESS
 from qwen_code.tools.registry import ToolRegistry, ValidCall
 
 T = TypeVar("T")
@@ -178,11 +178,18 @@ class ToolRunner:
             self.permissions.remember(rule)
         return answer
 
+    async def _confirm(self, call: ToolCall, valid: ValidCall, reason: str) -> bool:
+        """A question a running tool asks (see `tools.events.CONFIRM`): asked every time,
+        never remembered, refused where nobody can answer."""
+        answer = await self.ask(call, valid, Ask(reason, source="escalation"))
+        return answer.approved
+
     async def _execute(self, call: ToolCall, valid: ValidCall) -> tuple[ToolResult, ToolOutput]:
         """Run the tool. Known credential values in its output are redacted here, the one
         place every result passes before the model, the session file or a checkpoint."""
         started = time.monotonic()
         CURRENT_CALL.set(call.id)  # this task's own context: concurrent calls do not mix
+        CONFIRM.set(lambda reason: self._confirm(call, valid, reason))
         output = await self.registry.execute(valid, self.ctx)
         if output.grant_rules:
             self.permissions.extend(parse_rules(output.grant_rules, split_commas=False))

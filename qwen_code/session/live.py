@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -93,6 +93,8 @@ class Session:
     """The session's MCP servers, when any is configured."""
     subagents: Subagents | None = None
     """What runs the `agent` tool's subagents (and holds their background tasks)."""
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Closed with the session, before its client (extra model clients)."""
     started_at: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -200,6 +202,8 @@ class Session:
                 for observer in self.observers:
                     await observer.on_close(self)
             finally:
+                for close in self.closers:
+                    await close()
                 await self.client.aclose()
                 if self.tool_ctx.scratch_dir is not None:
                     shutil.rmtree(self.tool_ctx.scratch_dir, ignore_errors=True)

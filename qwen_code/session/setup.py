@@ -38,6 +38,7 @@ from qwen_code.session.models import (
     pick_model,
 )
 from qwen_code.session.persistence import Persistence
+from qwen_code.session.side_model import SessionSideModel
 from qwen_code.session.store import LoadedSession, SessionWriter
 from qwen_code.skills import discover_skills
 from qwen_code.subagents.definitions import discover_agents
@@ -139,6 +140,8 @@ async def open_session(
     for observer in observers:
         session.observe(observer)
     _add_subagents(session, headless=headless)
+    session.tool_ctx.side_model = side = SessionSideModel(settings, provider, client)
+    session.closers.append(side.aclose)
     await _start_mcp(session, approver, headless=headless)
     return session
 

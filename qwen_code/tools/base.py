@@ -10,7 +10,7 @@ import copy
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,9 +22,11 @@ if TYPE_CHECKING:
     from qwen_code.tools.user_input import UserChannel
     from qwen_code.tools.workspace import Workspace
 
-ToolKind: TypeAlias = Literal["read", "edit", "execute", "think"]
+ToolKind: TypeAlias = Literal["read", "edit", "execute", "think", "network"]
 """read: never changes anything; edit: changes files; execute: runs commands;
-think: bookkeeping with no effect outside the session (todo list)."""
+think: bookkeeping with no effect outside the session (todo list); network: reaches
+hosts on the network (web_fetch, web_search): asked about outside yolo mode unless an
+allow rule covers it, allowed in plan mode (it changes nothing here)."""
 
 
 class ToolParams(BaseModel):
@@ -92,6 +94,9 @@ class ToolContext:
     approval_mode: str = "default"
     """The session's approval mode now (kept up to date by the tool runner): `auto`
     sandboxing depends on it."""
+    side_model: SideModel | None = None
+    """A one-shot model request for a tool's own use (summarising a fetched page with
+    `fastModel`, describing an image with `visionModel`); None when there is none."""
     user: UserChannel | None = None
     """How a tool reaches the person at the keyboard (questions, plan approval); None
     when nobody can answer (headless, a subagent)."""
@@ -104,6 +109,18 @@ class ToolContext:
             self.scratch_dir = Path(tempfile.mkdtemp(prefix="qwen-code-"))
         self.scratch_dir.mkdir(parents=True, exist_ok=True)
         return self.scratch_dir
+
+
+class SideModel(Protocol):
+    """One request outside the conversation, for a tool (see `ToolContext.side_model`).
+    Its usage counts in the session's (a `SideUsage` event on the progress channel)."""
+
+    async def complete(
+        self, messages: list[dict[str, Any]], *, role: Literal["fast", "vision"] = "fast"
+    ) -> str:
+        """The reply's text; `role` picks the model (`fastModel` / `visionModel`, else the
+        main one). Raises `ToolError` with a clear message when the request fails."""
+        ...
 
 
 class Tool(ABC, Generic[P]):

@@ -3,7 +3,7 @@ on to the front ends with its own (`qwen_code.agent.events.Event`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -13,6 +13,12 @@ PROGRESS: ContextVar[Callable[[Any], None] | None] = ContextVar("tool_progress",
 tool runner around each execution; the runner yields them to the loop as they come."""
 CURRENT_CALL: ContextVar[str] = ContextVar("tool_call_id", default="")
 """The id of the tool call being executed (for events that name their parent call)."""
+CONFIRM: ContextVar[Callable[[str], Awaitable[bool]] | None] = ContextVar(
+    "tool_confirm", default=None
+)
+"""Ask the user, while a tool runs, to approve something it found only then (a fetched
+URL that resolves to a private address): `await CONFIRM.get()(reason)`. Set by the tool
+runner per call; the answer follows the session's approver (headless: no)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,3 +37,15 @@ class ToolNotice:
     message: str
     level: Literal["info", "warning"] = "warning"
     type: Literal["tool_notice"] = "tool_notice"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SideUsage:
+    """A model request a tool made for its own use (`ToolContext.side_model`): it counts
+    in the session's usage and cost."""
+
+    usage: Any
+    """The request's `UsageInfo`."""
+    model: str = ""
+    purpose: str = ""
+    type: Literal["side_usage"] = "side_usage"

@@ -18,6 +18,7 @@ from qwen_code.agent.events import (
     Compressed,
     Error,
     Event,
+    SideUsage,
     SubagentEvent,
     TextDelta,
     ToolCallStarted,
@@ -91,7 +92,7 @@ class Recorder:
         self._calls: dict[str, dict[str, Any]] = {}
 
     def observe(self, event: Event) -> None:
-        if isinstance(event, SubagentEvent):
+        if isinstance(event, SubagentEvent | SideUsage):
             self._subagent(event)
             return
         match event:
@@ -115,12 +116,12 @@ class Recorder:
                 self.outcome.num_turns = turns
                 self.outcome.error = error or self.outcome.error
 
-    def _subagent(self, event: SubagentEvent) -> None:
-        """A subagent's requests count in the run's usage and cost, its refusals in the
-        denials; its tool calls are its own."""
-        _, inner = event.innermost()
+    def _subagent(self, event: SubagentEvent | SideUsage) -> None:
+        """A subagent's requests (and a tool's own) count in the run's usage and cost, its
+        refusals in the denials; its tool calls are its own."""
+        inner = event.innermost()[1] if isinstance(event, SubagentEvent) else event
         match inner:
-            case AssistantMessage(usage=usage) if usage is not None:
+            case AssistantMessage(usage=usage) | SideUsage(usage=usage) if usage is not None:
                 self.outcome.usage = self.outcome.usage + usage
                 self.outcome.requests.append(usage)
             case ApprovalRequested(call=call, decision="denied"):
