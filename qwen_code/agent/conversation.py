@@ -35,8 +35,14 @@ class Conversation:
         self.messages[:] = [*system, *messages]
         self.repair()
 
-    def add_user(self, text: str) -> None:
-        self.messages.append({"role": "user", "content": text})
+    def add_user(self, text: str, media: tuple[dict[str, Any], ...] = ()) -> None:
+        """A user message; with `media` (image parts, `{"type": "image_url", ...}`) its
+        content is a list of parts: the text, then the media."""
+        if media:
+            parts = [{"type": "text", "text": text}, *media]
+            self.messages.append({"role": "user", "content": parts})
+        else:
+            self.messages.append({"role": "user", "content": text})
 
     def add_assistant(self, text: str, tool_calls: tuple[ToolCall, ...] = ()) -> None:
         message: Message = {"role": "assistant", "content": text or None}

@@ -58,6 +58,9 @@ class ToolResult:
     """A richer rendering for humans (e.g. a unified diff), when there is one."""
     data: dict[str, Any] = field(default_factory=dict)
     duration_ms: int = 0
+    media: tuple[dict[str, Any], ...] = ()
+    """Image parts the tool returned (`ToolOutput.media`), shown to the model after the
+    results."""
     type: Literal["tool_result"] = "tool_result"
 
 

@@ -46,6 +46,7 @@ T = TypeVar("T")
 
 _TEXT_LOOP_NOTICE = "The reply repeated itself; asking the model to go on without repeating."
 _INTERRUPTED = "[The reply was interrupted.]"
+MEDIA_NOTE = "The images returned by the tool calls above:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +154,13 @@ class Agent:
     def budget(self) -> ContextBudget:
         return self.compressor.budget
 
-    async def run(self, prompt: str) -> AsyncIterator[Event]:
-        """Work on one user message until the model is done or a limit stops it."""
+    async def run(
+        self, prompt: str, *, media: tuple[dict[str, Any], ...] = ()
+    ) -> AsyncIterator[Event]:
+        """Work on one user message (with `media`: attached images, as content parts)
+        until the model is done or a limit stops it."""
         notes = self.inbox.take() if self.inbox is not None else []
-        self.conversation.add_user("\n\n".join([*notes, prompt]))
+        self.conversation.add_user("\n\n".join([*notes, prompt]), media)
         self.loops.reset()
         turns, last_text = 0, ""
         try:
@@ -373,6 +377,7 @@ class Agent:
         """Run the calls and record their results; loop warnings (and `note`) go at the
         end of the last result, so the history stays a valid call/result sequence."""
         last_id = response.tool_calls[-1].id
+        media: list[dict[str, Any]] = []
         async for event in self.tools.run(response.tool_calls):
             if isinstance(event, SubagentEvent | SideUsage):
                 self.count_subagent(event)
@@ -383,7 +388,10 @@ class Agent:
                 if extra:
                     event = dataclasses.replace(event, output=f"{event.output}\n\n{extra}")
                 self.conversation.add_tool_result(event.call.id, event.output)
+                media.extend(event.media)
             yield event
+        if media:  # images cannot go in `role: tool` messages on strict servers
+            self.conversation.add_user(MEDIA_NOTE, tuple(media))
 
     def count_subagent(self, event: SubagentEvent | SideUsage) -> None:
         """A subagent's requests, and those a tool made for its own use, count in this

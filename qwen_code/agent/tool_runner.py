@@ -203,6 +203,7 @@ class ToolRunner:
             display=None if output.display is None else redact(output.display),
             data={k: redact(v) if isinstance(v, str) else v for k, v in output.data.items()},
             duration_ms=int((time.monotonic() - started) * 1000),
+            media=output.media,
         )
         return result, output
 

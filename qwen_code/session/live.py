@@ -150,13 +150,16 @@ class Session:
 
     # --- running --------------------------------------------------------------------------
 
-    async def run(self, prompt: str) -> AsyncIterator[Event]:
-        """`agent.run(prompt)`, with every observer told as it goes."""
+    async def run(
+        self, prompt: str, *, media: tuple[dict[str, Any], ...] = ()
+    ) -> AsyncIterator[Event]:
+        """`agent.run(prompt)`, with every observer told as it goes; `media`: attached
+        images, as content parts."""
         observers = list(self.observers)
         for observer in observers:
             await observer.on_turn_start(self, prompt)
         try:
-            async for event in self.agent.run(prompt):
+            async for event in self.agent.run(prompt, media=media):
                 for observer in observers:
                     await observer.on_event(self, event)
                 yield event

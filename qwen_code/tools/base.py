@@ -54,6 +54,10 @@ class ToolOutput:
     """Extra events the loop yields after the result (e.g. the todo list)."""
     grant_rules: tuple[str, ...] = ()
     """Allow rules for the rest of the session (a loaded skill's `allowed-tools`)."""
+    media: tuple[dict[str, Any], ...] = ()
+    """Image parts (`{"type": "image_url", "image_url": {"url": "data:..."}}`) for the
+    model to see: they go in a user message right after the tool results, since strict
+    servers reject images inside `role: tool` messages (Qwen Code's `splitToolMedia`)."""
     switch_mode: str | None = None
     """An approval mode to switch the session to once this result is in (the user
     approved a plan through `exit_plan_mode`)."""
