@@ -30,7 +30,7 @@ from qwen_code.agent.approval import (
 from qwen_code.agent.events import ApprovalRequested, Event, ToolCall, ToolCallStarted, ToolResult
 from qwen_code.config import ApprovalMode
 from qwen_code.tools.base import ToolContext, ToolKind, ToolOutput
-from qwen_code.tools.events import CONFIRM, CURRENT_CALL, PROGRESS
+from qwen_code.tools.events import ALLOWED_HOST, CONFIRM, CURRENT_CALL, PROGRESS
 from qwen_code.tools.registry import ToolRegistry, ValidCall
 
 T = TypeVar("T")
@@ -184,12 +184,18 @@ class ToolRunner:
         answer = await self.ask(call, valid, Ask(reason, source="escalation"))
         return answer.approved
 
+    def _host_allowed(self, call: ToolCall, host: str) -> bool:
+        """Whether an allow rule (`WebFetch(domain:…)`) names `host` for this tool."""
+        probe = dataclasses.replace(call, arguments={"url": f"https://{host}/"})
+        return self.permissions.allows(probe)
+
     async def _execute(self, call: ToolCall, valid: ValidCall) -> tuple[ToolResult, ToolOutput]:
         """Run the tool. Known credential values in its output are redacted here, the one
         place every result passes before the model, the session file or a checkpoint."""
         started = time.monotonic()
         CURRENT_CALL.set(call.id)  # this task's own context: concurrent calls do not mix
         CONFIRM.set(lambda reason: self._confirm(call, valid, reason))
+        ALLOWED_HOST.set(lambda host: self._host_allowed(call, host))
         output = await self.registry.execute(valid, self.ctx)
         if output.grant_rules:
             self.permissions.extend(parse_rules(output.grant_rules, split_commas=False))

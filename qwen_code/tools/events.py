@@ -19,6 +19,9 @@ CONFIRM: ContextVar[Callable[[str], Awaitable[bool]] | None] = ContextVar(
 """Ask the user, while a tool runs, to approve something it found only then (a fetched
 URL that resolves to a private address): `await CONFIRM.get()(reason)`. Set by the tool
 runner per call; the answer follows the session's approver (headless: no)."""
+ALLOWED_HOST: ContextVar[Callable[[str], bool] | None] = ContextVar("allowed_host", default=None)
+"""Whether an allow rule names this host for the running tool (`WebFetch(domain:HOST)`):
+a network tool then needs no question for it, private address or not. Set per call."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
