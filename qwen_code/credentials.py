@@ -37,6 +37,8 @@ CREDENTIAL_VARIABLES = frozenset(
         "OPENROUTER_API_KEY",
         "QWEN_API_KEY",
         "QWEN_CODE_API_KEY",
+        "TAVILY_API_KEY",
+        "BRAVE_API_KEY",
     }
 )
 """The provider credentials qwen-code (and Qwen Code / Claude Code settings) use."""

@@ -46,6 +46,9 @@ class GenerationConfig(_Section):
     extra_body: dict[str, Any] = Field(default_factory=dict, alias="extra_body")
     enable_cache_control: bool = False
     """DashScope: mark the stable prompt prefix for explicit caching (cache_control)."""
+    modalities: dict[str, bool] | None = None
+    """What the model takes besides text, e.g. `{"image": true, "pdf": true}`; unset: the
+    server's model card, else the catalog of known vision models decides."""
 
 
 class ChatCompressionSettings(_Section):
@@ -200,6 +203,30 @@ class McpSettings(_Section):
     """These MCP servers (names or globs) never start; wins over `allowed`."""
 
 
+class WebSearchProvider(_Section):
+    """One `web_search` provider (Qwen Code's `webSearch.provider` entries)."""
+
+    type: str
+    """dashscope, tavily, brave or searxng."""
+    api_key: str | None = None
+    """The provider's key (default: TAVILY_API_KEY, BRAVE_API_KEY, the DashScope key)."""
+    base_url: str | None = None
+    """Where to send the query (a SearXNG instance; another endpoint for the others)."""
+    model: str | None = None
+    """DashScope: the model that searches (default qwen-plus)."""
+
+
+class WebSearchSettings(_Section):
+    """The `web_search` tool (see docs/web.md): which providers it may use."""
+
+    provider: list[WebSearchProvider] = Field(default_factory=list)
+    default: str | None = None
+    """The provider type to use when several are available (default: the first)."""
+    max_results: int = Field(default=5, ge=1, le=10)
+    timeout: int = Field(default=30_000, ge=1)
+    """Milliseconds to wait for the provider's answer."""
+
+
 class Settings(_Section):
     """All settings, as merged from every source."""
 
@@ -215,6 +242,7 @@ class Settings(_Section):
     vision_model: str = ""
     """A model that takes images (e.g. `qwen3-vl-plus`), asked to describe an image when
     the main model cannot see it; "" = none."""
+    web_search: WebSearchSettings = Field(default_factory=WebSearchSettings)
     model_pricing: dict[str, Any] = Field(default_factory=dict)
     """Prices per model id (USD per 1M tokens), overriding the built-in table."""
     mcp_servers: dict[str, Any] = Field(default_factory=dict)

@@ -62,6 +62,7 @@ GATED_KEYS: tuple[str, ...] = (
     "hooks",
     "hooksConfig",
     "advanced",
+    "webSearch.provider",
 )
 """Project keys that widen power or redirect credentials: applied only in a trusted
 folder (and `security.folderTrust` never from a project). A key counts when it equals
@@ -80,6 +81,7 @@ SAFE_KEYS: tuple[str, ...] = (
     "model.generationConfig.samplingParams",
     "model.generationConfig.contextWindowSize",
     "model.generationConfig.enableCacheControl",
+    "model.generationConfig.modalities",
     "tools.truncateToolOutputThreshold",
     "tools.truncateToolOutputLines",
     "context.fileName",
@@ -88,6 +90,9 @@ SAFE_KEYS: tuple[str, ...] = (
     "modelPricing",
     "fastModel",
     "visionModel",
+    "webSearch.default",
+    "webSearch.maxResults",
+    "webSearch.timeout",
     "ui",
 )
 """Project keys that apply everywhere: they change how qwen-code looks or talks to the

@@ -116,10 +116,21 @@ async def test_binary_file_is_refused(root: Path, ctx: ToolContext) -> None:
         await TOOL.run(TOOL.Params(file_path="blob.bin"), ctx)
 
 
-@pytest.mark.parametrize("name", ["shot.png", "doc.pdf"])
-async def test_images_and_pdfs_are_unsupported(root: Path, ctx: ToolContext, name: str) -> None:
+@pytest.mark.parametrize("name", ["clip.mp4", "song.mp3", "icon.ico"])
+async def test_media_files_are_unsupported(root: Path, ctx: ToolContext, name: str) -> None:
     (root / name).write_bytes(b"\x89PNG\r\n\x1a\n")
-    with pytest.raises(ToolError, match="not supported yet"):
+    with pytest.raises(ToolError, match="not supported"):
+        await TOOL.run(TOOL.Params(file_path=name), ctx)
+
+
+@pytest.mark.parametrize(
+    ("name", "error"), [("shot.png", "not a valid image"), ("doc.pdf", "not a PDF")]
+)
+async def test_broken_images_and_pdfs_get_a_clear_error(
+    root: Path, ctx: ToolContext, name: str, error: str
+) -> None:
+    (root / name).write_bytes(b"\x89PNG\r\n\x1a\n")  # images and PDFs: tests/test_images.py
+    with pytest.raises(ToolError, match=error):
         await TOOL.run(TOOL.Params(file_path=name), ctx)
 
 
@@ -161,6 +172,6 @@ async def test_errors_become_results_through_the_registry(root: Path, ctx: ToolC
 def test_schema_and_summary() -> None:
     schema = TOOL.schema()["function"]
     assert schema["name"] == "read_file"
-    assert list(schema["parameters"]["properties"]) == ["file_path", "offset", "limit"]
+    assert list(schema["parameters"]["properties"]) == ["file_path", "offset", "limit", "pages"]
     assert schema["parameters"]["required"] == ["file_path"]
     assert TOOL.summary(TOOL.Params(file_path="src/a.py")) == "src/a.py"

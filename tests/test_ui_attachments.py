@@ -73,10 +73,10 @@ def test_directory_listing_is_capped(root: Path, ws: Workspace) -> None:
 
 
 def test_binary_file_is_skipped_with_a_note(root: Path, ws: Workspace) -> None:
-    (root / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
-    result = expand_at_references("see @logo.png", ws)
-    assert "[@logo.png: binary file, skipped]" in result.text
-    assert result.errors == ["@logo.png: binary file, skipped"]
+    (root / "logo.bin").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    result = expand_at_references("see @logo.bin", ws)
+    assert "[@logo.bin: binary file, skipped]" in result.text
+    assert result.errors == ["@logo.bin: binary file, skipped"]
     assert result.attached[0].bytes == 0
 
 

@@ -6,6 +6,11 @@ most recent ~30% is kept verbatim: system prompt (unchanged, so prefix caches st
 part starts with a user message) + the kept messages. The split never separates an
 assistant message's tool calls from their results.
 
+Images go first (a screenshot takes as much room as pages of text): before anything is
+summarized, old images are replaced by a short note, oldest first, and when that is
+enough nothing else changes. The summarizing request never carries images (each is
+replaced by the note), so a text-only model can summarize any history.
+
 When the summary cannot be had (the request would not fit, or the model fails), the
 history is shrunk without the model, least harmful step first: old tool outputs are
 replaced by one-line stubs, then the oldest turns are dropped, and only then the
@@ -28,6 +33,7 @@ from qwen_code.agent.conversation import Conversation
 from qwen_code.agent.events import Compressed, CompressionReason, UsageInfo
 from qwen_code.agent.shrink import Shrunk, shrink
 from qwen_code.errors import ConfigError, ModelError
+from qwen_code.llm.modalities import is_image_part
 from qwen_code.llm.reply import final_response
 from qwen_code.llm.types import ChatModel, ModelResponse
 
@@ -39,6 +45,7 @@ the best split."""
 MIN_SUMMARIZED_SHARE = 0.05
 """Automatic compression skips the summary when less than this would be summarized."""
 TEMPLATE = "compress.md"
+IMAGE_REMOVED = "[image removed to save context]"
 
 SUMMARY_INTRO = (
     "This session is being continued from an earlier conversation that was compressed to "
@@ -127,10 +134,10 @@ def summarized_request(messages: Sequence[Message], split: int) -> str | None:
     (`messages[:split]`), else None."""
     for index in range(len(messages) - 1, 0, -1):
         message = messages[index]
-        if message["role"] != "user":
+        if message["role"] != "user" or _is_media_note(messages, index):
             continue
-        content = message.get("content")
-        if index >= split or not isinstance(content, str):
+        content = _text_of(message.get("content"))
+        if index >= split or content is None:
             return None
         if content.startswith(SUMMARY_INTRO):  # an earlier summary: carry its request on
             _, found, request = content.partition(CURRENT_REQUEST)
@@ -142,7 +149,7 @@ def summarized_request(messages: Sequence[Message], split: int) -> str | None:
 def summary_request(old: Sequence[Message], instruction: str) -> list[Message]:
     """The summarizing request: the old messages (system prompt first, so the server's
     prefix cache still hits) and the instruction as the last user message."""
-    messages = list(old)
+    messages = [without_images(m) for m in old]
     last = messages[-1]
     if last["role"] == "user" and isinstance(last.get("content"), str):
         merged = f"{last['content']}\n\n---\n\n{instruction}"
@@ -214,6 +221,9 @@ class Compressor:
         if before is None:
             before = budget.estimate(messages, tools)
         targets = budget.targets(before, reason, budget.estimate_all(messages[:1], tools))
+        messages, images_gone = self.drop_old_images(messages, tools, targets.goal, reason)
+        if images_gone and budget.estimate_all(messages, tools) <= targets.goal:
+            return self._commit(conversation, Shrunk(messages, "elided"), tools, before, reason)
         split = split_point(messages, self.count, self.keep_fraction)
         summarized = SummaryAttempt()
         if split is not None and self._worth_summarizing(messages, split, reason):
@@ -229,19 +239,56 @@ class Compressor:
             count=self.count,
             measure=lambda m: budget.estimate_all(m, tools),
         )
+        if result is not None and result.method is None and images_gone:
+            result = Shrunk(result.messages, "elided")
         if result is None or result.method is None:
             return self._no_help(messages, tools, before, reason)
-        after = budget.estimate_all(result.messages, tools)
+        return self._commit(conversation, result, tools, before, reason, summarized.usage)
+
+    def _commit(
+        self,
+        conversation: Conversation,
+        result: Shrunk,
+        tools: Sequence[dict[str, Any]],
+        before: int,
+        reason: CompressionReason,
+        usage: UsageInfo | None = None,
+    ) -> Compressed:
+        assert result.method is not None
+        after = self.budget.estimate_all(result.messages, tools)
         conversation.messages = result.messages
-        budget.reset()
-        budget.settled(after)
+        self.budget.reset()
+        self.budget.settled(after)
         return Compressed(
             before_tokens=before,
             after_tokens=after,
             method=result.method,
             reason=reason,
-            usage=summarized.usage,
+            usage=usage,
         )
+
+    def drop_old_images(
+        self,
+        messages: list[Message],
+        tools: Sequence[dict[str, Any]],
+        goal: int,
+        reason: CompressionReason,
+    ) -> tuple[list[Message], int]:
+        """The history with images replaced by `IMAGE_REMOVED`, oldest first, until it
+        fits `goal`, and how many messages lost theirs. The newest message with images
+        in the current turn keeps them; /compress (a summary asked for) removes none."""
+        droppable = _old_image_messages(messages)
+        if reason == "manual" or not droppable:
+            return messages, 0
+        out, removed = list(messages), 0
+        estimate = self.budget.estimate_all(out, tools)
+        for index in droppable:
+            if estimate <= goal:
+                break
+            lighter = without_images(out[index])
+            estimate -= self.count(out[index]) - self.count(lighter)
+            out[index], removed = lighter, removed + 1
+        return out, removed
 
     def _worth_summarizing(self, messages: list[Message], split: int, reason: str) -> bool:
         if reason == "manual":
@@ -319,6 +366,55 @@ class Compressor:
             measure=lambda m: self.budget.estimate_all(m, None),
         )
         return shrunk.messages if shrunk is not None else None
+
+
+def has_images(message: Message) -> bool:
+    content = message.get("content")
+    return isinstance(content, list) and any(is_image_part(p) for p in content)
+
+
+def without_images(message: Message) -> Message:
+    """The message with each image part replaced by a text part saying it was removed."""
+    if not has_images(message):
+        return message
+    parts = [
+        {"type": "text", "text": IMAGE_REMOVED} if is_image_part(p) else p
+        for p in message["content"]
+    ]
+    return {**message, "content": parts}
+
+
+def _old_image_messages(messages: Sequence[Message]) -> list[int]:
+    """Indices of the messages with images that may lose them, oldest first: all but the
+    newest one of the current turn (from the user's latest prompt on)."""
+    found = [i for i, m in enumerate(messages) if has_images(m)]
+    if found and found[-1] >= _current_turn(messages):
+        found.pop()
+    return found
+
+
+def _current_turn(messages: Sequence[Message]) -> int:
+    for index in range(len(messages) - 1, 0, -1):
+        if messages[index]["role"] == "user" and not _is_media_note(messages, index):
+            return index
+    return len(messages)
+
+
+def _is_media_note(messages: Sequence[Message], index: int) -> bool:
+    """A user message right after tool results carries the images they returned
+    (`qwen_code.agent.loop.MEDIA_NOTE`), not a prompt of the user's."""
+    previous = messages[index - 1] if index > 0 else {}
+    return previous.get("role") == "tool" and isinstance(messages[index].get("content"), list)
+
+
+def _text_of(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return None
 
 
 def _last_user(messages: list[Message]) -> Message:

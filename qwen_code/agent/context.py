@@ -23,6 +23,7 @@ from qwen_code.agent.events import CompressionReason, UsageInfo
 from qwen_code.llm.tokens import (
     DEFAULT_CHARS_PER_TOKEN,
     MESSAGE_OVERHEAD_TOKENS,
+    content_image_tokens,
     estimate_tokens,
     message_chars,
     message_tokens,
@@ -176,7 +177,7 @@ class ContextBudget:
         self._anchor_tokens = usage.prompt_tokens + usage.completion_tokens
         sent = messages[:-1]
         chars = sum(message_chars(m) for m in sent) + self._schema_chars(tools)
-        self.calibrate(chars, usage.prompt_tokens - MESSAGE_OVERHEAD_TOKENS * len(sent))
+        self.calibrate(chars, usage.prompt_tokens - _fixed_tokens(sent))
 
     def calibrate(self, chars: int, tokens: int) -> None:
         """Learn the chars-per-token ratio from a count the server made."""
@@ -195,7 +196,7 @@ class ContextBudget:
             self.window = limit
         if actual:
             chars = sum(message_chars(m) for m in messages) + self._schema_chars(tools)
-            self.calibrate(chars, actual - MESSAGE_OVERHEAD_TOKENS * len(messages))
+            self.calibrate(chars, actual - _fixed_tokens(messages))
         return actual
 
     def reset(self) -> None:
@@ -218,6 +219,12 @@ class ContextBudget:
         if cap is None or len(output) <= cap:
             return output
         return head_and_tail(output, cap, output_path)
+
+
+def _fixed_tokens(messages: Sequence[Message]) -> int:
+    """Tokens of `messages` that do not scale with characters: the template's around each
+    message, and the images (a per-image estimate), left out of the calibration."""
+    return sum(MESSAGE_OVERHEAD_TOKENS + content_image_tokens(m.get("content")) for m in messages)
 
 
 def head_and_tail(text: str, cap: int, output_path: str | None = None) -> str:

@@ -150,10 +150,15 @@ def _is_json_object(text: Any) -> bool:
 
 
 def _merge_user(first: Message, second: Message) -> Message:
-    def text(message: Message) -> str:
-        content = message.get("content")
-        if isinstance(content, str):
-            return content
-        return "".join(p.get("text", "") for p in content or () if isinstance(p, dict))
+    """One user message with both contents: text joined as text; when either is a list of
+    parts (images attached), the parts of both in order, so no image is lost."""
+    a, b = first.get("content"), second.get("content")
+    if not isinstance(a, list) and not isinstance(b, list):
+        return {"role": "user", "content": f"{a or ''}\n\n{b or ''}"}
+    return {"role": "user", "content": [*_parts(a), *_parts(b)]}
 
-    return {"role": "user", "content": f"{text(first)}\n\n{text(second)}"}
+
+def _parts(content: Any) -> list[Any]:
+    if isinstance(content, list):
+        return list(content)
+    return [{"type": "text", "text": content}] if content else []

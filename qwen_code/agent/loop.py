@@ -47,6 +47,10 @@ T = TypeVar("T")
 _TEXT_LOOP_NOTICE = "The reply repeated itself; asking the model to go on without repeating."
 _INTERRUPTED = "[The reply was interrupted.]"
 MEDIA_NOTE = "The images returned by the tool calls above:"
+PLAN_REMINDER = (
+    "<system-reminder>Plan mode is on: research with read-only tools and make no changes. "
+    "When the plan is ready, present it with exit_plan_mode.</system-reminder>"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +164,9 @@ class Agent:
         """Work on one user message (with `media`: attached images, as content parts)
         until the model is done or a limit stops it."""
         notes = self.inbox.take() if self.inbox is not None else []
-        self.conversation.add_user("\n\n".join([*notes, prompt]), media)
+        planning = self.tools.mode == "plan" and "exit_plan_mode" in self.tools.registry
+        reminder = [PLAN_REMINDER] if planning else []
+        self.conversation.add_user("\n\n".join([*notes, prompt, *reminder]), media)
         self.loops.reset()
         turns, last_text = 0, ""
         try:

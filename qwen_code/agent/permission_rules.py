@@ -29,6 +29,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "FindFiles": ("glob",),
     "ListFiles": ("list_directory",),
     "WebFetch": ("web_fetch",),
+    "WebSearch": ("web_search",),
     "TodoWrite": ("todo_write",),
     "SaveMemory": ("save_memory",),
 }

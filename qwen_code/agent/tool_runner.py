@@ -28,6 +28,7 @@ from qwen_code.agent.approval import (
     suggest_rule,
 )
 from qwen_code.agent.events import ApprovalRequested, Event, ToolCall, ToolCallStarted, ToolResult
+from qwen_code.agent.permissions import domain_covers
 from qwen_code.config import ApprovalMode
 from qwen_code.tools.base import ToolContext, ToolKind, ToolOutput
 from qwen_code.tools.events import ALLOWED_HOST, CONFIRM, CURRENT_CALL, PROGRESS
@@ -185,9 +186,11 @@ class ToolRunner:
         return answer.approved
 
     def _host_allowed(self, call: ToolCall, host: str) -> bool:
-        """Whether an allow rule (`WebFetch(domain:…)`) names `host` for this tool."""
+        """Whether an allow rule names `host` for this tool (`WebFetch(domain:HOST)`; a
+        bare `WebFetch` rule names no host)."""
         probe = dataclasses.replace(call, arguments={"url": f"https://{host}/"})
-        return self.permissions.allows(probe)
+        rules = [r for r in self.permissions.allow if r.names(call.name) and not r.whole_tool]
+        return any(domain_covers(rule, probe, loose=False) for rule in rules)
 
     async def _execute(self, call: ToolCall, valid: ValidCall) -> tuple[ToolResult, ToolOutput]:
         """Run the tool. Known credential values in its output are redacted here, the one

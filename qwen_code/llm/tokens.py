@@ -12,6 +12,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from qwen_code.llm.modalities import image_tokens, is_image_part
+
 Message = dict[str, Any]
 
 DEFAULT_CHARS_PER_TOKEN = 3.5
@@ -23,7 +25,8 @@ CALL_OVERHEAD_TOKENS = 8
 
 
 def content_chars(content: Any) -> int:
-    """Characters of a message's `content`: a string, None, or a list of parts."""
+    """Characters of a message's `content`: a string, None, or a list of parts. Image
+    parts count no characters: they count as tokens of their own (`content_image_tokens`)."""
     if content is None:
         return 0
     if isinstance(content, str):
@@ -31,12 +34,22 @@ def content_chars(content: Any) -> int:
     if isinstance(content, list):
         total = 0
         for part in content:
+            if is_image_part(part):
+                continue
             if isinstance(part, dict):
                 total += len(part.get("text") or "") if part.get("type") == "text" else 1000
             else:
                 total += len(str(part))
         return total
     return len(str(content))
+
+
+def content_image_tokens(content: Any) -> int:
+    """Tokens of the image parts of a message's `content` (a fixed estimate per image,
+    from its pixels: see `qwen_code.llm.modalities.image_tokens`)."""
+    if not isinstance(content, list):
+        return 0
+    return sum(image_tokens(part) for part in content if is_image_part(part))
 
 
 def message_chars(message: Message) -> int:
@@ -52,7 +65,8 @@ def message_tokens(message: Message, chars_per_token: float = DEFAULT_CHARS_PER_
     """Estimated tokens of one message, template overhead included."""
     calls = len(message.get("tool_calls") or ())
     overhead = MESSAGE_OVERHEAD_TOKENS + CALL_OVERHEAD_TOKENS * calls
-    return overhead + math.ceil(message_chars(message) / chars_per_token)
+    images = content_image_tokens(message.get("content"))
+    return overhead + images + math.ceil(message_chars(message) / chars_per_token)
 
 
 def estimate_tokens(

@@ -24,6 +24,7 @@ from qwen_code.config import Provider, Settings
 from qwen_code.credentials import Credentials
 from qwen_code.errors import ConfigError
 from qwen_code.llm.client import ChatClient
+from qwen_code.llm.modalities import MODALITIES_KEY, SessionModalities
 from qwen_code.llm.pricing import load_pricing
 from qwen_code.memory import memory_file_name
 from qwen_code.prompts import build_system_prompt
@@ -48,6 +49,8 @@ from qwen_code.tools.base import ToolContext, ToolLimits
 from qwen_code.tools.registry import ToolRegistry, builtin_registry
 from qwen_code.tools.shell_watch import SHELL_OPTIONS_KEY, ShellOptions
 from qwen_code.tools.skill import SKILLS_KEY, SkillTool
+from qwen_code.tools.web_search import CONFIG_KEY as SEARCH_KEY
+from qwen_code.tools.web_search import SearchConfig
 from qwen_code.tools.workspace import Workspace
 
 __all__ = ["Session", "SessionObserver", "model_config", "open_session"]
@@ -141,6 +144,10 @@ async def open_session(
         session.observe(observer)
     _add_subagents(session, headless=headless)
     session.tool_ctx.side_model = side = SessionSideModel(settings, provider, client)
+    session.tool_ctx.state[MODALITIES_KEY] = SessionModalities(
+        settings, lambda: client.config.model, served
+    )
+    session.tool_ctx.state[SEARCH_KEY] = SearchConfig.from_session(settings, provider)
     session.closers.append(side.aclose)
     await _start_mcp(session, approver, headless=headless)
     return session

@@ -1,5 +1,7 @@
 """`read_file`: a text file's lines, read lazily and capped so a huge file cannot flood
-the context; the model pages through the rest with `offset`/`limit`.
+the context; the model pages through the rest with `offset`/`limit`. An image comes back
+as an image part for a model that takes images (else described by `visionModel`), a PDF
+as the text of its `pages` (see `qwen_code.tools.media`).
 
 The file is opened through the workspace's descriptor walk (`Workspace.open_binary`), and
 the kind of file is judged from that open descriptor, so a directory swapped for a symlink
@@ -8,6 +10,7 @@ after the path check cannot make it read (or list) something outside the workspa
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,8 +19,20 @@ from typing import BinaryIO
 
 from pydantic import Field
 
-from qwen_code.tools.base import Tool, ToolContext, ToolError, ToolOutput, ToolParams
+from qwen_code.llm.modalities import modalities_of
+from qwen_code.tools.base import Tool, ToolContext, ToolError, ToolOutput, ToolParams, truncate_text
 from qwen_code.tools.fileio import BinaryFileError, stream_lines
+from qwen_code.tools.media import (
+    MAX_IMAGE_BYTES,
+    MAX_PDF_BYTES,
+    MAX_PDF_PAGES,
+    MediaError,
+    is_image_path,
+    is_pdf_path,
+    load_image,
+    present_image,
+    read_pdf,
+)
 from qwen_code.tools.safe_paths import NotRegularFileError
 from qwen_code.tools.workspace import Workspace
 
@@ -26,10 +41,9 @@ MAX_LINE_CHARS = 2000
 
 _UNSUPPORTED = {
     **dict.fromkeys(
-        (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".ico", ".tif", ".tiff", ".heic"),
-        "an image",
+        (".ico", ".tif", ".tiff", ".heic"),
+        "an image in a format read_file does not read (png, jpeg, gif, webp and bmp it does)",
     ),
-    ".pdf": "a PDF",
     **dict.fromkeys((".mp3", ".wav", ".flac", ".ogg", ".m4a"), "an audio file"),
     **dict.fromkeys((".mp4", ".mov", ".avi", ".mkv", ".webm"), "a video"),
 }
@@ -56,6 +70,8 @@ class ReadFileTool(Tool["ReadFileTool.Params"]):
         """The 0-based line number to start reading from; use with `limit` for large files."""
         limit: int | None = Field(default=None, ge=1)
         """The maximum number of lines to read."""
+        pages: str | None = None
+        """PDF only: the pages to read, e.g. "1-5" (at most 20 at a time)."""
 
     def summary(self, params: ReadFileTool.Params) -> str:
         return params.file_path
@@ -63,6 +79,8 @@ class ReadFileTool(Tool["ReadFileTool.Params"]):
     async def run(self, params: ReadFileTool.Params, ctx: ToolContext) -> ToolOutput:
         path = ctx.workspace.resolve(params.file_path)
         where = ctx.workspace.display(path)
+        if is_image_path(path) or is_pdf_path(path) or params.pages is not None:
+            return await _read_media(path, where, params, ctx)
         start = params.offset or 0
         max_lines = min(params.limit or ctx.limits.max_output_lines, ctx.limits.max_output_lines)
         try:
@@ -158,9 +176,70 @@ def _check_supported(path: Path, where: str) -> None:
     kind = _UNSUPPORTED.get(path.suffix.lower())
     if kind:
         raise ToolError(
-            f"{where!r} is {kind}; reading images, PDFs and media files is not supported "
-            "yet. Ask the user to describe it, or read a text file instead."
+            f"{where!r} is {kind}; reading it is not supported. Ask the user to describe "
+            "it, or read a text file instead."
         )
+
+
+async def _read_media(
+    path: Path, where: str, params: ReadFileTool.Params, ctx: ToolContext
+) -> ToolOutput:
+    """An image or a PDF (`pages` on any other file is an error)."""
+    if not is_pdf_path(path) and not is_image_path(path):
+        raise ToolError(f"pages= applies to PDF files only, and {where!r} is not one.")
+    pdf = is_pdf_path(path)
+    with _open(ctx.workspace, path, where) as raw:
+        data = raw.read((MAX_PDF_BYTES if pdf else MAX_IMAGE_BYTES) + 1)
+    try:
+        if pdf:
+            return await _read_pdf(path, where, data, params.pages, ctx)
+        image = await asyncio.to_thread(load_image, data, where)
+    except MediaError as exc:
+        raise ToolError(str(exc)) from exc
+    shown = await present_image(ctx, image, where)
+    if not shown.seen:
+        raise ToolError(shown.text)
+    return ToolOutput(
+        content=shown.text,
+        display=f"Image {image.width}x{image.height}",
+        data={"path": str(path), "width": image.width, "height": image.height},
+        media=shown.media,
+    )
+
+
+async def _read_pdf(
+    path: Path, where: str, data: bytes, pages: str | None, ctx: ToolContext
+) -> ToolOutput:
+    with_images = modalities_of(ctx.state).pdf
+    pdf = await asyncio.to_thread(read_pdf, data, where, pages, with_images=with_images)
+    last = pdf.pages[-1]
+    notes = [f"[PDF {where}: pages {_ranges(pdf.pages)} of {pdf.total}.]"]
+    if not pages and last < pdf.total:
+        more = f"{last + 1}-{min(pdf.total, last + MAX_PDF_PAGES)}"
+        notes.append(f'[To read more, call read_file again with pages="{more}".]')
+    if pdf.images:
+        left = f" ({pdf.images_left_out} more left out)" if pdf.images_left_out else ""
+        notes.append(f"[{len(pdf.images)} image(s) from these pages are attached below{left}.]")
+    text, cut = truncate_text(pdf.text, max_chars=ctx.limits.max_output_chars)
+    if cut:
+        notes.append("[The text was shortened; read fewer pages at a time to see all of it.]")
+    return ToolOutput(
+        content="\n".join([*notes, "", text]),
+        display=f"Read {len(pdf.pages)} page(s) of {pdf.total}",
+        data={"path": str(path), "pages": pdf.pages, "total_pages": pdf.total},
+        media=tuple(image.part for image in pdf.images),
+    )
+
+
+def _ranges(pages: list[int]) -> str:
+    """[1, 2, 3, 5] → "1-3, 5"."""
+    spans: list[list[int]] = []
+    for page in pages:
+        if spans and page == spans[-1][1] + 1:
+            spans[-1][1] = page
+        else:
+            spans.append([page, page])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def _not_found(workspace: Workspace, path: Path, where: str) -> str:

@@ -16,6 +16,10 @@ A reference is `@` at the start of the text or after whitespace or an opening br
 quote (so `a@b.c` is an e-mail address, not a reference), followed by the path; a space
 in the path is written `\\ `. Paths go through `Workspace.resolve`, so a reference that
 leaves the workspace is refused with a note instead of read.
+
+An image (`@shot.png`: png, jpeg, gif, webp, bmp) is not put in the block: it is loaded
+(`Expanded.images`) and `images_for_model` makes it an image part of the message for a
+model that takes images, or a description by `visionModel`, or a note.
 """
 
 from __future__ import annotations
@@ -27,15 +31,23 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from qwen_code.tools.base import ToolError
+from qwen_code.tools.base import ToolContext, ToolError
 from qwen_code.tools.fileio import (
     BinaryFileError,
     decode_bytes,
     list_files,
     normalize_newlines,
     sniff_format,
+)
+from qwen_code.tools.media import (
+    MAX_IMAGE_BYTES,
+    LoadedImage,
+    MediaError,
+    is_image_path,
+    load_image,
+    present_image,
 )
 from qwen_code.tools.workspace import Workspace
 
@@ -62,11 +74,19 @@ class Attachment:
     """The path as typed, without `@` and with escapes undone."""
     path: Path | None = None
     """The resolved absolute path (None when the reference names nothing usable)."""
-    kind: Literal["file", "dir"] | None = None
+    kind: Literal["file", "dir", "image"] | None = None
     bytes: int = 0
     """For a file: bytes of it attached; for a directory: size of the listing."""
     truncated: bool = False
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """An image to go with a message, and how it is named there (`@shot.png`, `[image 1]`)."""
+
+    shown: str
+    image: LoadedImage
 
 
 @dataclass(slots=True)
@@ -74,6 +94,8 @@ class Expanded:
     text: str
     """The message for the model: the user's text plus the block of attached content."""
     attached: list[Attachment] = field(default_factory=list)
+    images: list[ImageRef] = field(default_factory=list)
+    """Images the references name, for `images_for_model`."""
 
     @property
     def errors(self) -> list[str]:
@@ -121,35 +143,35 @@ def expand_at_references(
     max_file_bytes: int = MAX_FILE_BYTES,
     max_total_bytes: int = MAX_TOTAL_BYTES,
     max_dir_entries: int = MAX_DIR_ENTRIES,
+    only_images: bool = False,
 ) -> Expanded:
     """Attach what the `@path` references in `text` point at; see the module docstring.
 
     Each path is attached once however often it is named. A missing path leaves the
-    text as typed (it may be a mention, not a path) and records an error.
+    text as typed (it may be a mention, not a path) and records an error. With
+    `only_images`, references to anything but an image are left alone.
     """
     budget = _Budget(max_file_bytes, max_total_bytes, max_dir_entries)
-    attached: list[Attachment] = []
+    expanded = Expanded(text=text)
     sections: list[str] = []
     seen: set[Path] = set()
     for raw in find_references(text):
-        attachment, section = _attach(raw, workspace, budget, seen)
-        if attachment is None or (attachment.error and attachment.error in _errors(attached)):
+        if only_images and not is_image_path(Path(unescape_path(raw.rstrip(_TRAILING)))):
             continue
-        attached.append(attachment)
+        attachment, section = _attach(raw, workspace, budget, seen, expanded.images)
+        if attachment is None or (attachment.error and attachment.error in expanded.errors):
+            continue
+        expanded.attached.append(attachment)
         if section:
             sections.append(section)
-    if not sections:
-        return Expanded(text=text, attached=attached)
-    block = "\n".join([BLOCK_START, *sections, BLOCK_END])
-    return Expanded(text=f"{text}\n\n{block}", attached=attached)
-
-
-def _errors(attached: list[Attachment]) -> set[str]:
-    return {a.error for a in attached if a.error}
+    if sections:
+        block = "\n".join([BLOCK_START, *sections, BLOCK_END])
+        expanded.text = f"{text}\n\n{block}"
+    return expanded
 
 
 def _attach(
-    raw: str, workspace: Workspace, budget: _Budget, seen: set[Path]
+    raw: str, workspace: Workspace, budget: _Budget, seen: set[Path], images: list[ImageRef]
 ) -> tuple[Attachment | None, str | None]:
     """The attachment and its section of the block; (None, None) for a repeat."""
     ref = _existing_ref(raw, workspace)
@@ -169,6 +191,8 @@ def _attach(
     if not path.is_file():
         error = f"@{ref}: not a regular file, not attached"
         return Attachment(ref=ref, path=path, error=error), f"[{error}]"
+    if is_image_path(path):
+        return _attach_image(ref, path, workspace, images)
     return _attach_file(ref, path, workspace, budget)
 
 
@@ -208,6 +232,25 @@ def _attach_file(
         section += f"\n[truncated: showing the first {read:,} of {size:,} bytes]"
     attachment = Attachment(ref=ref, path=path, kind="file", bytes=read, truncated=truncated)
     return attachment, section
+
+
+def _attach_image(
+    ref: str, path: Path, workspace: Workspace, images: list[ImageRef]
+) -> tuple[Attachment, str | None]:
+    """The image loaded for the model (`images`); it has no section in the block."""
+    shown = f"@{workspace.display(path)}"
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_IMAGE_BYTES + 1)
+        image = load_image(data, shown)
+    except OSError as exc:
+        error = f"{shown}: cannot read ({exc.strerror or exc})"
+        return Attachment(ref=ref, path=path, kind="image", error=error), f"[{error}]"
+    except MediaError as exc:
+        error = f"{exc} Not attached."
+        return Attachment(ref=ref, path=path, kind="image", error=error), f"[{error}]"
+    images.append(ImageRef(shown, image))
+    return Attachment(ref=ref, path=path, kind="image", bytes=len(data)), None
 
 
 def _attach_dir(
@@ -278,3 +321,51 @@ def fenced(text: str) -> str:
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}\n{text.removesuffix(chr(10))}\n{fence}"
+
+
+@dataclass(slots=True)
+class ImagesForModel:
+    """What a message's images come to: `sections` for its text, `media` (image parts)
+    to go with it, and `notes` for the user (an image the model will not get)."""
+
+    sections: list[str] = field(default_factory=list)
+    media: tuple[dict[str, Any], ...] = ()
+    notes: list[str] = field(default_factory=list)
+
+
+async def images_for_model(ctx: ToolContext, images: list[ImageRef]) -> ImagesForModel:
+    """Each image as the session's model can take it: as an image part, or described by
+    `visionModel`, or (neither) a note for the model and one for the user."""
+    result = ImagesForModel()
+    media: list[dict[str, Any]] = []
+    for ref in images:
+        try:
+            shown = await present_image(ctx, ref.image, ref.shown)
+        except ToolError as exc:
+            result.notes.append(f"{ref.shown}: the vision model could not describe it ({exc})")
+            result.sections.append(f"[{ref.shown}: an image that could not be described]")
+            continue
+        if shown.media:
+            media.extend(shown.media)
+            result.sections.append(f"[{ref.shown}: image ({ref.image.summary()}), attached below]")
+        elif shown.seen:
+            result.sections.append(shown.text)
+        else:
+            result.notes.append(shown.text)
+            result.sections.append(f"[{ref.shown}: an image the model cannot see; not attached]")
+    result.media = tuple(media)
+    return result
+
+
+async def prompt_with_images(
+    ctx: ToolContext, text: str
+) -> tuple[str, tuple[dict[str, Any], ...], list[str]]:
+    """A headless prompt's `@image` references made ready for the model: (the prompt with
+    the images' sections, the image parts, notes for the user). Other references are
+    left as typed."""
+    expanded = await asyncio.to_thread(expand_at_references, text, ctx.workspace, only_images=True)
+    if not expanded.attached:
+        return text, (), []
+    images = await images_for_model(ctx, expanded.images)
+    message = "\n\n".join([expanded.text, *images.sections])
+    return message, images.media, [*expanded.errors, *images.notes]

@@ -221,6 +221,7 @@ async def run_headless(
     exit code. `home`: qwen-code's own directory (QWEN_HOME). With `resume`, the saved
     conversation continues."""
     from qwen_code.session.setup import open_session
+    from qwen_code.ui.attachments import prompt_with_images
 
     mode = settings.tools.approval_mode
     session = await open_session(
@@ -251,7 +252,10 @@ async def run_headless(
         session.subagents.watchers.append(lambda event: _drive_one(event, printer, recorder))
     try:
         prompt = await expand_custom_command(session, prompt, err)
-        await _drive(session.run(prompt), printer, recorder)
+        prompt, media, notes = await prompt_with_images(session.tool_ctx, prompt)
+        for line in notes:
+            _note(err, line)
+        await _drive(session.run(prompt, media=media), printer, recorder)
     except asyncio.CancelledError:
         recorder.outcome.reason = "cancelled"
         raise

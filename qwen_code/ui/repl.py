@@ -29,11 +29,13 @@ from qwen_code.errors import ModelError
 from qwen_code.session.live import Session
 from qwen_code.session.persistence import Persistence
 from qwen_code.ui import commands
-from qwen_code.ui.attachments import Attachment, expand_at_references
+from qwen_code.ui.attachments import Attachment, expand_at_references, images_for_model
+from qwen_code.ui.clipboard import PastedImages, bind_paste, pasted_for
 from qwen_code.ui.completion import ReplCompleter
 from qwen_code.ui.mcp_resources import expand_mcp_resources, find_mcp_references
 from qwen_code.ui.repl_io import ReplIO
 from qwen_code.ui.shell_mode import run_user_shell
+from qwen_code.ui.user_channel import ReplUserChannel
 
 MODES: tuple[ApprovalMode, ...] = ("default", "auto-edit", "yolo", "plan")
 
@@ -54,6 +56,7 @@ class Repl:
     ) -> None:
         self.session = session
         self.io = io
+        session.tool_ctx.user = ReplUserChannel.on(io, approver=session.runner.approver)
         self.notes = list(notes or ())
         """What start-up left out or could not do (untrusted settings, damaged session
         lines, context files), shown under the banner."""
@@ -64,6 +67,7 @@ class Repl:
         self.pending_context: list[str] = []
         self.served_models: list[dict[str, Any]] = []
         self.shell_mode = False
+        self.pasted = PastedImages()
         self.exit_requested = False
         self.started = time.monotonic()
         commands.load_command_modules(self)
@@ -121,6 +125,8 @@ class Repl:
             current = self.session.runner.mode
             self.set_mode(MODES[(MODES.index(current) + 1) % len(MODES)], quiet=True)
             event.app.invalidate()
+
+        bind_paste(bindings, self)
 
         @bindings.add("c-c")
         def _interrupt(event: KeyPressEvent) -> None:
@@ -256,9 +262,14 @@ class Repl:
             if not (item.error and item.ref.startswith(tuple(servers))):
                 self._note_attachment(item)
         body = expanded.text + await self._mcp_resources(text) if servers else expanded.text
-        message = "\n\n".join([*self.pending_context, body])
+        images = await images_for_model(
+            self.session.tool_ctx, [*expanded.images, *await pasted_for(self, text)]
+        )
+        for note in images.notes:
+            self.console.print(Text(f"  ⚠ {note}", style="yellow"))
+        message = "\n\n".join([*self.pending_context, body, *images.sections])
         self.pending_context.clear()
-        task = asyncio.ensure_future(self._consume(message))
+        task = asyncio.ensure_future(self._consume(message, images.media))
         done, _ = await self.io.run_cancellable(task)
         if not done:
             self.renderer.abort()
@@ -280,10 +291,10 @@ class Repl:
         where = self.session.tool_ctx.workspace.display(item.path) if item.path else item.ref
         self.console.print(f"  [dim]⎿ attached {where} ({item.bytes:,} bytes){cut}[/dim]")
 
-    async def _consume(self, message: str) -> None:
+    async def _consume(self, message: str, media: tuple[dict[str, Any], ...] = ()) -> None:
         self.renderer.start_turn()
         try:
-            async for event in self.session.run(message):
+            async for event in self.session.run(message, media=media):
                 self.stats.observe(event)
                 self.renderer.handle(event)
         except ModelError as exc:  # raised before the loop could report it
