@@ -10,28 +10,12 @@ from typing import Any
 from tests.fakeserver import FakeLLM, call, text, tool_turn
 from tests.helpers import StartRepl, bodies
 from tests.ordering import order_problem
+from tests.test_ask_user import FEATURES, LIBRARY
 
 DOWN = "\x1b[B"
 ESC = "\x1b"
 
-LIBRARY = {
-    "question": "Which date library should we use?",
-    "header": "Library",
-    "options": [
-        {"label": "dayjs", "description": "Small, moment-like API"},
-        {"label": "luxon", "description": "Time zones built in"},
-    ],
-}
-EXTRAS = {
-    "question": "Which extras do you want?",
-    "header": "Extras",
-    "options": [
-        {"label": "Logging", "description": "Log each request"},
-        {"label": "Metrics", "description": "Count requests"},
-        {"label": "Tracing", "description": "Trace spans"},
-    ],
-    "multiSelect": True,
-}
+EXTRAS = FEATURES
 
 
 def last_tool_message(fake: FakeLLM) -> str:

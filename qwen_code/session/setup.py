@@ -143,14 +143,19 @@ async def open_session(
     for observer in observers:
         session.observe(observer)
     _add_subagents(session, headless=headless)
-    session.tool_ctx.side_model = side = SessionSideModel(settings, provider, client)
-    session.tool_ctx.state[MODALITIES_KEY] = SessionModalities(
-        settings, lambda: client.config.model, served
-    )
-    session.tool_ctx.state[SEARCH_KEY] = SearchConfig.from_session(settings, provider)
-    session.closers.append(side.aclose)
+    _add_tool_services(session, client, served)
     await _start_mcp(session, approver, headless=headless)
     return session
+
+
+def _add_tool_services(session: Session, client: ChatClient, served: list[dict[str, Any]]) -> None:
+    """What tools use beyond files and commands: the side model (web_fetch's summaries,
+    image descriptions), whether the model takes images, the web search providers."""
+    settings, provider, ctx = session.settings, session.provider, session.tool_ctx
+    ctx.side_model = side = SessionSideModel(settings, provider, client)
+    session.closers.append(side.aclose)
+    ctx.state[MODALITIES_KEY] = SessionModalities(settings, lambda: client.config.model, served)
+    ctx.state[SEARCH_KEY] = SearchConfig.from_session(settings, provider)
 
 
 async def _start_mcp(session: Session, approver: Approver, *, headless: bool) -> None:
