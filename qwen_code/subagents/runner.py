@@ -43,6 +43,7 @@ from qwen_code.agent.loop_detection import LoopDetector
 from qwen_code.subagents.definitions import AgentCatalog, SubagentDef
 from qwen_code.tools.base import ToolOutput
 from qwen_code.tools.events import PROGRESS
+from qwen_code.tools.todo import TODOS_KEY
 
 if TYPE_CHECKING:
     from qwen_code.llm.types import ChatModel
@@ -51,7 +52,6 @@ SUBAGENTS_KEY = "subagents"
 """`ctx.state[SUBAGENTS_KEY]`: the `Subagents` of the agent whose tools see that context."""
 USER_ONLY_TOOLS = frozenset({"ask_user_question", "exit_plan_mode"})
 """Tools that talk to the person at the keyboard: a subagent has nobody to ask."""
-TODOS_KEY = "todos"
 
 Status: TypeAlias = Literal["running", "completed", "failed", "cancelled"]
 
