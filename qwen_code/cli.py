@@ -153,6 +153,33 @@ AllowedMcp = Annotated[
     list[str] | None,
     typer.Option("--allowed-mcp-server-names", help="Only these configured MCP servers start."),
 ]
+JsonSchema = Annotated[
+    str | None,
+    typer.Option(
+        "--json-schema",
+        metavar="SCHEMA|@FILE",
+        help="Headless: end with a structured_output call matching this JSON Schema; "
+        "the result holds it.",
+    ),
+]
+MaxBudget = Annotated[
+    float | None,
+    typer.Option(
+        "--max-budget-usd", metavar="USD", help="Headless: stop before spending more (exit 55)."
+    ),
+]
+MaxWallTime = Annotated[
+    str | None,
+    typer.Option(
+        "--max-wall-time",
+        metavar="DURATION",
+        help="Headless: stop after this long, e.g. 90, 30s, 5m, 1.5h (exit 55).",
+    ),
+]
+MaxToolCalls = Annotated[
+    int | None,
+    typer.Option("--max-tool-calls", metavar="N", help="Headless: at most N tool calls (exit 55)."),
+]
 Version = Annotated[
     bool | None,
     typer.Option("--version", "-v", callback=_version, is_eager=True, help="Show the version."),
@@ -189,6 +216,10 @@ def run(
     sandbox: Sandbox = None,
     mcp_config: McpConfig = None,
     allowed_mcp_server_names: AllowedMcp = None,
+    json_schema: JsonSchema = None,
+    max_budget_usd: MaxBudget = None,
+    max_wall_time: MaxWallTime = None,
+    max_tool_calls: MaxToolCalls = None,
     debug: Debug = False,
     version: Version = None,
 ) -> int:
@@ -215,6 +246,10 @@ def run(
         sandbox=_sandbox_flag(sandbox),
         mcp_config=list(mcp_config or ()),
         allowed_mcp_server_names=_split(allowed_mcp_server_names) or None,
+        json_schema=json_schema,
+        max_budget_usd=max_budget_usd,
+        max_wall_time=max_wall_time,
+        max_tool_calls=max_tool_calls,
     )
     env = from_context(ctx)
     _configure_logging(debug, env)
@@ -265,6 +300,9 @@ def _interactive(
         raise InputError("-i/--prompt-interactive needs a terminal; stdin is piped.")
     if output_format != "text":
         raise InputError("--output-format applies to headless runs: pass a prompt with -p.")
+    limits = flags.run_limits_given()
+    if limits:
+        raise InputError(f"{limits[0]} applies to headless runs: pass a prompt with -p.")
     import asyncio
 
     settings = load_settings(flags, cwd=env.cwd, home=env.home)

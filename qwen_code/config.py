@@ -67,6 +67,22 @@ class Flags:
     """`--mcp-config FILE`: more MCP servers (`{"mcpServers": {...}}` files)."""
     allowed_mcp_server_names: list[str] | None = None
     """`--allowed-mcp-server-names`: only these configured MCP servers start."""
+    json_schema: str | None = None
+    """`--json-schema`: JSON text or `@file` (headless; see `ui.run_limits`)."""
+    max_budget_usd: float | None = None
+    max_wall_time: str | None = None
+    """`--max-wall-time` as given (`90`, `30s`, `5m`, `1.5h`)."""
+    max_tool_calls: int | None = None
+
+    def run_limits_given(self) -> list[str]:
+        """The headless-only limit flags given, by name."""
+        given = {
+            "--json-schema": self.json_schema,
+            "--max-budget-usd": self.max_budget_usd,
+            "--max-wall-time": self.max_wall_time,
+            "--max-tool-calls": self.max_tool_calls,
+        }
+        return [name for name, value in given.items() if value is not None]
 
 
 def _env_layer(env: Mapping[str, str]) -> tuple[dict[str, Any], str]:

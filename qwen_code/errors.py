@@ -17,6 +17,8 @@ class ExitCode(IntEnum):
     CONFIG = 52
     MAX_TURNS = 53
     TOOL_EXECUTION = 54
+    BUDGET = 55
+    """--max-budget-usd, --max-wall-time or --max-tool-calls stopped the run."""
     INTERRUPTED = 130
 
 

@@ -50,8 +50,9 @@ if TYPE_CHECKING:
 
 SUBAGENTS_KEY = "subagents"
 """`ctx.state[SUBAGENTS_KEY]`: the `Subagents` of the agent whose tools see that context."""
-USER_ONLY_TOOLS = frozenset({"ask_user_question", "exit_plan_mode"})
-"""Tools that talk to the person at the keyboard: a subagent has nobody to ask."""
+USER_ONLY_TOOLS = frozenset({"ask_user_question", "exit_plan_mode", "structured_output"})
+"""Tools that talk to the person at the keyboard (a subagent has nobody to ask), and the
+run's `--json-schema` answer (only the main agent's call ends the run)."""
 
 Status: TypeAlias = Literal["running", "completed", "failed", "cancelled"]
 

@@ -30,7 +30,9 @@ from qwen_code.config import Flags, Provider, Settings
 from qwen_code.environment import Environment
 from qwen_code.errors import ExitCode, InputError
 from qwen_code.session.store import LoadedSession
+from qwen_code.tools.structured_output import PROMPT_NOTE
 from qwen_code.ui.headless_output import Outcome, Printer, Recorder, RunInfo, printer_for
+from qwen_code.ui.run_limits import RunGuard, RunLimits, limits_from_flags, settle
 
 if TYPE_CHECKING:
     from qwen_code.session.live import Session
@@ -67,6 +69,13 @@ def main(
         raise InputError(
             "-r/--resume needs a session id here; `qwen-code sessions list` shows them."
         )
+    limits = limits_from_flags(
+        json_schema=flags.json_schema,
+        max_budget_usd=flags.max_budget_usd,
+        max_wall_time=flags.max_wall_time,
+        max_tool_calls=flags.max_tool_calls,
+        cwd=env.cwd,
+    )
     settings = load_settings(flags, cwd=env.cwd, home=env.home)
     for notice in settings.notices:
         _note(env.stderr, notice)
@@ -84,6 +93,7 @@ def main(
             out=env.stdout,
             err=env.stderr,
             resume=saved,
+            limits=limits,
         )
     )
 
@@ -199,9 +209,43 @@ def _drive_one(event: Event, printer: Printer, recorder: Recorder) -> None:
     printer.event(event)
 
 
-async def _drive(events: AsyncIterator[Event], printer: Printer, recorder: Recorder) -> None:
-    async for event in events:
-        _drive_one(event, printer, recorder)
+async def _drive(
+    events: AsyncIterator[Event], printer: Printer, recorder: Recorder, guard: RunGuard
+) -> None:
+    """Show and record every event until the run ends or the guard stops it (the run's
+    generator is closed then: what was in progress is cancelled)."""
+    async with contextlib.aclosing(events):  # type: ignore[type-var]
+        async for event in events:
+            _drive_one(event, printer, recorder)
+            if guard.observe(event) is not None:
+                return
+
+
+async def _drive_limited(
+    events: AsyncIterator[Event], printer: Printer, recorder: Recorder, guard: RunGuard
+) -> None:
+    """`_drive` within `--max-wall-time`, when one is set."""
+    from qwen_code.ui.run_limits import wall_time_stop
+
+    seconds = guard.limits.max_wall_time_s
+    try:
+        async with asyncio.timeout(seconds):
+            await _drive(events, printer, recorder, guard)
+    except TimeoutError:
+        guard.stop = wall_time_stop(guard.limits)
+
+
+def _open_guard(session: Session, limits: RunLimits, recorder: Recorder) -> RunGuard:
+    """The run's guard; with `--json-schema`, the structured_output tool is registered."""
+    from qwen_code.llm.pricing import PriceTable
+    from qwen_code.tools.structured_output import StructuredOutputTool
+    from qwen_code.ui.run_limits import check_price_known
+
+    pricing = session.pricing
+    check_price_known(limits, session.model, pricing or PriceTable.builtin())
+    if limits.json_schema is not None:
+        session.registry.register(StructuredOutputTool(limits.json_schema), replace=True)
+    return RunGuard(limits, session.model, pricing, recorder.outcome.requests)
 
 
 async def run_headless(
@@ -216,10 +260,11 @@ async def run_headless(
     err: IO[str],
     home: Path,
     resume: LoadedSession | None = None,
+    limits: RunLimits | None = None,
 ) -> int:
     """Run one prompt in `cwd` to completion, printing to `out` and `err`, and return the
     exit code. `home`: qwen-code's own directory (QWEN_HOME). With `resume`, the saved
-    conversation continues."""
+    conversation continues. `limits`: `--json-schema`, budgets (see `run_limits`)."""
     from qwen_code.session.setup import open_session
     from qwen_code.ui.attachments import prompt_with_images
 
@@ -233,6 +278,12 @@ async def run_headless(
         home=home,
         headless=True,
     )
+    recorder = Recorder()
+    try:
+        guard = _open_guard(session, limits or RunLimits(), recorder)
+    except BaseException:
+        await session.aclose()
+        raise
     for line in startup_notes(session, resume):
         _note(err, line)
     info = RunInfo(
@@ -246,7 +297,6 @@ async def run_headless(
         pricing=session.pricing,
     )
     printer = printer_for(output_format, out=out, err=err, partial=partial)
-    recorder = Recorder()
     printer.start(info)
     if session.subagents is not None:  # background agents' steps, outside any call
         session.subagents.watchers.append(lambda event: _drive_one(event, printer, recorder))
@@ -255,11 +305,14 @@ async def run_headless(
         prompt, media, notes = await prompt_with_images(session.tool_ctx, prompt)
         for line in notes:
             _note(err, line)
-        await _drive(session.run(prompt, media=media), printer, recorder)
+        if guard.structured:
+            prompt = f"{prompt}\n\n{PROMPT_NOTE}"
+        await _drive_limited(session.run(prompt, media=media), printer, recorder, guard)
     except asyncio.CancelledError:
         recorder.outcome.reason = "cancelled"
         raise
     finally:
+        settle(guard, recorder.outcome)
         recorder.outcome.api_seconds = session.agent.api_seconds
         await session.aclose()
         printer.finish(info, recorder.outcome)

@@ -61,6 +61,8 @@ class Outcome:
     api_seconds: float = 0.0
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     denials: list[dict[str, Any]] = field(default_factory=list)
+    structured_output: dict[str, Any] | None = None
+    """`--json-schema`: the accepted `structured_output` call's arguments."""
 
     @property
     def is_error(self) -> bool:
@@ -68,20 +70,30 @@ class Outcome:
 
     @property
     def subtype(self) -> str:
-        return {
-            "completed": "success",
-            "max_turns": "error_max_turns",
-            "cancelled": "error_interrupted",
-        }.get(self.reason, "error_during_execution")
+        return _SUBTYPES.get(self.reason, "error_during_execution")
 
     def exit_code(self) -> int:
         if self.reason == "completed":
             return ExitCode.OK
         if self.reason == "max_turns":
             return ExitCode.MAX_TURNS
+        if self.reason in BUDGET_REASONS:
+            return ExitCode.BUDGET
         if self.reason == "cancelled":
             return ExitCode.INTERRUPTED
         return ExitCode.AUTH if self.error_kind == "auth" else ExitCode.ERROR
+
+
+BUDGET_REASONS = frozenset({"max_budget_usd", "max_wall_time", "max_tool_calls"})
+_SUBTYPES = {
+    "completed": "success",
+    "max_turns": "error_max_turns",
+    "cancelled": "error_interrupted",
+    "max_budget_usd": "error_max_budget_usd",
+    "max_wall_time": "error_max_wall_time",
+    "max_tool_calls": "error_max_tool_calls",
+    "structured_output_retries": "error_max_structured_output_retries",
+}
 
 
 class Recorder:
@@ -172,6 +184,8 @@ def result_message(info: RunInfo, outcome: Outcome) -> dict[str, Any]:
     }
     if outcome.error:
         message["error"] = outcome.error
+    if outcome.structured_output is not None:  # Claude Code's name, and Qwen Code's
+        message["structured_output"] = message["structured_result"] = outcome.structured_output
     return message
 
 
