@@ -228,29 +228,8 @@ def run(
     With no prompt in a terminal, qwen-code starts the interactive session. A prompt (-p or
     positional) or piped stdin (it goes first) runs headless. Provider: DASHSCOPE_API_KEY,
     or OPENAI_BASE_URL (+ OPENAI_API_KEY, OPENAI_MODEL)."""
-    from qwen_code.config import Flags
-
     _check_mode(yolo, approval_mode)
-    flags = Flags(
-        model=model,
-        base_url=base_url,
-        api_key=api_key,
-        approval_mode=approval_mode,
-        yolo=yolo,
-        max_session_turns=max_session_turns,
-        include_directories=_split(include_directories),
-        allowed_tools=list(allowed_tools or ()),  # split by the rule parser, not at "(a, b)"
-        system_prompt=system_prompt,
-        append_system_prompt=append_system_prompt,
-        trust_workspace=trust_workspace,
-        sandbox=_sandbox_flag(sandbox),
-        mcp_config=list(mcp_config or ()),
-        allowed_mcp_server_names=_split(allowed_mcp_server_names) or None,
-        json_schema=json_schema,
-        max_budget_usd=max_budget_usd,
-        max_wall_time=max_wall_time,
-        max_tool_calls=max_tool_calls,
-    )
+    flags = _flags(dict(locals()))
     env = from_context(ctx)
     _configure_logging(debug, env)
     text = _prompt_text(prompt, query)
@@ -261,6 +240,23 @@ def run(
 
     partial = include_partial_messages
     return headless.main(env, flags, text, output_format=output_format, partial=partial, **where)
+
+
+def _flags(given: dict[str, Any]) -> Flags:
+    """`Flags` from `run`'s parameters of the same names; the lists are split here."""
+    from dataclasses import fields
+
+    from qwen_code.config import Flags
+
+    values = {f.name: given[f.name] for f in fields(Flags) if f.name in given}
+    values.update(
+        include_directories=_split(given["include_directories"]),
+        allowed_tools=list(given["allowed_tools"] or ()),  # split by the rule parser later
+        sandbox=_sandbox_flag(given["sandbox"]),
+        mcp_config=list(given["mcp_config"] or ()),
+        allowed_mcp_server_names=_split(given["allowed_mcp_server_names"]) or None,
+    )
+    return Flags(**values)
 
 
 def _check_mode(yolo: bool, approval_mode: str | None) -> None:

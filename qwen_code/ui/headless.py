@@ -266,7 +266,6 @@ async def run_headless(
     exit code. `home`: qwen-code's own directory (QWEN_HOME). With `resume`, the saved
     conversation continues. `limits`: `--json-schema`, budgets (see `run_limits`)."""
     from qwen_code.session.setup import open_session
-    from qwen_code.ui.attachments import prompt_with_images
 
     mode = settings.tools.approval_mode
     session = await open_session(
@@ -286,27 +285,13 @@ async def run_headless(
         raise
     for line in startup_notes(session, resume):
         _note(err, line)
-    info = RunInfo(
-        session_id=session.id,
-        model=session.model,
-        cwd=str(session.cwd),
-        tools=session.registry.names(),
-        permission_mode=mode,
-        version=__version__,
-        mcp_servers=mcp_servers(session),
-        pricing=session.pricing,
-    )
+    info = run_info(session, mode)
     printer = printer_for(output_format, out=out, err=err, partial=partial)
     printer.start(info)
     if session.subagents is not None:  # background agents' steps, outside any call
         session.subagents.watchers.append(lambda event: _drive_one(event, printer, recorder))
     try:
-        prompt = await expand_custom_command(session, prompt, err)
-        prompt, media, notes = await prompt_with_images(session.tool_ctx, prompt)
-        for line in notes:
-            _note(err, line)
-        if guard.structured:
-            prompt = f"{prompt}\n\n{PROMPT_NOTE}"
+        prompt, media = await _full_prompt(session, prompt, err, structured=guard.structured)
         await _drive_limited(session.run(prompt, media=media), printer, recorder, guard)
     except asyncio.CancelledError:
         recorder.outcome.reason = "cancelled"
@@ -317,6 +302,33 @@ async def run_headless(
         await session.aclose()
         printer.finish(info, recorder.outcome)
     return recorder.outcome.exit_code()
+
+
+def run_info(session: Session, mode: str) -> RunInfo:
+    return RunInfo(
+        session_id=session.id,
+        model=session.model,
+        cwd=str(session.cwd),
+        tools=session.registry.names(),
+        permission_mode=mode,
+        version=__version__,
+        mcp_servers=mcp_servers(session),
+        pricing=session.pricing,
+    )
+
+
+async def _full_prompt(
+    session: Session, prompt: str, err: IO[str], *, structured: bool
+) -> tuple[str, tuple[dict[str, Any], ...]]:
+    """The prompt as sent: a custom command expanded, `@image`s as media parts, and the
+    `--json-schema` instruction."""
+    from qwen_code.ui.attachments import prompt_with_images
+
+    prompt = await expand_custom_command(session, prompt, err)
+    prompt, media, notes = await prompt_with_images(session.tool_ctx, prompt)
+    for line in notes:
+        _note(err, line)
+    return (f"{prompt}\n\n{PROMPT_NOTE}" if structured else prompt), media
 
 
 def run_until_complete(coro: Coroutine[Any, Any, int]) -> int:
