@@ -180,6 +180,17 @@ MaxToolCalls = Annotated[
     int | None,
     typer.Option("--max-tool-calls", metavar="N", help="Headless: at most N tool calls (exit 55)."),
 ]
+InputFormat = Annotated[
+    Literal["text", "stream-json"],
+    typer.Option(
+        "--input-format",
+        help="stream-json: read user messages and control requests as JSON lines on stdin "
+        "(with -o stream-json; see docs/headless.md).",
+    ),
+]
+Acp = Annotated[
+    bool, typer.Option("--acp", help="Talk to an editor over stdio (Agent Client Protocol).")
+]
 Version = Annotated[
     bool | None,
     typer.Option("--version", "-v", callback=_version, is_eager=True, help="Show the version."),
@@ -220,6 +231,8 @@ def run(
     max_budget_usd: MaxBudget = None,
     max_wall_time: MaxWallTime = None,
     max_tool_calls: MaxToolCalls = None,
+    input_format: InputFormat = "text",
+    acp: Acp = False,
     debug: Debug = False,
     version: Version = None,
 ) -> int:
@@ -228,17 +241,30 @@ def run(
     With no prompt in a terminal, qwen-code starts the interactive session. A prompt (-p or
     positional) or piped stdin (it goes first) runs headless. Provider: DASHSCOPE_API_KEY,
     or OPENAI_BASE_URL (+ OPENAI_API_KEY, OPENAI_MODEL)."""
-    _check_mode(yolo, approval_mode)
-    flags = _flags(dict(locals()))
-    env = from_context(ctx)
-    _configure_logging(debug, env)
-    text = _prompt_text(prompt, query)
-    where = {"latest": continue_session, "session_id": resume}
-    if prompt_interactive is not None or (not text and env.stdin_isatty):
-        return _interactive(env, flags, prompt_interactive, output_format, **where)
+    return _dispatch(from_context(ctx), dict(locals()))
+
+
+def _dispatch(env: Environment, given: dict[str, Any]) -> int:
+    """The front end `run`'s flags ask for: ACP, stream-json input, the REPL or headless."""
+    _check_mode(given["yolo"], given["approval_mode"])
+    flags = _flags(given)
+    _configure_logging(given["debug"], env)
+    if given["acp"]:
+        from qwen_code.acp import main as acp_main
+
+        return acp_main(env, flags)
+    text = _prompt_text(given["prompt"], given["query"])
+    where = {"latest": given["continue_session"], "session_id": given["resume"]}
+    output_format = given["output_format"]
+    if given["input_format"] == "stream-json":
+        from qwen_code.ui import stream_input
+
+        return stream_input.main(env, flags, text, output_format=output_format, **where)
+    if given["prompt_interactive"] is not None or (not text and env.stdin_isatty):
+        return _interactive(env, flags, given["prompt_interactive"], output_format, **where)
     from qwen_code.ui import headless
 
-    partial = include_partial_messages
+    partial = given["include_partial_messages"]
     return headless.main(env, flags, text, output_format=output_format, partial=partial, **where)
 
 

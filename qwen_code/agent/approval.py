@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from qwen_code.agent.events import ToolCall
 from qwen_code.agent.permission_rules import (
@@ -106,6 +106,9 @@ class ApprovalAnswer:
     """Allow calls like this from now on; the front end persists project/user rules."""
     rule: str | None = None
     """The rule to remember (defaults to the request's suggested rule)."""
+    updated_input: dict[str, Any] | None = None
+    """Run the call with these arguments instead (an SDK's `can_use_tool` may edit them);
+    they are checked again as the model's would be, deny rules included."""
 
 
 class Approver(Protocol):

@@ -117,23 +117,12 @@ class ToolRunner:
             yield ToolResult(call=call, output=prepared, is_error=True)
             return
         yield ToolCallStarted(call=call, summary=prepared.tool.summary(prepared.params))
-        decision = self.decide(call, prepared)
-        if isinstance(decision, Deny):
-            yield ApprovalRequested(
-                call=call, reason=decision.reason, decision="denied", message=decision.reason
-            )
-            yield ToolResult(call=call, output=f"Error: {decision.reason}", is_error=True)
+        events, settled = await self._settle(call, prepared)
+        for event in events:
+            yield event
+        if settled is None:
             return
-        if isinstance(decision, Ask):
-            answer = await self.ask(call, prepared, decision)
-            verdict = "allowed" if answer.approved else "denied"
-            yield ApprovalRequested(
-                call=call, reason=decision.reason, decision=verdict, message=answer.message
-            )
-            if not answer.approved:
-                denial = answer.message or f"The user denied the {call.name} call."
-                yield ToolResult(call=call, output=denial, is_error=True)
-                return
+        call, prepared = settled
         if self.before_change is not None:
             await self.before_change(call, prepared.tool.kind)
         holder: list[tuple[ToolResult, ToolOutput]] = []
@@ -143,6 +132,51 @@ class ToolRunner:
         yield result
         for event in output.events:
             yield event
+
+    async def _settle(
+        self, call: ToolCall, prepared: ValidCall
+    ) -> tuple[list[Event], tuple[ToolCall, ValidCall] | None]:
+        """Approval for one call: the events to report, and the call to run (None when it
+        is refused; its arguments edited when the approver changed them)."""
+        decision = self.decide(call, prepared)
+        if isinstance(decision, Deny):
+            reason = decision.reason
+            return [
+                ApprovalRequested(call=call, reason=reason, decision="denied", message=reason),
+                ToolResult(call=call, output=f"Error: {reason}", is_error=True),
+            ], None
+        if not isinstance(decision, Ask):
+            return [], (call, prepared)
+        answer = await self.ask(call, prepared, decision)
+        verdict = "allowed" if answer.approved else "denied"
+        events: list[Event] = [
+            ApprovalRequested(
+                call=call, reason=decision.reason, decision=verdict, message=answer.message
+            )
+        ]
+        if not answer.approved:
+            denial = answer.message or f"The user denied the {call.name} call."
+            return [*events, ToolResult(call=call, output=denial, is_error=True)], None
+        if answer.updated_input is None or answer.updated_input == call.arguments:
+            return events, (call, prepared)
+        edited = self._edited(call, answer.updated_input)
+        if isinstance(edited, str):
+            return [*events, ToolResult(call=call, output=edited, is_error=True)], None
+        return events, edited
+
+    def _edited(
+        self, call: ToolCall, arguments: dict[str, Any]
+    ) -> tuple[ToolCall, ValidCall] | str:
+        """The call with the arguments its approver gave instead, checked as the model's
+        are; an error text when they are invalid or a deny rule refuses them."""
+        edited = dataclasses.replace(call, arguments=arguments)
+        checked = self.registry.validate(call.name, arguments)
+        if not isinstance(checked, ValidCall):
+            return f"Error: the edited arguments are invalid: {checked}"
+        decision = decide(self.mode, checked.tool.kind, edited, self.permissions)
+        if isinstance(decision, Deny):
+            return f"Error: {decision.reason}"
+        return edited, checked
 
     def decide(self, call: ToolCall, valid: ValidCall) -> Allow | Ask | Deny:
         """What the mode and the rules say about a call (see `approval.decide`); a call

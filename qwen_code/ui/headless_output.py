@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
@@ -296,16 +297,27 @@ class JsonPrinter:
 
 
 class StreamJsonPrinter:
-    """One JSON message per line as things happen."""
+    """One JSON message per line as things happen. `sink`: where each message goes
+    instead of a line on `out` (the in-process API and the stream-json input loop)."""
 
-    def __init__(self, out: IO[str], err: IO[str], *, partial: bool = False) -> None:
-        self.out, self.err, self.partial = out, err, partial
+    def __init__(
+        self,
+        out: IO[str],
+        err: IO[str],
+        *,
+        partial: bool = False,
+        sink: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.out, self.err, self.partial, self.sink = out, err, partial, sink
         self.info: RunInfo | None = None
         self._streaming = False
 
     def _emit(self, obj: dict[str, Any]) -> None:
         if self.info is not None:
             obj.setdefault("session_id", self.info.session_id)
+        if self.sink is not None:
+            self.sink(obj)
+            return
         self.out.write(_dump(obj) + "\n")
         self.out.flush()
 
