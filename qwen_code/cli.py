@@ -10,12 +10,13 @@ home from it.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from qwen_code import cli_mcp, cli_serve, cli_sessions
+from qwen_code import cli_compat, cli_mcp, cli_serve, cli_sessions
+from qwen_code import cli_options as opt
 from qwen_code.environment import Environment, from_context
 
 if TYPE_CHECKING:
@@ -54,147 +55,8 @@ def _group() -> None:
     """qwen-code: a terminal coding agent for Qwen3-Coder and OpenAI-compatible models."""
 
 
-def _version(ctx: typer.Context, value: bool) -> None:
-    """`--version` among other flags (alone, `__main__` answered it before typer loaded)."""
-    if value:
-        from qwen_code.version import print_version
-
-        print_version(from_context(ctx).stdout)
-        raise typer.Exit()
-
-
 def _split(values: list[str] | None) -> list[str]:
     return [part.strip() for v in values or () for part in v.split(",") if part.strip()]
-
-
-Query = Annotated[list[str] | None, typer.Argument(help="The prompt (runs headless).")]
-Prompt = Annotated[
-    str | None, typer.Option("-p", "--prompt", help="Run this prompt headless and exit.")
-]
-Interactive = Annotated[
-    str | None,
-    typer.Option(
-        "-i", "--prompt-interactive", help="Start the interactive session with this message."
-    ),
-]
-Model = Annotated[str | None, typer.Option("-m", "--model", help="Model id.")]
-BaseUrl = Annotated[
-    str | None,
-    typer.Option("--base-url", "--openai-base-url", help="OpenAI-compatible endpoint URL."),
-]
-ApiKey = Annotated[str | None, typer.Option("--api-key", "--openai-api-key", help="API key.")]
-Mode = Annotated[
-    Literal["plan", "default", "auto-edit", "yolo"] | None,
-    typer.Option("--approval-mode", help="When tools need approval."),
-]
-Yolo = Annotated[bool, typer.Option("-y", "--yolo", help="Allow every tool call without asking.")]
-AllowedTools = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--allowed-tools",
-        help="Rules for calls allowed without asking, e.g. edit or 'Bash(git status *)'.",
-    ),
-]
-MaxTurns = Annotated[
-    int | None, typer.Option("--max-session-turns", help="Stop after N model turns.")
-]
-IncludeDirs = Annotated[
-    list[str] | None,
-    typer.Option("--include-directories", "--add-dir", help="More directories the tools may use."),
-]
-OutputFormat = Annotated[
-    Literal["text", "json", "stream-json"],
-    typer.Option("-o", "--output-format", help="How to print the result."),
-]
-Partial = Annotated[
-    bool,
-    typer.Option("--include-partial-messages", help="stream-json: also stream text as it arrives."),
-]
-Debug = Annotated[bool, typer.Option("-d", "--debug", help="Log details to stderr.")]
-Continue = Annotated[
-    bool, typer.Option("-c", "--continue", help="Continue this project's latest session.")
-]
-Resume = Annotated[
-    str | None,
-    typer.Option(
-        "-r", "--resume", help="Continue a saved session by id (alone: pick one in the session)."
-    ),
-]
-SystemPrompt = Annotated[
-    str | None, typer.Option("--system-prompt", help="Replace the built-in system prompt.")
-]
-AppendSystemPrompt = Annotated[
-    str | None,
-    typer.Option("--append-system-prompt", help="Add this text after the system prompt."),
-]
-TrustWorkspace = Annotated[
-    bool,
-    typer.Option(
-        "--trust-workspace",
-        help="Trust this folder for this run: apply all of its .qwen/settings.json "
-        "(for CI; same as QWEN_CODE_TRUST_WORKSPACE=true).",
-    ),
-]
-Sandbox = Annotated[
-    str | None,
-    typer.Option(
-        "-s",
-        "--sandbox",
-        metavar="MODE",
-        help="Sandbox the agent's commands: auto (default), off, workspace-write "
-        "(alone: this), read-only. See docs/sandbox.md.",
-    ),
-]
-McpConfig = Annotated[
-    list[str] | None,
-    typer.Option("--mcp-config", metavar="FILE", help="Load MCP servers from this JSON file."),
-]
-AllowedMcp = Annotated[
-    list[str] | None,
-    typer.Option("--allowed-mcp-server-names", help="Only these configured MCP servers start."),
-]
-JsonSchema = Annotated[
-    str | None,
-    typer.Option(
-        "--json-schema",
-        metavar="SCHEMA|@FILE",
-        help="Headless: end with a structured_output call matching this JSON Schema; "
-        "the result holds it.",
-    ),
-]
-MaxBudget = Annotated[
-    float | None,
-    typer.Option(
-        "--max-budget-usd", metavar="USD", help="Headless: stop before spending more (exit 55)."
-    ),
-]
-MaxWallTime = Annotated[
-    str | None,
-    typer.Option(
-        "--max-wall-time",
-        metavar="DURATION",
-        help="Headless: stop after this long, e.g. 90, 30s, 5m, 1.5h (exit 55).",
-    ),
-]
-MaxToolCalls = Annotated[
-    int | None,
-    typer.Option("--max-tool-calls", metavar="N", help="Headless: at most N tool calls (exit 55)."),
-]
-InputFormat = Annotated[
-    Literal["text", "stream-json"],
-    typer.Option(
-        "--input-format",
-        help="stream-json: read user messages and control requests as JSON lines on stdin "
-        "(with -o stream-json; see docs/headless.md).",
-    ),
-]
-Acp = Annotated[
-    bool, typer.Option("--acp", help="Talk to an editor over stdio (Agent Client Protocol).")
-]
-Version = Annotated[
-    bool | None,
-    typer.Option("--version", "-v", callback=_version, is_eager=True, help="Show the version."),
-]
 
 
 @app.command(
@@ -206,35 +68,44 @@ Version = Annotated[
 )
 def run(
     ctx: typer.Context,
-    query: Query = None,
-    prompt: Prompt = None,
-    prompt_interactive: Interactive = None,
-    model: Model = None,
-    base_url: BaseUrl = None,
-    api_key: ApiKey = None,
-    approval_mode: Mode = None,
-    yolo: Yolo = False,
-    allowed_tools: AllowedTools = None,
-    max_session_turns: MaxTurns = None,
-    include_directories: IncludeDirs = None,
-    output_format: OutputFormat = "text",
-    include_partial_messages: Partial = False,
-    system_prompt: SystemPrompt = None,
-    append_system_prompt: AppendSystemPrompt = None,
-    continue_session: Continue = False,
-    resume: Resume = None,
-    trust_workspace: TrustWorkspace = False,
-    sandbox: Sandbox = None,
-    mcp_config: McpConfig = None,
-    allowed_mcp_server_names: AllowedMcp = None,
-    json_schema: JsonSchema = None,
-    max_budget_usd: MaxBudget = None,
-    max_wall_time: MaxWallTime = None,
-    max_tool_calls: MaxToolCalls = None,
-    input_format: InputFormat = "text",
-    acp: Acp = False,
-    debug: Debug = False,
-    version: Version = None,
+    query: opt.Query = None,
+    prompt: opt.Prompt = None,
+    prompt_interactive: opt.Interactive = None,
+    model: opt.Model = None,
+    base_url: opt.BaseUrl = None,
+    api_key: opt.ApiKey = None,
+    approval_mode: opt.Mode = None,
+    yolo: opt.Yolo = False,
+    allowed_tools: opt.AllowedTools = None,
+    disallowed_tools: opt.DisallowedTools = None,
+    tools: opt.ToolsOnly = None,
+    max_session_turns: opt.MaxTurns = None,
+    include_directories: opt.IncludeDirs = None,
+    output_format: opt.OutputFormat = "text",
+    include_partial_messages: opt.Partial = False,
+    system_prompt: opt.SystemPrompt = None,
+    append_system_prompt: opt.AppendSystemPrompt = None,
+    continue_session: opt.Continue = False,
+    resume: opt.Resume = None,
+    trust_workspace: opt.TrustWorkspace = False,
+    sandbox: opt.Sandbox = None,
+    mcp_config: opt.McpConfig = None,
+    allowed_mcp_server_names: opt.AllowedMcp = None,
+    json_schema: opt.JsonSchema = None,
+    max_budget_usd: opt.MaxBudget = None,
+    max_wall_time: opt.MaxWallTime = None,
+    max_tool_calls: opt.MaxToolCalls = None,
+    input_format: opt.InputFormat = "text",
+    permission_prompt_tool: opt.PromptTool = None,
+    replay_user_messages: opt.Replay = False,
+    new_session_id: opt.NewSessionId = None,
+    fork_session: opt.Fork = False,
+    settings: opt.SettingsArg = None,
+    setting_sources: opt.SettingSources = None,
+    strict_mcp_config: opt.StrictMcp = False,
+    acp: opt.Acp = False,
+    debug: opt.Debug = False,
+    version: opt.Version = None,
 ) -> int:
     """Start an interactive session, or run a prompt headless: `qwen-code -p "task"`.
 
@@ -254,18 +125,76 @@ def _dispatch(env: Environment, given: dict[str, Any]) -> int:
 
         return acp_main(env, flags)
     text = _prompt_text(given["prompt"], given["query"])
-    where = {"latest": given["continue_session"], "session_id": given["resume"]}
+    where = _where(given)
     output_format = given["output_format"]
     if given["input_format"] == "stream-json":
         from qwen_code.ui import stream_input
 
-        return stream_input.main(env, flags, text, output_format=output_format, **where)
+        talk = {"prompt_tool": given["permission_prompt_tool"] is not None}
+        talk["replay"] = given["replay_user_messages"]
+        return stream_input.main(env, flags, text, output_format=output_format, **where, **talk)
+    _check_stream_only(given)
     if given["prompt_interactive"] is not None or (not text and env.stdin_isatty):
+        _check_headless_only(given)
+        where = {"latest": where["latest"], "session_id": where["session_id"]}
         return _interactive(env, flags, given["prompt_interactive"], output_format, **where)
     from qwen_code.ui import headless
 
-    partial = given["include_partial_messages"]
-    return headless.main(env, flags, text, output_format=output_format, partial=partial, **where)
+    return headless.main(env, flags, text, output_format=output_format, **where)
+
+
+def _where(given: dict[str, Any]) -> dict[str, Any]:
+    """Which session, and partial messages or not (keyword arguments of the headless
+    front ends' `main`)."""
+    from qwen_code.errors import InputError
+
+    tool = given["permission_prompt_tool"]
+    if tool is not None and tool != "stdio":
+        raise InputError(
+            f"--permission-prompt-tool: only 'stdio' is supported (got {tool!r}); an MCP "
+            "tool as the approver is not."
+        )
+    if given["fork_session"] and not (given["continue_session"] or given["resume"]):
+        raise InputError("--fork-session goes with --continue or --resume.")
+    return {
+        "latest": given["continue_session"],
+        "session_id": given["resume"],
+        "new_session_id": _session_id_flag(given["new_session_id"]),
+        "fork": given["fork_session"],
+        "partial": given["include_partial_messages"],
+    }
+
+
+def _session_id_flag(value: str | None) -> str | None:
+    import uuid
+
+    from qwen_code.errors import InputError
+
+    if value is None:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InputError(f"--session-id: {value!r} is not a UUID.") from None
+
+
+def _check_stream_only(given: dict[str, Any]) -> None:
+    from qwen_code.errors import InputError
+
+    for flag, name in (
+        ("--permission-prompt-tool", "permission_prompt_tool"),
+        ("--replay-user-messages", "replay_user_messages"),
+    ):
+        if given[name]:
+            raise InputError(f"{flag} goes with --input-format stream-json.")
+
+
+def _check_headless_only(given: dict[str, Any]) -> None:
+    from qwen_code.errors import InputError
+
+    for flag, name in (("--session-id", "new_session_id"), ("--fork-session", "fork_session")):
+        if given[name]:
+            raise InputError(f"{flag} applies to headless runs: pass a prompt with -p.")
 
 
 def _flags(given: dict[str, Any]) -> Flags:
@@ -278,11 +207,31 @@ def _flags(given: dict[str, Any]) -> Flags:
     values.update(
         include_directories=_split(given["include_directories"]),
         allowed_tools=list(given["allowed_tools"] or ()),  # split by the rule parser later
+        disallowed_tools=_rule_list(given["disallowed_tools"]),
+        tools=None if given["tools"] is None else _split([given["tools"]]),
+        setting_sources=None if given["setting_sources"] is None else _sources(given),
         sandbox=_sandbox_flag(given["sandbox"]),
         mcp_config=list(given["mcp_config"] or ()),
         allowed_mcp_server_names=_split(given["allowed_mcp_server_names"]) or None,
     )
     return Flags(**values)
+
+
+def _rule_list(values: list[str] | None) -> list[str]:
+    """Rules given as `A,B(x, y)`: split at commas outside parentheses."""
+    from qwen_code.agent.permission_rules import split_rule_list
+
+    return [rule for value in values or () for rule in split_rule_list(value)]
+
+
+def _sources(given: dict[str, Any]) -> list[str]:
+    from qwen_code.errors import InputError
+
+    sources = _split([given["setting_sources"]])
+    unknown = [s for s in sources if s not in ("user", "project", "local")]
+    if unknown:
+        raise InputError(f"--setting-sources: {unknown[0]!r} is not user, project or local.")
+    return sources
 
 
 def _check_mode(yolo: bool, approval_mode: str | None) -> None:
@@ -436,6 +385,9 @@ def _optional_resume_value(args: list[str]) -> list[str]:
     return fixed
 
 
+_SUBCOMMANDS = ("serve", "cost", "sessions", "checkpoints", "prompts", "mcp")
+"""Commands with flags of their own (the Claude Code names are rewritten for `run` only)."""
+
 SANDBOX_WORDS = ("auto", "off", "workspace-write", "read-only", "true", "false", "docker", "podman")
 
 
@@ -468,6 +420,8 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
         print(f"qwen-code: cannot use the working directory: {exc.strerror}", file=sys.stderr)
         return int(ExitCode.INPUT)
     try:
+        if not args or args[0] not in _SUBCOMMANDS:
+            args = cli_compat.translate(args, env.cwd)
         result = app(args=args, prog_name="qwen-code", standalone_mode=False, obj=env)
     except QwenCodeError as exc:
         print(f"qwen-code: {exc}", file=env.stderr)

@@ -9,6 +9,8 @@ file works here. Environment variables are read only in this module. The model i
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -73,6 +75,16 @@ class Flags:
     max_wall_time: str | None = None
     """`--max-wall-time` as given (`90`, `30s`, `5m`, `1.5h`)."""
     max_tool_calls: int | None = None
+    disallowed_tools: list[str] = field(default_factory=list)
+    """`--disallowed-tools`: deny rules, one per entry."""
+    tools: list[str] | None = None
+    """`--tools`: only these built-in tools (names or Claude Code's); [] for none."""
+    settings: str | None = None
+    """`--settings`: a settings file, or settings as JSON text, above the files."""
+    setting_sources: list[str] | None = None
+    """`--setting-sources`: which settings files to read (user, project, local)."""
+    strict_mcp_config: bool = False
+    """`--strict-mcp-config`: only the MCP servers of `--mcp-config`."""
 
     def run_limits_given(self) -> list[str]:
         """The headless-only limit flags given, by name."""
@@ -126,6 +138,8 @@ def _flag_layer(flags: Flags) -> dict[str, Any]:
         tools["sandbox"] = {"mode": sandbox_mode_value(flags.sandbox)}
     if tools:
         layer["tools"] = tools
+    if flags.disallowed_tools:
+        layer["permissions"] = {"deny": list(flags.disallowed_tools)}
     return layer
 
 
@@ -146,10 +160,14 @@ def load_settings(
     cwd = (cwd or Path.cwd()).resolve()
     home = home if home is not None else qwen_home(env)
     user_path = home / "settings.json"
-    user = read_settings_file(user_path) if user_path.is_file() else {}
+    read_user, read_project = _sources_read(flags.setting_sources)
+    user = read_settings_file(user_path) if read_user and user_path.is_file() else {}
     project = folder_trust.project_layer(cwd, home, env, user, opt_in=flags.trust_workspace)
+    if not read_project:
+        project = dataclasses.replace(project, path=None, applied={}, notices=[], reported=[])
     env_layer, key_source = _env_layer(env)
-    layers = [user, project.applied, env_layer, _flag_layer(flags)]
+    given = _settings_flag(flags.settings, cwd)
+    layers = [user, project.applied, given, env_layer, _flag_layer(flags)]
     merged: dict[str, Any] = {}
     for layer in layers:
         merged = deep_merge(merged, _sandbox_as_object(layer))
@@ -174,11 +192,41 @@ def load_settings(
     if flags.allowed_mcp_server_names is not None:
         settings.mcp.allowed = list(flags.allowed_mcp_server_names)
     settings.tools.allowed = [*settings.tools.allowed, *flags.allowed_tools]
+    settings.tools_only = flags.tools
+    settings.mcp_strict = flags.strict_mcp_config
+    settings.project_sources = read_project
     settings.context.include_directories = [
         *settings.context.include_directories,
         *flags.include_directories,
     ]
     return settings
+
+
+def _sources_read(sources: list[str] | None) -> tuple[bool, bool]:
+    """`--setting-sources`: whether the user's file and the project's are read (Claude
+    Code's `local` is the project's own file here, as is `project`)."""
+    if sources is None:
+        return True, True
+    return "user" in sources, bool({"project", "local"} & set(sources))
+
+
+def _settings_flag(value: str | None, cwd: Path) -> dict[str, Any]:
+    """`--settings`: JSON text (starts with `{`) or a settings file, relative to `cwd`."""
+    if value is None:
+        return {}
+    text = value.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--settings: not valid JSON ({exc.msg}).") from None
+        if not isinstance(data, dict):
+            raise ConfigError("--settings: the JSON must be an object.")
+        return data
+    path = (cwd / Path(text).expanduser()).resolve()
+    if not path.is_file():
+        raise ConfigError(f"--settings: no such file: {path}")
+    return read_settings_file(path)
 
 
 def _mcp_sources(user: dict[str, Any], project: dict[str, Any]) -> dict[str, str]:

@@ -251,6 +251,12 @@ class Settings(_Section):
     mcp_sources: dict[str, str] = Field(default_factory=dict, exclude=True)
     """Where each of `mcp_servers` came from: "user", "project" or "flag"."""
     mcp_config_files: list[str] = Field(default_factory=list, exclude=True)
+    mcp_strict: bool = Field(default=False, exclude=True)
+    """`--strict-mcp-config`: only the servers of `mcp_config_files` start."""
+    tools_only: list[str] | None = Field(default=None, exclude=True)
+    """`--tools`: the built-in tools the session keeps (None: all)."""
+    project_sources: bool = Field(default=True, exclude=True)
+    """False when `--setting-sources` leaves the project out (its `.mcp.json` too)."""
     """`--mcp-config` files, read by `qwen_code.mcp.config`."""
     system_prompt: str | None = Field(default=None, exclude=True)
     """Replaces the shipped system prompt (from --system-prompt or QWEN_SYSTEM_MD)."""

@@ -90,14 +90,14 @@ def parse_rules(rules: Iterable[str], *, split_commas: bool = True) -> list[Rule
     separated by commas (outside parentheses); `permissions.*` entries are one rule each."""
     parsed: list[Rule] = []
     for raw in rules:
-        for part in _split_rule_list(raw) if split_commas else [raw]:
+        for part in split_rule_list(raw) if split_commas else [raw]:
             rule = parse_rule(part)
             if rule is not None:
                 parsed.append(rule)
     return parsed
 
 
-def _split_rule_list(raw: str) -> list[str]:
+def split_rule_list(raw: str) -> list[str]:
     parts, depth, current = [], 0, ""
     for ch in raw:
         depth += ch == "("

@@ -159,6 +159,17 @@ def read_server_file(path: Path) -> dict[str, McpServerConfig]:
     return parse_servers(data.get("mcpServers", {}), str(path))
 
 
+def parse_config_text(text: str) -> dict[str, McpServerConfig]:
+    """`--mcp-config '{"mcpServers": {...}}'`: the servers given as JSON text."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--mcp-config: not valid JSON ({exc.msg}).") from exc
+    if not isinstance(data, dict):
+        raise ConfigError("--mcp-config: expected an object with mcpServers.")
+    return parse_servers(data.get("mcpServers", {}), "--mcp-config")
+
+
 def configured_servers(
     settings: Any,
     *,
@@ -167,6 +178,23 @@ def configured_servers(
 ) -> list[ServerEntry]:
     """Every server this session may start, filtered by `mcp.allowed`/`mcp.excluded`."""
     entries: dict[str, ServerEntry] = {}
+    if not getattr(settings, "mcp_strict", False):
+        entries = _settings_servers(settings, cwd)
+    for raw in [*config_files, *getattr(settings, "mcp_config_files", [])]:
+        if isinstance(raw, str) and raw.lstrip().startswith("{"):  # JSON text (Claude SDK)
+            for name, config in parse_config_text(raw).items():
+                entries[name] = ServerEntry(name, config, "flag", None)
+            continue
+        path = Path(raw).expanduser().resolve()
+        for name, config in read_server_file(path).items():
+            entries[name] = ServerEntry(name, config, "flag", path)
+    rules = settings.mcp
+    return [e for e in entries.values() if _allowed(e.name, rules.allowed, rules.excluded)]
+
+
+def _settings_servers(settings: Any, cwd: Path) -> dict[str, ServerEntry]:
+    """The servers of the settings files and of a trusted folder's `.mcp.json`."""
+    entries: dict[str, ServerEntry] = {}
     sources = getattr(settings, "mcp_sources", {}) or {}
     project_file = getattr(settings, "project_settings_file", None)
     for name, config in parse_servers(settings.mcp_servers, "settings").items():
@@ -174,16 +202,11 @@ def configured_servers(
         path = Path(project_file) if source == "project" and project_file else None
         entries[name] = ServerEntry(name, config, source, path)
     trust = getattr(settings, "trust", None)
-    mcp_json = _project_mcp_json(cwd)
+    mcp_json = _project_mcp_json(cwd) if getattr(settings, "project_sources", True) else None
     if mcp_json is not None and trust is not None and trust.granted:
         for name, config in read_server_file(mcp_json).items():
             entries.setdefault(name, ServerEntry(name, config, "mcp.json", mcp_json))
-    for raw in [*config_files, *getattr(settings, "mcp_config_files", [])]:
-        path = Path(raw).expanduser().resolve()
-        for name, config in read_server_file(path).items():
-            entries[name] = ServerEntry(name, config, "flag", path)
-    rules = settings.mcp
-    return [e for e in entries.values() if _allowed(e.name, rules.allowed, rules.excluded)]
+    return entries
 
 
 def untrusted_mcp_json(cwd: Path, trusted: bool) -> Path | None:

@@ -99,25 +99,27 @@ async def open_session(
     resume: LoadedSession | None = None,
     observers: Sequence[SessionObserver] | None = None,
     headless: bool = False,
+    session_id: str | None = None,
+    fork: bool = False,
 ) -> Session:
     """Everything one conversation needs; `approver` answers the tool calls that need
     the user. With `resume`, the saved conversation continues (same id, same transcript
     file) after being checked and repaired. `observers` default to the transcript and
     checkpoints as the settings ask (`persistence_for`); pass [] for none. `headless`:
-    nobody can be asked (the `auto` sandbox turns on when rules let commands through)."""
-    session_id = resume.info.id if resume else str(uuid.uuid4())
+    nobody can be asked (the `auto` sandbox turns on when rules let commands through).
+    `session_id`: the id of a new session (`--session-id`); `fork`: a resumed conversation
+    continues under a new id, in a new transcript (`--fork-session`)."""
+    session_id = resume.info.id if resume and not fork else session_id or str(uuid.uuid4())
     tool_ctx = _tool_context(settings, cwd, home, home / "tmp" / session_id, provider=provider)
     client, served = await connect(settings, provider)
     registry = builtin_registry(project_dir=tool_ctx.workspace.root, user_dir=home)
     runner = _runner(settings, registry, tool_ctx, approver, home=home, headless=headless)
-    included = list(tool_ctx.workspace.extra_roots[:-1])
-    root = tool_ctx.workspace.root
+    root, included = tool_ctx.workspace.root, list(tool_ctx.workspace.extra_roots[:-1])
     prompt, files = build_system_prompt(settings, root, home=home, extra_roots=included)
     prompt = _with_skills(prompt, settings, tool_ctx, registry)
     window = context_window_for(settings, client.config.model, served)
     conversation = Conversation.with_system(prompt)
-    if resume:
-        conversation.reset(resume.messages)
+    conversation.reset(resume.messages if resume else ())
     agent = Agent(
         model=client,
         tools=runner,
@@ -139,13 +141,26 @@ async def open_session(
         pricing=load_pricing(settings.model_pricing, base_url=provider.base_url),
     )
     if observers is None:
-        observers = persistence_for(session, resume)
+        observers = persistence_for(session, None if fork else resume)
     for observer in observers:
         session.observe(observer)
     _add_subagents(session, headless=headless)
     _add_tool_services(session, client, served)
+    _keep_only(registry, settings.tools_only)
     await _start_mcp(session, approver, headless=headless)
     return session
+
+
+def _keep_only(registry: ToolRegistry, names: list[str] | None) -> None:
+    """`--tools`: drop the built-in tools not named (`default` keeps them all)."""
+    if names is None or "default" in names:
+        return
+    from qwen_code.tools.claude_names import tool_names
+
+    keep = tool_names(names)
+    for name in registry.names():
+        if name not in keep:
+            registry.unregister(name)
 
 
 def _add_tool_services(session: Session, client: ChatClient, served: list[dict[str, Any]]) -> None:

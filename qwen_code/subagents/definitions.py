@@ -176,6 +176,27 @@ def parse_agent_text(text: str, path: Path | None, source: Source) -> SubagentDe
     )
 
 
+def sdk_agent(name: str, spec: Any) -> SubagentDef:
+    """An agent defined in a program's options (the Claude Agent SDK's `agents`:
+    `{"description", "prompt", "tools", "model"}`); ValueError when it is not one."""
+    if not isinstance(spec, dict):
+        raise ValueError("an agent must be an object with description and prompt")
+    description, prompt = spec.get("description"), spec.get("prompt")
+    if not isinstance(description, str) or not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError("an agent needs a description and a prompt")
+    tools = spec.get("tools")
+    return SubagentDef(
+        name=name,
+        description=description,
+        system_prompt=prompt,
+        source="user",
+        tools=None if tools is None else _tool_list(tools, "tools"),
+        disallowed_tools=_tool_list(spec.get("disallowedTools"), "disallowedTools"),
+        model=_model(spec.get("model")),
+        max_turns=_positive(spec.get("maxTurns")),
+    )
+
+
 def _tool_list(value: Any, key: str) -> tuple[str, ...]:
     if value is None:
         return ()

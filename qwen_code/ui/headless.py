@@ -20,6 +20,7 @@ import contextlib
 import select
 import signal
 from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -54,17 +55,62 @@ def main(
     partial: bool = False,
     latest: bool = False,
     session_id: str | None = None,
+    new_session_id: str | None = None,
+    fork: bool = False,
 ) -> int:
     """`qwen-code -p …`: run `prompt` (after piped stdin, when stdin is not a terminal)
     to completion and return the exit code. `latest`/`session_id` continue a saved
-    session (`-c`, `-r ID`). Raises `QwenCodeError` for bad input or settings."""
-    from qwen_code.config import load_settings, resolve_provider
-    from qwen_code.session import resume
-
+    session (`-c`, `-r ID`); `new_session_id` names a new one (`--session-id`), `fork`
+    saves a continued one under a new id. Raises `QwenCodeError` for bad input or
+    settings."""
     piped = "" if env.stdin_isatty else _read_piped(env)
     full_prompt = compose_prompt(prompt, piped, cwd=env.cwd, home=env.home)
     if not full_prompt:
         raise InputError(NO_PROMPT)
+    start = prepare(env, flags, latest=latest, session_id=session_id, new_session_id=new_session_id)
+    return run_until_complete(
+        run_headless(
+            start.settings,
+            start.provider,
+            full_prompt,
+            output_format=output_format,
+            partial=partial,
+            cwd=env.cwd,
+            home=env.home,
+            out=env.stdout,
+            err=env.stderr,
+            resume=start.resume,
+            limits=start.limits,
+            new_session_id=new_session_id,
+            fork=fork,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """What a headless run starts from: settings, provider, limits, a saved session."""
+
+    settings: Settings
+    provider: Provider
+    limits: RunLimits
+    resume: LoadedSession | None
+
+
+def prepare(
+    env: Environment,
+    flags: Flags,
+    *,
+    latest: bool,
+    session_id: str | None,
+    new_session_id: str | None = None,
+) -> Start:
+    """Settings (their notices on stderr), provider, limits and the session to continue;
+    `QwenCodeError` for what cannot be used."""
+    from qwen_code.config import load_settings, resolve_provider
+    from qwen_code.session import resume
+    from qwen_code.session.store import find_session
+
     if session_id == resume.PICK:
         raise InputError(
             "-r/--resume needs a session id here; `qwen-code sessions list` shows them."
@@ -80,22 +126,10 @@ def main(
     for notice in settings.notices:
         _note(env.stderr, notice)
     provider = resolve_provider(settings, home=env.home)
+    if new_session_id and find_session(env.home, env.cwd, new_session_id) is not None:
+        raise InputError(f"--session-id: session {new_session_id} already exists; use --resume.")
     saved = resume.resolve(env.home, env.cwd, latest=latest, session_id=session_id)
-    return run_until_complete(
-        run_headless(
-            settings,
-            provider,
-            full_prompt,
-            output_format=output_format,
-            partial=partial,
-            cwd=env.cwd,
-            home=env.home,
-            out=env.stdout,
-            err=env.stderr,
-            resume=saved,
-            limits=limits,
-        )
-    )
+    return Start(settings, provider, limits, saved)
 
 
 def _read_piped(env: Environment) -> str:
@@ -261,6 +295,8 @@ async def run_headless(
     home: Path,
     resume: LoadedSession | None = None,
     limits: RunLimits | None = None,
+    new_session_id: str | None = None,
+    fork: bool = False,
 ) -> int:
     """Run one prompt in `cwd` to completion, printing to `out` and `err`, and return the
     exit code. `home`: qwen-code's own directory (QWEN_HOME). With `resume`, the saved
@@ -276,6 +312,8 @@ async def run_headless(
         resume=resume,
         home=home,
         headless=True,
+        session_id=new_session_id,
+        fork=fork,
     )
     recorder = Recorder()
     try:

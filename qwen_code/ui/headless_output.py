@@ -307,8 +307,11 @@ class StreamJsonPrinter:
         *,
         partial: bool = False,
         sink: Callable[[dict[str, Any]], None] | None = None,
+        summary: bool = True,
     ) -> None:
         self.out, self.err, self.partial, self.sink = out, err, partial, sink
+        self.summary = summary
+        """Whether `finish` adds the run's notes (denials, errors) on stderr."""
         self.info: RunInfo | None = None
         self._streaming = False
 
@@ -336,6 +339,7 @@ class StreamJsonPrinter:
                 "permission_mode": info.permission_mode,
                 "slash_commands": [],
                 "qwen_code_version": info.version,
+                "claude_code_version": CLAUDE_PROTOCOL_VERSION,
             }
         )
 
@@ -428,9 +432,13 @@ class StreamJsonPrinter:
     def finish(self, info: RunInfo, outcome: Outcome) -> None:
         self._end_partial()
         self._emit(result_message(info, outcome))
-        for line in summary_lines(outcome, info):
+        for line in summary_lines(outcome, info) if self.summary else ():
             self.err.write(line + "\n")
 
+
+CLAUDE_PROTOCOL_VERSION = "2.0.0"
+"""The Claude Code release whose stream-json protocol qwen-code speaks (the Claude Agent
+SDK reads `claude_code_version` from `init` and warns below 2.0.0)."""
 
 _STOP = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens"}
 

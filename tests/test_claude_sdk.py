@@ -1,0 +1,294 @@
+"""The real Claude Agent SDK for Python drives qwen-code (`cli_path`) over stream-json.
+
+The SDK starts `qwen-code` as its CLI (a wrapper script running this interpreter's
+`python -m qwen_code`), speaks the control protocol on its stdin/stdout, and qwen-code
+talks to the scripted model server. Nothing is mocked: the SDK's own parser must accept
+every message qwen-code writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from claude_agent_sdk import (
+    AssistantMessage,
+    ClaudeAgentOptions,
+    ClaudeSDKClient,
+    PermissionResultAllow,
+    PermissionResultDeny,
+    ResultMessage,
+    StreamEvent,
+    SystemMessage,
+    TextBlock,
+    ToolUseBlock,
+    UserMessage,
+    query,
+)
+
+from tests.fakeserver import FakeLLM, Turn, call, text, tool_turn
+from tests.helpers import bodies, user_message
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> str:
+    """An executable `qwen-code` for `cli_path`."""
+    path = tmp_path / "bin" / "qwen-code"
+    path.parent.mkdir()
+    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m qwen_code "$@"\n')
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    (tmp_path / "work").mkdir()
+    return tmp_path / "work"
+
+
+def options(cli: str, work: Path, **kwargs: Any) -> ClaudeAgentOptions:
+    errors: list[str] = []
+    return ClaudeAgentOptions(cli_path=cli, cwd=str(work), stderr=errors.append, **kwargs)
+
+
+async def collect(messages: Any) -> list[Any]:
+    return [m async for m in messages]
+
+
+def result_of(messages: list[Any]) -> ResultMessage:
+    results = [m for m in messages if isinstance(m, ResultMessage)]
+    assert results, messages
+    return results[-1]
+
+
+async def test_one_shot_query(fake_llm: FakeLLM, cli: str, work: Path) -> None:
+    fake_llm.script(text("Hello from qwen-code."))
+    messages = await collect(query(prompt="Say hello", options=options(cli, work)))
+    init = messages[0]
+    assert isinstance(init, SystemMessage) and init.subtype == "init"
+    assert init.data["model"] == "qwen3-coder-plus"
+    assert "read_file" in init.data["tools"]
+    (assistant,) = [m for m in messages if isinstance(m, AssistantMessage)]
+    assert assistant.content == [TextBlock(text="Hello from qwen-code.")]
+    result = result_of(messages)
+    assert (result.subtype, result.is_error, result.result) == (
+        "success",
+        False,
+        "Hello from qwen-code.",
+    )
+    assert result.session_id == init.data["session_id"]
+    assert user_message(fake_llm) == "Say hello"
+
+
+async def test_two_turns_on_one_process(fake_llm: FakeLLM, cli: str, work: Path) -> None:
+    fake_llm.script(text("First answer."), text("Second answer."))
+    async with ClaudeSDKClient(options(cli, work)) as client:
+        await client.query("first question")
+        first = await collect(client.receive_response())
+        await client.query("second question")
+        second = await collect(client.receive_response())
+    assert result_of(first).result == "First answer."
+    assert result_of(second).result == "Second answer."
+    assert result_of(first).session_id == result_of(second).session_id
+    history = [m.get("content") for m in bodies(fake_llm)[1]["messages"][1:]]
+    assert history == ["first question", "First answer.", "second question"]
+
+
+async def test_can_use_tool_denies_a_command_and_allows_an_edit(
+    fake_llm: FakeLLM, cli: str, work: Path
+) -> None:
+    fake_llm.script(
+        tool_turn(
+            call("run_shell_command", command="touch ran"),
+            call("write_file", file_path="notes.md", content="hello\n"),
+        ),
+        text("Done."),
+    )
+    asked: list[tuple[str, dict[str, Any]]] = []
+
+    async def can_use_tool(name: str, tool_input: dict[str, Any], context: Any) -> Any:
+        asked.append((name, tool_input))
+        if name == "run_shell_command":
+            return PermissionResultDeny(message="No commands today.")
+        return PermissionResultAllow()
+
+    opts = options(cli, work, can_use_tool=can_use_tool)
+    async with ClaudeSDKClient(opts) as client:
+        await client.query("make notes")
+        messages = await collect(client.receive_response())
+    assert sorted(name for name, _ in asked) == ["run_shell_command", "write_file"]
+    assert not (work / "ran").exists()
+    assert (work / "notes.md").read_text() == "hello\n"
+    results = {
+        block.tool_use_id: block
+        for m in messages
+        if isinstance(m, UserMessage) and isinstance(m.content, list)
+        for block in m.content
+    }
+    assert [r.content for r in results.values() if r.is_error] == ["No commands today."]
+    denials = result_of(messages).permission_denials or []
+    assert [d["tool_name"] for d in denials] == ["run_shell_command"]
+
+
+async def test_can_use_tool_edits_the_input(fake_llm: FakeLLM, cli: str, work: Path) -> None:
+    fake_llm.script(
+        tool_turn(call("write_file", file_path="a.txt", content="from the model\n")), text("ok")
+    )
+
+    async def can_use_tool(name: str, tool_input: dict[str, Any], context: Any) -> Any:
+        return PermissionResultAllow(updated_input={**tool_input, "content": "edited\n"})
+
+    opts = options(cli, work, can_use_tool=can_use_tool)
+    async with ClaudeSDKClient(opts) as client:
+        await client.query("write a")
+        await collect(client.receive_response())
+    assert (work / "a.txt").read_text() == "edited\n"
+
+
+async def test_interrupt_mid_stream_then_go_on(fake_llm: FakeLLM, cli: str, work: Path) -> None:
+    fake_llm.script(
+        Turn(text="la la", forever=True, chunk_delay_s=0.2), text("After the interrupt.")
+    )
+    opts = options(cli, work, include_partial_messages=True)
+    async with ClaudeSDKClient(opts) as client:
+        await client.query("sing forever")
+        first: list[Any] = []
+        interrupting: list[asyncio.Task[None]] = []
+        async for message in client.receive_response():  # read on while it is asked
+            first.append(message)
+            if isinstance(message, StreamEvent) and not interrupting:
+                interrupting.append(asyncio.create_task(client.interrupt()))
+        await interrupting[0]
+        await client.query("and now?")
+        second = await collect(client.receive_response())
+    stopped = result_of(first)
+    assert stopped.is_error and stopped.subtype == "error_interrupted"
+    assert result_of(second).result == "After the interrupt."
+
+
+async def test_set_permission_mode_accept_edits(fake_llm: FakeLLM, cli: str, work: Path) -> None:
+    write = call("write_file", file_path="b.txt", content="b\n")
+    fake_llm.script(tool_turn(write), text("refused"), tool_turn(write), text("written"))
+    async with ClaudeSDKClient(options(cli, work)) as client:
+        await client.query("write b")
+        refused = await collect(client.receive_response())
+        await client.set_permission_mode("acceptEdits")
+        await client.query("write b again")
+        await collect(client.receive_response())
+    assert [d["tool_name"] for d in result_of(refused).permission_denials or []] == ["write_file"]
+    assert (work / "b.txt").read_text() == "b\n"
+
+
+async def test_structured_output_from_output_format(
+    fake_llm: FakeLLM, cli: str, work: Path
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"count": {"type": "integer"}},
+        "required": ["count"],
+    }
+    fake_llm.script(tool_turn(call("structured_output", count=3)))
+    opts = options(cli, work, output_format={"type": "json_schema", "schema": schema})
+    messages = await collect(query(prompt="count them", options=opts))
+    result = result_of(messages)
+    assert result.structured_output == {"count": 3}
+    assert not result.is_error
+
+
+async def test_set_model_and_the_session_queries(fake_llm: FakeLLM, cli: str, work: Path) -> None:
+    fake_llm.script(text("one"), text("two"))
+    async with ClaudeSDKClient(options(cli, work)) as client:
+        await client.query("first")
+        await collect(client.receive_response())
+        await client.set_model("qwen3-coder-flash")
+        await client.query("second")
+        await collect(client.receive_response())
+        usage = await client.get_context_usage()
+        status = await client.get_mcp_status()
+        info = await client.get_server_info()
+    assert [b["model"] for b in bodies(fake_llm)] == ["qwen3-coder-plus", "qwen3-coder-flash"]
+    assert usage["model"] == "qwen3-coder-flash"
+    assert usage["totalTokens"] > 0 and usage["rawMaxTokens"] > usage["totalTokens"]
+    assert {c["name"] for c in usage["categories"]} >= {"System prompt", "Tools", "Messages"}
+    assert status == {"mcpServers": []}
+    assert info is not None and info["models"]
+
+
+async def test_rewind_files_to_a_user_message(fake_llm: FakeLLM, cli: str, work: Path) -> None:
+    (work / "keep.txt").write_text("original\n")
+    fake_llm.script(
+        tool_turn(call("write_file", file_path="keep.txt", content="changed\n")),
+        text("changed it"),
+        tool_turn(call("write_file", file_path="new.txt", content="new\n")),
+        text("added one"),
+    )
+    opts = options(
+        cli,
+        work,
+        permission_mode="acceptEdits",
+        enable_file_checkpointing=True,
+        extra_args={"replay-user-messages": None},
+    )
+    async with ClaudeSDKClient(opts) as client:
+        await client.query("change keep")
+        first = await collect(client.receive_response())
+        await client.query("add new")
+        await collect(client.receive_response())
+        assert (work / "keep.txt").read_text() == "changed\n" and (work / "new.txt").exists()
+        (replayed,) = [
+            m for m in first if isinstance(m, UserMessage) and m.content == "change keep"
+        ]
+        await client.rewind_files(replayed.uuid)
+    assert (work / "keep.txt").read_text() == "original\n"
+    assert not (work / "new.txt").exists()
+
+
+async def test_budget_stops_the_run_and_refuses_the_next(
+    fake_llm: FakeLLM, cli: str, work: Path
+) -> None:
+    expensive = {"prompt_tokens": 20_000, "completion_tokens": 1_000}  # $0.025
+    fake_llm.script(
+        tool_turn(call("read_file", file_path="x.txt"), usage=expensive), text("never sent")
+    )
+    opts = options(cli, work, max_budget_usd=0.02)
+    async with ClaudeSDKClient(opts) as client:
+        await client.query("read x")
+        first = await collect(client.receive_response())
+        await client.query("more")
+        second = await collect(client.receive_response())
+    assert result_of(first).subtype == "error_max_budget_usd"
+    assert result_of(second).subtype == "error_max_budget_usd"
+    assert len(fake_llm.chat_requests) == 1
+
+
+async def test_tool_calls_are_shown_as_tool_use_blocks(
+    fake_llm: FakeLLM, cli: str, work: Path
+) -> None:
+    (work / "a.py").write_text("print('hi')\n")
+    fake_llm.script(tool_turn(call("read_file", file_path="a.py")), text("It prints hi."))
+    messages = await collect(query(prompt="what does a.py do", options=options(cli, work)))
+    uses = [
+        block
+        for m in messages
+        if isinstance(m, AssistantMessage)
+        for block in m.content
+        if isinstance(block, ToolUseBlock)
+    ]
+    assert [(u.name, u.input) for u in uses] == [("read_file", {"file_path": "a.py"})]
+    assert result_of(messages).result == "It prints hi."
+    assert json.loads(json.dumps(result_of(messages).usage))["output_tokens"] >= 0
+
+
+def test_the_sdk_is_the_real_one() -> None:
+    """These tests exercise the published package, not a stand-in."""
+    import claude_agent_sdk
+
+    assert Path(claude_agent_sdk.__file__).parent.name == "claude_agent_sdk"
+    assert asyncio.iscoroutinefunction(ClaudeSDKClient.interrupt)
