@@ -116,6 +116,10 @@ async def test_can_use_tool_denies_a_command_and_allows_an_edit(
     async def can_use_tool(name: str, tool_input: dict[str, Any], context: Any) -> Any:
         asked.append((name, tool_input))
         if name == "run_shell_command":
+            (suggestion,) = context.suggestions
+            assert [(r.tool_name, r.rule_content) for r in suggestion.rules] == [
+                ("Bash", "touch ran")
+            ]
             return PermissionResultDeny(message="No commands today.")
         return PermissionResultAllow()
 

@@ -153,6 +153,7 @@ class StreamLoop:
         self._counter = 0
         self._turns = 0
         self._closed = False
+        self._input_closed = False
 
     def attach(self, session: Session) -> None:
         self.session = session
@@ -207,6 +208,7 @@ class StreamLoop:
     def _end_of_input(self) -> None:
         """stdin closed: run what is queued, and refuse what was still being asked."""
         self.turns.put_nowait(None)
+        self._input_closed = True
         for future in self.pending.values():
             if not future.done():
                 future.set_exception(ControlFailed("stdin was closed before the answer came"))
@@ -394,6 +396,8 @@ class StreamLoop:
 
     async def request(self, body: dict[str, Any]) -> dict[str, Any]:
         """Send our own control request (`can_use_tool`) and wait for its response."""
+        if self._input_closed:
+            raise ControlFailed("stdin is closed, so no answer can come")
         self._counter += 1
         request_id = f"qwen_{self._counter}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
