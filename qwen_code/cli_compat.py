@@ -1,4 +1,6 @@
-"""Claude Code's command-line names, so `ClaudeAgentOptions(cli_path="qwen-code")` works.
+"""Claude Code's (and Qwen Code's) command-line names, so the SDKs that start those CLIs
+start qwen-code: `ClaudeAgentOptions(cli_path="qwen-code")`, Qwen Code's SDK with
+`path_to_qwen_executable`.
 
 The Claude Agent SDK starts its CLI with flags named as Claude Code names them. Those with
 a qwen-code equivalent are rewritten here before the parser sees them (`--permission-mode
@@ -6,7 +8,10 @@ acceptEdits` is `--approval-mode auto-edit`); those that only add output qwen-co
 writes are dropped; those naming something qwen-code does not have are refused with a
 message naming the flag, instead of the parser's bare "No such option". Flags with the
 same name and meaning in both (`--model`, `--resume`, `--allowedTools`, ...) are declared
-by the parser itself.
+by the parser itself. Qwen Code's SDK passes `--channel=SDK` (its approvals then go to the
+program, as `--permission-prompt-tool stdio`), `--core-tools` (`--tools`),
+`--exclude-tools` (deny rules) and `--auth-type` (ignored: the provider comes from the
+settings and the environment).
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ UNSUPPORTED = {
 
 _WITH_VALUE = {
     "--permission-mode",
+    "--channel",
+    "--core-tools",
+    "--exclude-tools",
+    "--auth-type",
     "--system-prompt-file",
     "--fallback-model",
     "--betas",
@@ -103,6 +112,14 @@ def _rewrite(name: str, value: str | None, arg: str, cwd: Path) -> list[str]:
         return []
     if name == "--permission-mode" and value is not None:
         return ["--approval-mode", permission_mode(value)]
+    if name == "--channel":  # Qwen Code's SDK: approvals go to the program
+        return ["--permission-prompt-tool", "stdio"] if value == "SDK" else []
+    if name == "--core-tools" and value is not None:
+        return ["--tools", value]
+    if name == "--exclude-tools" and value is not None:
+        return ["--disallowed-tools", value]
+    if name == "--auth-type":  # the provider comes from settings and the environment
+        return []
     if name == "--system-prompt-file" and value is not None:
         return ["--system-prompt", _read_prompt_file(cwd / Path(value).expanduser())]
     return [arg]

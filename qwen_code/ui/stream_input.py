@@ -361,8 +361,10 @@ class StreamLoop:
             return stream_control.set_model(session, body)
         if subtype == "get_context_usage":
             return stream_control.context_usage(session)
-        if subtype == "mcp_status":
+        if subtype in ("mcp_status", "mcp_server_status"):  # Claude's name, Qwen Code's
             return stream_control.mcp_status(session)
+        if subtype == "supported_commands":
+            return {"commands": stream_control.initialize(session, {})["commands"]}
         if subtype == "rewind_files":
             return await self._rewind(session, body)
         raise stream_control.BadRequest(
