@@ -269,3 +269,26 @@ def test_mcp_config_as_json_text_and_strict(tmp_path: Path, fake_llm: FakeLLM) -
     )
     init = json.loads(result.stdout.splitlines()[0])
     assert [s["name"] for s in init["mcp_servers"]] == ["mine"]
+
+
+def test_agents_from_initialize_join_the_subagents(tmp_path: Path, fake_llm: FakeLLM) -> None:
+    agent = {
+        "description": "Reviews diffs for bugs.",
+        "prompt": "You review code.",
+        "tools": ["Read"],
+    }
+    fake_llm.script(text("ok"))
+    code, messages, stderr = converse(
+        tmp_path,
+        [
+            control("r1", "initialize", hooks=None, agents={"reviewer": agent}),
+            control("r2", "initialize", hooks=None, agents={"broken": {"prompt": 3}}),
+            user("hi"),
+        ],
+    )
+    assert code == 0, stderr
+    answers = responses(messages)
+    assert "reviewer" in [a["name"] for a in answers["r1"]["response"]["agents"]]
+    assert "agent 'broken'" in answers["r2"]["error"]
+    (agent_tool,) = [t for t in bodies(fake_llm)[0]["tools"] if t["function"]["name"] == "agent"]
+    assert "reviewer" in agent_tool["function"]["description"]
