@@ -41,6 +41,7 @@ BANNED_IN_CORE = (
     "qwen_code.serve",
     "qwen_code.proxy",
     "qwen_code.eval",
+    "qwen_code.sdk",
 )
 
 
@@ -86,6 +87,28 @@ def test_help_does_not_import_openai_or_rich_markdown() -> None:
     )
     assert "openai" not in modules
     assert "rich.markdown" not in modules
+
+
+def test_only_the_package_root_reaches_the_python_api() -> None:
+    """`qwen_code.sdk` is a front end on top of everything: no module imports it (the
+    package root loads it lazily, by name, on first use of `qwen_code.query` & co.; its
+    own import of it is for type checkers only)."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.relative_to(PACKAGE).parts[0] in ("sdk", "__init__.py"):
+            continue
+        for line, module in imported_modules(path):
+            if module == "qwen_code.sdk" or module.startswith("qwen_code.sdk."):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{line} imports {module}")
+    assert offenders == []
+
+
+def test_the_python_api_is_loaded_on_first_use_only() -> None:
+    modules = _modules_after("import qwen_code\nassert qwen_code.__version__")
+    assert "qwen_code.sdk" not in modules
+    modules = _modules_after("from qwen_code import query, Client, Options")
+    assert "qwen_code.sdk" in modules
+    assert "openai" not in modules
 
 
 def test_every_slash_command_module_is_listed() -> None:
