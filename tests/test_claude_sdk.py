@@ -54,8 +54,7 @@ def work(tmp_path: Path) -> Path:
 
 
 def options(cli: str, work: Path, **kwargs: Any) -> ClaudeAgentOptions:
-    errors: list[str] = []
-    return ClaudeAgentOptions(cli_path=cli, cwd=str(work), stderr=errors.append, **kwargs)
+    return ClaudeAgentOptions(cli_path=cli, cwd=str(work), stderr=print, **kwargs)
 
 
 async def collect(messages: Any) -> list[Any]:
@@ -296,3 +295,33 @@ def test_the_sdk_is_the_real_one() -> None:
 
     assert Path(claude_agent_sdk.__file__).parent.name == "claude_agent_sdk"
     assert asyncio.iscoroutinefunction(ClaudeSDKClient.interrupt)
+
+
+async def test_the_programs_own_mcp_tools(fake_llm: FakeLLM, cli: str, work: Path) -> None:
+    """`create_sdk_mcp_server` tools run in the test process, called over the protocol."""
+    from claude_agent_sdk import create_sdk_mcp_server, tool
+
+    calls: list[dict[str, Any]] = []
+
+    @tool("add", "Add two numbers", {"a": int, "b": int})
+    async def add(args: dict[str, Any]) -> dict[str, Any]:
+        calls.append(args)
+        return {"content": [{"type": "text", "text": str(args["a"] + args["b"])}]}
+
+    server = create_sdk_mcp_server("calc", tools=[add])
+    fake_llm.script(tool_turn(call("mcp__calc__add", a=2, b=3)), text("It is 5."))
+    opts = options(cli, work, mcp_servers={"calc": server}, allowed_tools=["mcp__calc__add"])
+    async with ClaudeSDKClient(opts) as client:
+        await client.query("add 2 and 3")
+        messages = await collect(client.receive_response())
+        status = await client.get_mcp_status()
+    assert calls == [{"a": 2, "b": 3}]
+    results = [
+        block
+        for m in messages
+        if isinstance(m, UserMessage) and isinstance(m.content, list)
+        for block in m.content
+    ]
+    assert [r.is_error for r in results] == [False] and "5" in str(results[0].content)
+    assert result_of(messages).result == "It is 5."
+    assert [(s["name"], s["status"]) for s in status["mcpServers"]] == [("calc", "connected")]

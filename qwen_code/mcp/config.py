@@ -24,7 +24,7 @@ from pydantic.alias_generators import to_camel
 
 from qwen_code.errors import ConfigError
 
-Transport: TypeAlias = Literal["stdio", "http", "sse"]
+Transport: TypeAlias = Literal["stdio", "http", "sse", "sdk"]
 Source: TypeAlias = Literal["user", "project", "mcp.json", "flag"]
 
 _VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
@@ -60,7 +60,7 @@ class McpServerConfig(BaseModel):
         and SSE with `url` (as Qwen Code reads `url`)."""
         if self.type in ("http", "streamable-http", "streamableHttp"):
             return "http"
-        if self.type in ("stdio", "sse"):
+        if self.type in ("stdio", "sse", "sdk"):
             return self.type
         if self.command:
             return "stdio"
@@ -73,6 +73,8 @@ class McpServerConfig(BaseModel):
         """What starts it, for the user to read: the command line or the URL."""
         if self.transport() == "stdio":
             return shlex.join([self.command or "", *self.args])
+        if self.transport() == "sdk":
+            return "(in the program driving qwen-code)"
         return self.endpoint()
 
     def fingerprint(self) -> str:
@@ -140,7 +142,7 @@ def parse_servers(raw: Any, where: str) -> dict[str, McpServerConfig]:
             config = McpServerConfig.model_validate(entry)
         except ValidationError as exc:
             raise ConfigError(f"{where}: MCP server {name!r}: {exc}") from exc
-        if not (config.command or config.url or config.http_url):
+        if not (config.command or config.url or config.http_url or config.type == "sdk"):
             raise ConfigError(f"{where}: MCP server {name!r} needs command, httpUrl or url.")
         servers[name] = config
     return servers

@@ -132,6 +132,10 @@ class McpConnection:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._errlog = self.log_path.open("a", encoding="utf-8")
             return stdio_client(params, errlog=self._errlog)
+        if kind == "sdk":  # the program's own server, over the control protocol
+            from qwen_code.mcp.sdk_channel import sdk_transport
+
+            return sdk_transport(self.name)
         auth = self._oauth()
         if kind == "sse":
             from mcp.client.sse import sse_client

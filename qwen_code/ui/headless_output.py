@@ -30,6 +30,13 @@ from qwen_code.agent.events import (
 )
 from qwen_code.errors import ExitCode
 from qwen_code.llm.pricing import PriceTable, cache_creation_tokens, total_cost
+from qwen_code.ui.stream_json_shapes import (
+    CLAUDE_PROTOCOL_VERSION,
+    assistant_message,
+    compact_boundary,
+    usage_json,
+)
+from qwen_code.ui.stream_json_shapes import tool_result_message as _user_message
 
 
 @dataclass(slots=True, kw_only=True)
@@ -147,17 +154,6 @@ class Printer(Protocol):
     def start(self, info: RunInfo) -> None: ...
     def event(self, event: Event) -> None: ...
     def finish(self, info: RunInfo, outcome: Outcome) -> None: ...
-
-
-def usage_json(usage: UsageInfo, cache_creation: int | None = None) -> dict[str, int]:
-    created = cache_creation_tokens(usage) if cache_creation is None else cache_creation
-    return {
-        "input_tokens": usage.prompt_tokens,
-        "output_tokens": usage.completion_tokens,
-        "cache_read_input_tokens": usage.cached_tokens,
-        "cache_creation_input_tokens": created,
-        "total_tokens": usage.total_tokens,
-    }
 
 
 def cost_usd(info: RunInfo, outcome: Outcome) -> float | None:
@@ -310,8 +306,7 @@ class StreamJsonPrinter:
         summary: bool = True,
     ) -> None:
         self.out, self.err, self.partial, self.sink = out, err, partial, sink
-        self.summary = summary
-        """Whether `finish` adds the run's notes (denials, errors) on stderr."""
+        self.summary = summary  # `finish` adds the run's notes (denials, errors) on stderr
         self.info: RunInfo | None = None
         self._streaming = False
 
@@ -434,62 +429,6 @@ class StreamJsonPrinter:
         self._emit(result_message(info, outcome))
         for line in summary_lines(outcome, info) if self.summary else ():
             self.err.write(line + "\n")
-
-
-CLAUDE_PROTOCOL_VERSION = "2.0.0"
-"""The Claude Code release whose stream-json protocol qwen-code speaks (the Claude Agent
-SDK reads `claude_code_version` from `init` and warns below 2.0.0)."""
-
-_STOP = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens"}
-
-
-def assistant_message(event: AssistantMessage, info: RunInfo | None) -> dict[str, Any]:
-    content: list[dict[str, Any]] = []
-    if event.text:
-        content.append({"type": "text", "text": event.text})
-    content.extend(
-        {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
-        for c in event.tool_calls
-    )
-    return {
-        "type": "assistant",
-        "uuid": str(uuid.uuid4()),
-        "parent_tool_use_id": None,
-        "message": {
-            "id": f"msg_{uuid.uuid4().hex[:24]}",
-            "type": "message",
-            "role": "assistant",
-            "model": info.model if info else "",
-            "content": content,
-            "stop_reason": _STOP.get(event.finish_reason or "", event.finish_reason),
-            "usage": usage_json(event.usage or UsageInfo()),
-        },
-    }
-
-
-def compact_boundary(event: Compressed) -> dict[str, Any]:
-    """Claude Agent SDK's `system/compact_boundary` message for a compression."""
-    return {
-        "type": "system",
-        "subtype": "compact_boundary",
-        "uuid": str(uuid.uuid4()),
-        "compact_metadata": {
-            "trigger": "manual" if event.reason == "manual" else "auto",
-            "reason": event.reason,
-            "method": event.method,
-            "pre_tokens": event.before_tokens,
-            "post_tokens": event.after_tokens,
-        },
-    }
-
-
-def _user_message(block: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "user",
-        "uuid": str(uuid.uuid4()),
-        "parent_tool_use_id": None,
-        "message": {"role": "user", "content": [block]},
-    }
 
 
 def printer_for(

@@ -27,6 +27,7 @@ from qwen_code.agent.approval import Approver, HeadlessApprover
 from qwen_code.config import Flags
 from qwen_code.environment import Environment
 from qwen_code.errors import InputError
+from qwen_code.mcp.sdk_channel import PROGRAM
 from qwen_code.ui import stream_control
 from qwen_code.ui.headless import (
     _drive_limited,
@@ -102,29 +103,35 @@ async def serve(
 
     loop = StreamLoop(env.stdout, env.stderr, limits, partial=partial, replay=replay)
     loop.printer.summary = not prompt_tool  # the program decided; no hints on how to allow
+    PROGRAM.set(loop.request)  # the program's own MCP servers (`"type": "sdk"`)
     approver: Approver = (
         StdioApprover(loop.request, loop.interrupt)
         if prompt_tool
         else HeadlessApprover(settings.tools.approval_mode)
     )
-    session = await open_session(
-        settings,
-        provider,
-        cwd=env.cwd,
-        home=env.home,
-        approver=approver,
-        resume=resume,
-        headless=not prompt_tool,
-        session_id=new_session_id,
-        fork=fork,
-    )
+    reading = loop.start(env.stdin)  # before the session: `sdk` MCP servers answer on it
+    try:
+        session = await open_session(
+            settings,
+            provider,
+            cwd=env.cwd,
+            home=env.home,
+            approver=approver,
+            resume=resume,
+            headless=not prompt_tool,
+            session_id=new_session_id,
+            fork=fork,
+        )
+    except BaseException:
+        reading.cancel()
+        raise
     try:
         loop.attach(session)
         for line in startup_notes(session, resume):
             _note(env.stderr, line)
         if first.strip():
             loop.turns.put_nowait(UserTurn(first))
-        return await loop.run(env.stdin)
+        return await loop.run(reading)
     finally:
         await session.aclose()
 
@@ -139,6 +146,7 @@ class StreamLoop:
         self.printer = StreamJsonPrinter(out, err, partial=partial, sink=self.emit)
         self.recorder = Recorder()
         self.session: Session | None = None
+        self.ready = asyncio.Event()
         self.turns: asyncio.Queue[UserTurn | None] = asyncio.Queue()
         self.turn: asyncio.Task[None] | None = None
         self.interrupted = False
@@ -157,6 +165,7 @@ class StreamLoop:
 
     def attach(self, session: Session) -> None:
         self.session = session
+        self.ready.set()
         if self.limits.json_schema is not None:
             from qwen_code.tools.structured_output import StructuredOutputTool
 
@@ -190,16 +199,26 @@ class StreamLoop:
 
     # --- the main loop ------------------------------------------------------------------
 
-    async def run(self, stdin: IO[Any]) -> int:
+    def start(self, stdin: IO[Any]) -> asyncio.Task[None]:
+        """Start reading stdin; control responses are handled at once, control requests
+        once the session is there (`attach`)."""
         lines: asyncio.Queue[str | None] = asyncio.Queue()
         _start_reader(stdin, lines, asyncio.get_running_loop())
+        return asyncio.create_task(self._read(lines))
+
+    async def _read(self, lines: asyncio.Queue[str | None]) -> None:
+        while (line := await lines.get()) is not None:
+            self._dispatch(line)
+        self._end_of_input()
+
+    async def run(self, reading: asyncio.Task[None]) -> int:
+        """Run the user messages until stdin has closed and the last one is done."""
         worker = asyncio.create_task(self._work())
         try:
-            while (line := await lines.get()) is not None:
-                self._dispatch(line)
-            self._end_of_input()
+            await reading
             await worker
         finally:
+            reading.cancel()
             worker.cancel()
             for task in list(self.tasks):
                 task.cancel()
@@ -323,6 +342,7 @@ class StreamLoop:
         body = message.get("request")
         if not isinstance(body, dict):
             body = {}
+        await self.ready.wait()
         try:
             response = await self._answer(body)
         except (stream_control.BadRequest, InputError, ValueError) as exc:
