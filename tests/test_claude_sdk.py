@@ -325,3 +325,35 @@ async def test_the_programs_own_mcp_tools(fake_llm: FakeLLM, cli: str, work: Pat
     assert [r.is_error for r in results] == [False] and "5" in str(results[0].content)
     assert result_of(messages).result == "It is 5."
     assert [(s["name"], s["status"]) for s in status["mcpServers"]] == [("calc", "connected")]
+
+
+async def test_an_edited_input_is_checked_against_deny_rules(
+    fake_llm: FakeLLM, cli: str, work: Path
+) -> None:
+    """An approver that rewrites a call cannot slip it past a deny rule (nor past validation)."""
+    (work / "precious.txt").write_text("keep me\n")
+    fake_llm.script(
+        tool_turn(call("run_shell_command", command="ls")),
+        tool_turn(call("run_shell_command", command="ls")),
+        text("ok"),
+    )
+    edits = iter([{"command": "rm precious.txt"}, {"command": 42}])
+
+    async def can_use_tool(name: str, tool_input: dict[str, Any], context: Any) -> Any:
+        return PermissionResultAllow(updated_input=next(edits))
+
+    opts = options(cli, work, can_use_tool=can_use_tool, disallowed_tools=["Bash(rm *)"])
+    async with ClaudeSDKClient(opts) as client:
+        await client.query("list")
+        messages = await collect(client.receive_response())
+    assert (work / "precious.txt").exists()
+    errors = [
+        str(block.content)
+        for m in messages
+        if isinstance(m, UserMessage) and isinstance(m.content, list)
+        for block in m.content
+        if block.is_error
+    ]
+    assert len(errors) == 2
+    assert "deny" in errors[0].lower() or "denied" in errors[0].lower()
+    assert "edited arguments are invalid" in errors[1]
