@@ -104,6 +104,9 @@ class ToolContext:
     user: UserChannel | None = None
     """How a tool reaches the person at the keyboard (questions, plan approval); None
     when nobody can answer (headless, a subagent)."""
+    file_io: FileIO | None = None
+    """Text reads and writes done through an editor (`--acp`), so the model sees unsaved
+    buffers and the editor keeps its own undo; None: files are read and written on disk."""
 
     def scratch(self) -> Path:
         """The scratch directory, created on first use."""
@@ -113,6 +116,20 @@ class ToolContext:
             self.scratch_dir = Path(tempfile.mkdtemp(prefix="qwen-code-"))
         self.scratch_dir.mkdir(parents=True, exist_ok=True)
         return self.scratch_dir
+
+
+class FileIO(Protocol):
+    """read_file, edit and write_file's text I/O through someone else (an editor over
+    ACP). Paths are absolute and already checked against the workspace; either method
+    returns None for a file it leaves to the disk (the tool then reads or writes it there)."""
+
+    async def read_text(self, path: Path) -> str | None:
+        """The file's text as the editor has it (unsaved changes included)."""
+        ...
+
+    async def write_text(self, path: Path, text: str) -> bool | None:
+        """Write the whole file; whether it was created. Raises OSError when refused."""
+        ...
 
 
 class SideModel(Protocol):

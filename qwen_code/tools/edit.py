@@ -25,13 +25,12 @@ from qwen_code.tools.fileio import (
     BinaryFileError,
     TextFile,
     TextFormat,
-    decode_bytes,
     detect_newline,
-    encode_text,
+    load_text,
     normalize_newlines,
+    save_text,
     unified_diff,
 )
-from qwen_code.tools.workspace import Workspace
 
 MIN_SIMILARITY = 0.5
 """Below this the closest region is not worth showing."""
@@ -66,7 +65,7 @@ class EditTool(Tool["EditTool.Params"]):
 
     async def run(self, params: EditTool.Params, ctx: ToolContext) -> ToolOutput:
         plan = await self._plan(params, ctx)
-        return _save(ctx.workspace, plan)
+        return await _save(ctx, plan)
 
     async def preview(self, params: EditTool.Params, ctx: ToolContext) -> str | None:
         try:
@@ -86,7 +85,7 @@ class EditTool(Tool["EditTool.Params"]):
                 "No change to apply: old_string and new_string are identical. Give the new "
                 "text as new_string."
             )
-        current = _read(ctx.workspace, path, where)
+        current = await _read(ctx, path, where)
         if current is None:
             if old:
                 raise ToolError(
@@ -123,10 +122,11 @@ class _Plan:
     note: str = ""
 
 
-def _read(workspace: Workspace, path: Path, where: str) -> TextFile | None:
-    """The file's text; None when there is no file (or no directory) there."""
+async def _read(ctx: ToolContext, path: Path, where: str) -> TextFile | None:
+    """The file's text (the editor's, with `ToolContext.file_io`); None when there is no
+    file (or no directory) there."""
     try:
-        return decode_bytes(workspace.read_bytes(path))
+        return await load_text(ctx, path)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except IsADirectoryError as exc:
@@ -137,11 +137,10 @@ def _read(workspace: Workspace, path: Path, where: str) -> TextFile | None:
         raise ToolError(f"Cannot read {where!r}: {exc.strerror or exc}.") from exc
 
 
-def _save(workspace: Workspace, plan: _Plan) -> ToolOutput:
+async def _save(ctx: ToolContext, plan: _Plan) -> ToolOutput:
     path, where = plan.path, plan.where
-    data = encode_text(plan.new_text, plan.fmt)
     try:
-        created = workspace.write_bytes(path, data)
+        created = await save_text(ctx, path, plan.new_text, plan.fmt)
     except OSError as exc:
         raise ToolError(f"Could not write {where!r}: {exc.strerror or exc}.") from exc
     diff = unified_diff(plan.old_text, plan.new_text, where)

@@ -20,11 +20,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO, Literal, TextIO
+from typing import TYPE_CHECKING, BinaryIO, Literal, TextIO
 
 from qwen_code.atomic import atomic_write
 from qwen_code.processes import run_process
 from qwen_code.tools.base import ToolError
+
+if TYPE_CHECKING:
+    from qwen_code.tools.base import ToolContext
 
 SNIFF_BYTES = 8192
 """How much of a file the binary check looks at (as git does)."""
@@ -203,6 +206,29 @@ def write_text(path: Path, text: str, fmt: TextFormat | None = None) -> TextForm
     fmt = fmt or TextFormat(newline=detect_newline(text))
     atomic_write(path, encode_text(text, fmt))
     return fmt
+
+
+async def load_text(ctx: ToolContext, path: Path) -> TextFile:
+    """A workspace file's text for edit/write_file: the editor's buffer when the session
+    reads through one (`ToolContext.file_io`), else the bytes on disk read through the
+    workspace's descriptor walk. Raises what `Workspace.read_bytes` and `decode_bytes` do."""
+    if ctx.file_io is not None:
+        text = await ctx.file_io.read_text(path)
+        if text is not None:
+            fmt = TextFormat(newline=detect_newline(text))
+            return TextFile(text=normalize_newlines(text), format=fmt)
+    return decode_bytes(ctx.workspace.read_bytes(path))
+
+
+async def save_text(ctx: ToolContext, path: Path, text: str, fmt: TextFormat) -> bool:
+    """Write `text` (`\\n`-normalised) in `fmt` through the editor (line endings only: the
+    editor keeps its own encoding) or atomically on disk; whether the file was created."""
+    if ctx.file_io is not None:
+        wire = text.replace("\n", "\r\n") if fmt.newline == "\r\n" else text
+        created = await ctx.file_io.write_text(path, wire)
+        if created is not None:
+            return created
+    return ctx.workspace.write_bytes(path, encode_text(text, fmt))
 
 
 def _diff_lines(text: str) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,7 +85,7 @@ class ReadFileTool(Tool["ReadFileTool.Params"]):
         start = params.offset or 0
         max_lines = min(params.limit or ctx.limits.max_output_lines, ctx.limits.max_output_lines)
         try:
-            with _open(ctx.workspace, path, where) as raw:
+            with await _open_text(ctx, path, where) as raw:
                 _check_supported(path, where)
                 lines, _ = stream_lines(raw)
                 chunk = _collect(lines, start, max_lines, ctx.limits.max_output_chars)
@@ -154,6 +155,15 @@ def _output(
         "truncated": partial or bool(chunk.shortened),
     }
     return ToolOutput(content=content, display=display, data=data)
+
+
+async def _open_text(ctx: ToolContext, path: Path, where: str) -> BinaryIO:
+    """A text file to read lines from: the editor's buffer (unsaved changes included)
+    when the session reads through one (`ToolContext.file_io`), else the file on disk."""
+    text = await ctx.file_io.read_text(path) if ctx.file_io is not None else None
+    if text is None:
+        return _open(ctx.workspace, path, where)
+    return io.BytesIO(text.encode("utf-8", errors="replace"))
 
 
 def _open(workspace: Workspace, path: Path, where: str) -> BinaryIO:

@@ -14,14 +14,13 @@ from qwen_code.tools.base import Tool, ToolContext, ToolError, ToolOutput, ToolP
 from qwen_code.tools.fileio import (
     BinaryFileError,
     TextFormat,
-    decode_bytes,
     detect_newline,
-    encode_text,
     line_count,
+    load_text,
     normalize_newlines,
+    save_text,
     unified_diff,
 )
-from qwen_code.tools.workspace import Workspace
 
 
 class WriteFileTool(Tool["WriteFileTool.Params"]):
@@ -38,10 +37,9 @@ class WriteFileTool(Tool["WriteFileTool.Params"]):
         return params.file_path
 
     async def run(self, params: WriteFileTool.Params, ctx: ToolContext) -> ToolOutput:
-        path, where, old_text, new_text, fmt = self._plan(params, ctx)
-        data = encode_text(new_text, fmt)
+        path, where, old_text, new_text, fmt = await self._plan(params, ctx)
         try:
-            created = ctx.workspace.write_bytes(path, data)
+            created = await save_text(ctx, path, new_text, fmt)
         except OSError as exc:
             raise ToolError(f"Could not write {where!r}: {exc.strerror or exc}.") from exc
         lines = line_count(new_text)
@@ -55,18 +53,18 @@ class WriteFileTool(Tool["WriteFileTool.Params"]):
 
     async def preview(self, params: WriteFileTool.Params, ctx: ToolContext) -> str | None:
         try:
-            _, where, old_text, new_text, _ = self._plan(params, ctx)
+            _, where, old_text, new_text, _ = await self._plan(params, ctx)
         except ToolError:
             return None
         return unified_diff(old_text, new_text, where)
 
-    def _plan(
+    async def _plan(
         self, params: WriteFileTool.Params, ctx: ToolContext
     ) -> tuple[Path, str, str, str, TextFormat]:
         """Path, display name, old text, new text, format to write — no writing."""
         path = ctx.workspace.resolve(params.file_path)
         where = ctx.workspace.display(path)
-        old_text, fmt = _existing(ctx.workspace, path, where) or ("", None)
+        old_text, fmt = await _existing(ctx, path, where) or ("", None)
         new_text = normalize_newlines(params.content)
         if fmt is None or (fmt.newline == "\n" and "\n" not in old_text):
             # Nothing to keep: a new or one-line file takes the content's own line ending.
@@ -78,11 +76,13 @@ class WriteFileTool(Tool["WriteFileTool.Params"]):
         return path, where, old_text, new_text, fmt
 
 
-def _existing(workspace: Workspace, path: Path, where: str) -> tuple[str, TextFormat | None] | None:
-    """The old text and format; None when there is no file yet. A binary file being
-    replaced has neither worth keeping."""
+async def _existing(
+    ctx: ToolContext, path: Path, where: str
+) -> tuple[str, TextFormat | None] | None:
+    """The old text and format (the editor's, with `ToolContext.file_io`); None when there
+    is no file yet. A binary file being replaced has neither worth keeping."""
     try:
-        existing = decode_bytes(workspace.read_bytes(path))
+        existing = await load_text(ctx, path)
     except (FileNotFoundError, NotADirectoryError):
         return None  # a missing parent, or a file in its place: writing will tell
     except IsADirectoryError as exc:
