@@ -195,6 +195,7 @@ def load_settings(
     settings.tools_only = flags.tools
     settings.mcp_strict = flags.strict_mcp_config
     settings.project_sources = read_project
+    settings.flags = flags
     settings.context.include_directories = [
         *settings.context.include_directories,
         *flags.include_directories,

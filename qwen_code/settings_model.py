@@ -194,6 +194,26 @@ class GeneralSettings(_Section):
     checkpointing: CheckpointingSettings = Field(default_factory=CheckpointingSettings)
     session_recording: bool = True
     """Save every session's transcript under $QWEN_HOME/projects/ (for --continue)."""
+    notifications: Literal["bell", "desktop", "off"] = "bell"
+    """How the REPL tells you a long turn finished or a question waits: bell (the
+    terminal's bell and notification escape sequences), desktop (`notify-send` /
+    `osascript`, else bell) or off. Qwen Code's `terminalBell: false` means off."""
+    terminal_bell: bool = True
+    """Qwen Code's switch: false turns notifications off unless `notifications` is set."""
+    notification_after_seconds: float = Field(default=30.0, ge=0)
+    """A turn that ran longer than this (since you last answered a question) notifies
+    when it ends; questions and approvals notify at once."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _terminal_bell_off(cls, data: Any) -> Any:
+        if (
+            isinstance(data, dict)
+            and data.get("terminalBell", data.get("terminal_bell")) is False
+            and "notifications" not in data
+        ):
+            return {**data, "notifications": "off"}
+        return data
 
 
 class McpSettings(_Section):
@@ -248,6 +268,11 @@ class Settings(_Section):
     mcp_servers: dict[str, Any] = Field(default_factory=dict)
     """MCP servers by name (see docs/mcp.md); read by `qwen_code.mcp.config`."""
     mcp: McpSettings = Field(default_factory=McpSettings)
+    hooks: dict[str, Any] = Field(default_factory=dict)
+    """Hooks by event (Claude Code's and Qwen Code's format), merged; where each hook
+    comes from is read by `qwen_code.hooks.load_hooks`."""
+    disable_all_hooks: bool = False
+    """`disableAllHooks`: no hook runs (their configuration stays)."""
     mcp_sources: dict[str, str] = Field(default_factory=dict, exclude=True)
     """Where each of `mcp_servers` came from: "user", "project" or "flag"."""
     mcp_config_files: list[str] = Field(default_factory=list, exclude=True)
@@ -255,6 +280,9 @@ class Settings(_Section):
     """`--strict-mcp-config`: only the servers of `mcp_config_files` start."""
     tools_only: list[str] | None = Field(default=None, exclude=True)
     """`--tools`: the built-in tools the session keeps (None: all)."""
+    flags: Any = Field(default=None, exclude=True)
+    """The command-line `Flags` these settings were loaded with (hooks read `--settings`
+    and `--setting-sources` from them)."""
     project_sources: bool = Field(default=True, exclude=True)
     """False when `--setting-sources` leaves the project out (its `.mcp.json` too)."""
     """`--mcp-config` files, read by `qwen_code.mcp.config`."""

@@ -61,6 +61,7 @@ GATED_KEYS: tuple[str, ...] = (
     "model.maxConcurrentSubagents",
     "hooks",
     "hooksConfig",
+    "disableAllHooks",
     "advanced",
     "webSearch.provider",
 )

@@ -2,8 +2,8 @@
 
 Imports inside functions count (they only hide a cycle, they do not remove it); imports
 under `if TYPE_CHECKING:` do not (they never run). The core packages keep one direction:
-llm < config < sandbox < tools < mcp < agent < subagents < session, and nothing below
-imports what is above it.
+llm < config < sandbox < hooks < tools < mcp < agent < subagents < session, and nothing
+below imports what is above it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "qwen_code"
 
-CORE_ORDER = ("llm", "config", "sandbox", "tools", "mcp", "agent", "subagents", "session")
+CORE_ORDER = ("llm", "config", "sandbox", "hooks", "tools", "mcp", "agent", "subagents", "session")
 """The core layers, lowest first. `config` stands for the settings modules at the top of
 the package (config, settings_*, trust, credentials, memory, prompts)."""
 CONFIG_MODULES = {

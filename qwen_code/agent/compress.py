@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qwen_code import prompts
 from qwen_code.agent.context import ContextBudget, Message, Targets, message_tokens
@@ -36,6 +36,9 @@ from qwen_code.errors import ConfigError, ModelError
 from qwen_code.llm.modalities import is_image_part
 from qwen_code.llm.reply import final_response
 from qwen_code.llm.types import ChatModel, ModelResponse
+
+if TYPE_CHECKING:
+    from qwen_code.hooks import Hooks
 
 KEEP_FRACTION = 0.3
 """Share of the history (by tokens) kept verbatim after a summary."""
@@ -182,6 +185,8 @@ class Compressor:
     project_dir: Path | None = None
     """Where `.qwen/prompts/compress.md` may override the shipped template."""
     user_dir: Path | None = None
+    hooks: Hooks | None = None
+    """The user's hooks (`PreCompact`, `PostCompact`), if any."""
     _template: str | None = None
 
     def instruction(self, focus: str = "") -> str:
@@ -216,7 +221,30 @@ class Compressor:
         focus: str = "",
     ) -> Compressed | None:
         """Compress the history in place; None when there was nothing to compress (or
-        nothing that would help). Raises ContextTooLarge when the request cannot fit."""
+        nothing that would help). Raises ContextTooLarge when the request cannot fit.
+        `PreCompact` and `PostCompact` hooks are told (they cannot stop it)."""
+        hooks = self.hooks
+        trigger = "manual" if reason == "manual" else "auto"
+        fields = {"trigger": trigger, "custom_instructions": focus}
+        if hooks is not None and hooks.active("PreCompact"):
+            await hooks.fire("PreCompact", fields, match=trigger)
+        compressed = await self._compress_now(
+            conversation, model, tools, reason=reason, before=before, focus=focus
+        )
+        if compressed is not None and hooks is not None and hooks.active("PostCompact"):
+            await hooks.fire("PostCompact", fields, match=trigger)
+        return compressed
+
+    async def _compress_now(
+        self,
+        conversation: Conversation,
+        model: ChatModel,
+        tools: Sequence[dict[str, Any]],
+        *,
+        reason: CompressionReason,
+        before: int | None = None,
+        focus: str = "",
+    ) -> Compressed | None:
         budget, messages = self.budget, conversation.messages
         if before is None:
             before = budget.estimate(messages, tools)

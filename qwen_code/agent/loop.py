@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from qwen_code.agent.compress import Compressor
 from qwen_code.agent.context import ContextBudget
@@ -35,10 +35,14 @@ from qwen_code.agent.events import (
     Usage,
     UsageInfo,
 )
+from qwen_code.agent.hook_points import STOP_BLOCK_CAP, notices, on_prompt, on_stop
 from qwen_code.agent.loop_detection import LoopDetector, Stop, TextLoop
 from qwen_code.agent.tool_runner import ToolRunner
 from qwen_code.errors import ModelError
 from qwen_code.llm.types import ChatModel, ModelResponse, RetryNotice, StreamItem, TextChunk
+
+if TYPE_CHECKING:
+    from qwen_code.hooks import Hooks
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +135,14 @@ class Agent:
     """One session's loop over a conversation, a model and the tools."""
 
     inbox: Inbox | None = None
+    hooks: Hooks | None = None
+    """The user's hooks (`UserPromptSubmit`, `Stop`), if any; the runner has the tool ones."""
+    prompt_hooks: bool = True
+    """Whether `UserPromptSubmit` fires for this agent's prompts (not for a subagent's)."""
+    stop_event: str = "Stop"
+    """The hook event of this agent's stop (`SubagentStop` for a subagent)."""
+    hook_fields: dict[str, Any] = {}  # noqa: RUF012 (replaced per agent, never mutated)
+    """Fields added to this agent's stop event (a subagent's `agent_id`, `agent_type`)."""
 
     def __init__(
         self,
@@ -153,6 +165,9 @@ class Agent:
         """Time spent waiting on the model, for reports."""
         self.loops = loops or LoopDetector()
         """Watches for repeated tool calls and repeated text (`model.skipLoopDetection`)."""
+        self.pending_context: list[str] = []
+        """Context for the next user message (what `SessionStart` hooks added)."""
+        self._stop_blocks = 0
 
     @property
     def budget(self) -> ContextBudget:
@@ -163,11 +178,21 @@ class Agent:
     ) -> AsyncIterator[Event]:
         """Work on one user message (with `media`: attached images, as content parts)
         until the model is done or a limit stops it."""
+        verdict = await on_prompt(self.hooks if self.prompt_hooks else None, prompt)
+        for notice in verdict.notices:
+            yield notice
+        if verdict.blocked is not None:
+            yield Error(message=verdict.blocked, kind="hook")
+            yield TurnEnd(reason="error", error=verdict.blocked)
+            return
         notes = self.inbox.take() if self.inbox is not None else []
         planning = self.tools.mode == "plan" and "exit_plan_mode" in self.tools.registry
         reminder = [PLAN_REMINDER] if planning else []
-        self.conversation.add_user("\n\n".join([*notes, prompt, *reminder]), media)
+        context = [*self.pending_context, *verdict.context]
+        self.pending_context.clear()
+        self.conversation.add_user("\n\n".join([*notes, prompt, *context, *reminder]), media)
         self.loops.reset()
+        self._stop_blocks = 0
         turns, last_text = 0, ""
         try:
             while not 0 <= self.max_turns <= turns:
@@ -242,7 +267,30 @@ class Agent:
             await self.inbox.wait()  # background agents the run started report first
             yield Continue(text=response.text)
         else:
-            yield Finished(text=response.text)
+            async for item in self._finish(response.text):
+                yield item
+
+    async def _finish(self, text: str) -> AsyncIterator[Event | StepResult]:
+        """The model is done, unless a `Stop` hook blocks the stop: then its reason goes
+        to the model and the turn goes on (at most `STOP_BLOCK_CAP` times in a row)."""
+        active = self._stop_blocks > 0
+        event, extra = self.stop_event, self.hook_fields
+        outcome = await on_stop(self.hooks, text, active=active, event=event, extra=extra)
+        if outcome is not None:
+            for notice in notices(outcome, event):
+                yield notice
+        if outcome is None or not outcome.blocked or outcome.stop:
+            yield Finished(text=text)
+            return
+        self._stop_blocks += 1
+        if self._stop_blocks > STOP_BLOCK_CAP:
+            message = f"A {event} hook blocked the stop {STOP_BLOCK_CAP} times; ending the turn."
+            yield Error(message=message, kind="hook")
+            yield Finished(text=text)
+            return
+        reason = outcome.reason or f"a {event} hook asked to continue"
+        self.conversation.add_user(f"{event} hook feedback: {reason}")
+        yield Continue(text=text)
 
     async def _stop(self, response: ModelResponse, stop: Stop) -> AsyncIterator[Event | StepResult]:
         """End the turn for a loop: the calls of the response are answered, not run."""

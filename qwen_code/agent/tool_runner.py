@@ -13,7 +13,7 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from qwen_code.agent.approval import (
     Allow,
@@ -28,11 +28,15 @@ from qwen_code.agent.approval import (
     suggest_rule,
 )
 from qwen_code.agent.events import ApprovalRequested, Event, ToolCall, ToolCallStarted, ToolResult
+from qwen_code.agent.hook_points import after_tool, before_tool, notices, on_permission
 from qwen_code.agent.permissions import domain_covers
 from qwen_code.config import ApprovalMode
 from qwen_code.tools.base import ToolContext, ToolKind, ToolOutput
 from qwen_code.tools.events import ALLOWED_HOST, CONFIRM, CURRENT_CALL, PROGRESS
 from qwen_code.tools.registry import ToolRegistry, ValidCall
+
+if TYPE_CHECKING:
+    from qwen_code.hooks import Hooks
 
 T = TypeVar("T")
 
@@ -49,6 +53,8 @@ class ToolRunner:
     """Called before a tool that changes the workspace runs (checkpoints hook in here)."""
     agent_label: str = ""
     """The subagent these calls are made for ("" for the main agent), named in approvals."""
+    hooks: Hooks | None = None
+    """The user's hooks (`PreToolUse`, `PermissionRequest`, `PostToolUse`...), if any."""
 
     def __post_init__(self) -> None:
         if self.permissions.workspace is None:
@@ -84,7 +90,10 @@ class ToolRunner:
             yield event
 
     def _runs_freely(self, call: ToolCall, valid: ValidCall) -> bool:
-        """A read-only call that no deny or ask rule stops: it may run alongside others."""
+        """A read-only call that no deny or ask rule stops: it may run alongside others
+        (not when `PreToolUse` hooks are to see it first)."""
+        if self.hooks is not None and self.hooks.active("PreToolUse"):
+            return False
         kind = valid.tool.kind
         return kind in ("read", "think") and isinstance(self.decide(call, valid), Allow)
 
@@ -137,8 +146,52 @@ class ToolRunner:
         self, call: ToolCall, prepared: ValidCall
     ) -> tuple[list[Event], tuple[ToolCall, ValidCall] | None]:
         """Approval for one call: the events to report, and the call to run (None when it
-        is refused; its arguments edited when the approver changed them)."""
+        is refused; its arguments edited when the approver or a hook changed them).
+        `PreToolUse` hooks go first: they may block, rewrite the input, force a question
+        or spare one; deny rules and plan mode still apply after them."""
+        hooked = await self._pre_tool_hooks(call, prepared)
+        if isinstance(hooked, list):
+            return hooked, None
+        events, call, prepared, verdict = hooked
         decision = self.decide(call, prepared)
+        if verdict == "allow" and isinstance(decision, Ask) and decision.source == "mode":
+            decision = Allow()
+        elif verdict == "ask" and isinstance(decision, Allow):
+            decision = Ask("a PreToolUse hook asks for confirmation", source="escalation")
+        settled = await self._approve(call, prepared, decision)
+        return [*events, *settled[0]], settled[1]
+
+    async def _pre_tool_hooks(
+        self, call: ToolCall, prepared: ValidCall
+    ) -> list[Event] | tuple[list[Event], ToolCall, ValidCall, str | None]:
+        """`PreToolUse`: the events to report when a hook refused the call; else the
+        notices, the call (input rewritten by a hook, checked again) and the hook's
+        permission verdict."""
+        outcome = await before_tool(self.hooks, call, self.mode)
+        if outcome is None:
+            return [], call, prepared, None
+        said: list[Event] = list(notices(outcome, "PreToolUse"))
+        if outcome.blocked or outcome.permission == "deny" or outcome.stop:
+            why = outcome.reason or outcome.permission_reason or outcome.stop_reason
+            reason = f"A PreToolUse hook blocked this call: {why or 'no reason given'}"
+            return [
+                *said,
+                ApprovalRequested(call=call, reason=reason, decision="denied", message=reason),
+                ToolResult(call=call, output=f"Error: {reason}", is_error=True),
+            ]
+        if outcome.updated_input is not None and outcome.updated_input != call.arguments:
+            edited = self._edited(call, outcome.updated_input)
+            if isinstance(edited, str):
+                refused = ApprovalRequested(call=call, reason=edited, decision="denied")
+                return [*said, refused, ToolResult(call=call, output=edited, is_error=True)]
+            call, prepared = edited
+        return said, call, prepared, outcome.permission
+
+    async def _approve(
+        self, call: ToolCall, prepared: ValidCall, decision: Allow | Ask | Deny
+    ) -> tuple[list[Event], tuple[ToolCall, ValidCall] | None]:
+        """Carry out the mode's and the rules' decision: refuse, run, or ask (a
+        `PermissionRequest` hook may answer first)."""
         if isinstance(decision, Deny):
             reason = decision.reason
             return [
@@ -147,7 +200,9 @@ class ToolRunner:
             ], None
         if not isinstance(decision, Ask):
             return [], (call, prepared)
-        answer = await self.ask(call, prepared, decision)
+        answer = await self._hooked_answer(call, decision) or await self.ask(
+            call, prepared, decision
+        )
         verdict = "allowed" if answer.approved else "denied"
         events: list[Event] = [
             ApprovalRequested(
@@ -163,6 +218,17 @@ class ToolRunner:
         if isinstance(edited, str):
             return [*events, ToolResult(call=call, output=edited, is_error=True)], None
         return events, edited
+
+    async def _hooked_answer(self, call: ToolCall, decision: Ask) -> ApprovalAnswer | None:
+        """A `PermissionRequest` hook's answer for the user, or None (ask the user)."""
+        rule = suggest_rule(call) if decision.source == "mode" else ""
+        outcome = await on_permission(self.hooks, call, self.mode, rule)
+        if outcome is None or outcome.permission not in ("allow", "deny"):
+            return None
+        if outcome.permission == "deny":
+            why = outcome.permission_reason or outcome.reason or "no reason given"
+            return ApprovalAnswer(approved=False, message=f"Denied by a hook: {why}")
+        return ApprovalAnswer(approved=True, updated_input=outcome.updated_input)
 
     def _edited(
         self, call: ToolCall, arguments: dict[str, Any]
@@ -248,6 +314,9 @@ class ToolRunner:
             duration_ms=int((time.monotonic() - started) * 1000),
             media=output.media,
         )
+        if self.hooks is not None:
+            result, said = await after_tool(self.hooks, result, self.mode, result.duration_ms)
+            output = dataclasses.replace(output, events=(*output.events, *said))
         return result, output
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from qwen_code.agent.approval import Approver
     from qwen_code.agent.tool_runner import ToolRunner
     from qwen_code.config import Provider, Settings
+    from qwen_code.hooks import Hooks
     from qwen_code.llm.client import ChatClient
     from qwen_code.llm.pricing import PriceTable
     from qwen_code.mcp.manager import McpManager
@@ -95,6 +96,10 @@ class Session:
     """What runs the `agent` tool's subagents (and holds their background tasks)."""
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     """Closed with the session, before its client (extra model clients)."""
+    hooks: Hooks | None = None
+    """The user's hooks (settings `hooks`), when any is configured and may run."""
+    notes: list[str] = field(default_factory=list)
+    """What opening the session left for the user to read (hooks left out, ...)."""
     started_at: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:

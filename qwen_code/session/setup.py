@@ -30,6 +30,7 @@ from qwen_code.memory import memory_file_name
 from qwen_code.prompts import build_system_prompt
 from qwen_code.sandbox.manager import Sandbox
 from qwen_code.sandbox.policy import CREDENTIAL_PATHS, expand_paths, parse_network
+from qwen_code.session.hooks_setup import add_hooks
 from qwen_code.session.live import Session, SessionObserver
 from qwen_code.session.mcp_setup import McpLifecycle, mcp_manager, server_approval, skipped_notes
 from qwen_code.session.models import (
@@ -144,11 +145,24 @@ async def open_session(
         observers = persistence_for(session, None if fork else resume)
     for observer in observers:
         session.observe(observer)
-    _add_subagents(session, headless=headless)
-    _add_tool_services(session, client, served)
-    _keep_only(registry, settings.tools_only)
-    await _start_mcp(session, approver, headless=headless)
+    await _extend(session, approver, served, headless=headless, resumed=resume is not None)
     return session
+
+
+async def _extend(
+    session: Session,
+    approver: Approver,
+    served: list[dict[str, Any]],
+    *,
+    headless: bool,
+    resumed: bool,
+) -> None:
+    """What joins the agent once it exists: subagents, tool services, MCP, hooks."""
+    _add_subagents(session, headless=headless)
+    _add_tool_services(session, session.client, served)
+    _keep_only(session.registry, session.settings.tools_only)
+    await _start_mcp(session, approver, headless=headless)
+    await add_hooks(session, approver, headless=headless, source="resume" if resumed else "startup")
 
 
 def _keep_only(registry: ToolRegistry, names: list[str] | None) -> None:

@@ -38,6 +38,7 @@ from qwen_code.agent.events import (
     TurnEnd,
     UsageInfo,
 )
+from qwen_code.agent.hook_points import on_subagent_start
 from qwen_code.agent.loop import Agent
 from qwen_code.agent.loop_detection import LoopDetector
 from qwen_code.subagents.definitions import AgentCatalog, SubagentDef
@@ -253,6 +254,11 @@ class Subagents:
 
         send(None)
         outcome = _Outcome(TurnEnd(reason="error", error="the agent did not start"), [])
+        agent.hook_fields = {"agent_id": task.call_id, "agent_type": definition.name}
+        context, said = await on_subagent_start(agent.hooks, task.call_id, definition.name)
+        for notice in said:
+            send(notice)
+        agent.pending_context.extend([context] if context else [])
         try:
             async with asyncio.timeout(definition.max_time_s):
                 async for event in agent.run(prompt):
@@ -315,6 +321,7 @@ class Subagents:
             ),
             loops=LoopDetector(enabled=parent.loops.enabled),
         )
+        agent.hooks, agent.prompt_hooks, agent.stop_event = parent.hooks, False, "SubagentStop"
         children = Subagents(
             parent=agent,
             catalog=self.catalog,

@@ -74,9 +74,16 @@ def _choice_bindings() -> KeyBindings:
     return bindings
 
 
+def _waiting_line(request: ApprovalRequest) -> str:
+    """What the notification says: which call waits for approval."""
+    who = f"{request.agent} (subagent) " if request.agent else ""
+    return f"Approve {who}{request.call.name}? {request.summary}".strip()
+
+
 class InteractiveApprover:
     """The REPL's approver. `before_ask` lets the REPL stop live output first;
-    `cancel_turn` is called when the user presses Ctrl+C at the question."""
+    `cancel_turn` is called when the user presses Ctrl+C at the question; `waiting` gets
+    a line saying what waits for the user, once the question is on screen (to notify)."""
 
     def __init__(
         self,
@@ -86,6 +93,7 @@ class InteractiveApprover:
         before_ask: Callable[[], None] = lambda: None,
         after_ask: Callable[[], None] = lambda: None,
         cancel_turn: Callable[[], None] = lambda: None,
+        waiting: Callable[[str], None] = lambda message: None,
         input: Input | None = None,
         output: Output | None = None,
         project_trusted: bool = True,
@@ -97,6 +105,7 @@ class InteractiveApprover:
         self.before_ask = before_ask
         self.after_ask = after_ask
         self.cancel_turn = cancel_turn
+        self.waiting = waiting
         self._keys = PromptSession[Choice](
             key_bindings=_choice_bindings(), input=input, output=output
         )
@@ -114,6 +123,7 @@ class InteractiveApprover:
     async def _ask(self, request: ApprovalRequest) -> ApprovalAnswer:
         self.before_ask()
         self._show(request)
+        self.waiting(_waiting_line(request))
         choice = await self._keys.prompt_async(self._question(request))
         if choice == "cancel":
             self.cancel_turn()

@@ -54,6 +54,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "qwen_code.ui.commands_compress",
     "qwen_code.ui.commands_custom",
     "qwen_code.ui.commands_directory",
+    "qwen_code.ui.commands_hooks",
     "qwen_code.ui.commands_mcp",
     "qwen_code.ui.commands_memory",
     "qwen_code.ui.commands_sandbox",

@@ -223,7 +223,8 @@ def startup_notes(session: Session, resume: LoadedSession | None) -> list[str]:
 
     damaged = damage_notice(resume)
     mcp = session.mcp.notes if session.mcp is not None else []
-    return [*([damaged] if damaged else []), *notices(session.context_files), *mcp]
+    own = [*notices(session.context_files), *mcp, *session.notes]
+    return [*([damaged] if damaged else []), *own]
 
 
 def mcp_servers(session: Session) -> list[dict[str, str]]:

@@ -33,6 +33,7 @@ from qwen_code.ui.attachments import Attachment, expand_at_references, images_fo
 from qwen_code.ui.clipboard import PastedImages, bind_paste, pasted_for
 from qwen_code.ui.completion import ReplCompleter
 from qwen_code.ui.mcp_resources import expand_mcp_resources, find_mcp_references
+from qwen_code.ui.notify import Alerts, Notifier
 from qwen_code.ui.repl_io import ReplIO
 from qwen_code.ui.shell_mode import run_user_shell
 from qwen_code.ui.user_channel import ReplUserChannel
@@ -57,6 +58,9 @@ class Repl:
         self.session = session
         self.io = io
         session.tool_ctx.user = ReplUserChannel.on(io, approver=session.runner.approver)
+        if io.alerts is None:
+            io.alerts = alerts_for(io, session.settings)
+        io.alerts.hooks = lambda: getattr(session, "hooks", None)
         self.notes = list(notes or ())
         """What start-up left out or could not do (untrusted settings, damaged session
         lines, context files), shown under the banner."""
@@ -191,6 +195,8 @@ class Repl:
             await self._loop()
         finally:
             warm_up.cancel()
+            if self.io.alerts is not None:
+                await self.io.alerts.settle()
         return 0
 
     async def _loop(self) -> None:
@@ -269,11 +275,35 @@ class Repl:
             self.console.print(Text(f"  ⚠ {note}", style="yellow"))
         message = "\n\n".join([*self.pending_context, body, *images.sections])
         self.pending_context.clear()
+        started = time.monotonic()
         task = asyncio.ensure_future(self._consume(message, images.media))
         done, _ = await self.io.run_cancellable(task)
         if not done:
             self.renderer.abort()
             self.console.print("[yellow]Interrupted.[/yellow] [dim]What next?[/dim]")
+            return
+        self._turn_done(started)
+
+    def _turn_done(self, started: float) -> None:
+        """Notify that the turn ended, when it ran long enough since the user last acted
+        (sent it, or answered one of its questions)."""
+        alerts = self.io.alerts
+        if alerts is None:
+            return
+        now = time.monotonic()
+        unattended = now - max(started, self.io.last_answer)
+        alerts.turn_done(now - started, self._last_answer(), unattended=unattended)
+
+    def _last_answer(self) -> str:
+        """The last thing the model said this turn (for the notification)."""
+        for message in reversed(self.session.agent.conversation.messages):
+            role = message.get("role")
+            if role == "user":
+                return ""
+            content = message.get("content")
+            if role == "assistant" and isinstance(content, str) and content.strip():
+                return content
+        return ""
 
     async def _mcp_resources(self, text: str) -> str:
         """The block of `@server:uri` resources the message names (read from the servers),
@@ -403,6 +433,7 @@ async def run_interactive(
 
     console = make_console(Terminal.detect(stdout=env.stdout, stdin=env.stdin), env.stdout)
     io = ReplIO(console=console)
+    io.alerts = alerts_for(io, settings)  # a question while the session opens notifies too
     cwd, home = env.cwd, env.home
     if session_id == resume.PICK:
         session_id = await pick_session(console, home, cwd)
@@ -425,6 +456,11 @@ async def run_interactive(
         return await repl.run(first_message)
     finally:
         await session.aclose()
+
+
+def alerts_for(io: ReplIO, settings: Settings) -> Alerts:
+    """The REPL's notifications on its console's terminal (`general.notifications`)."""
+    return Alerts(Notifier(settings, io.console.file), show=io.show_note)
 
 
 def project_trusted(settings: Settings) -> bool:

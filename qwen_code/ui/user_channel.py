@@ -134,8 +134,9 @@ def _text_bindings() -> KeyBindings:
 
 class ReplUserChannel:
     """Asks on the REPL's terminal. `before_ask` stops live output (the spinner) and
-    `after_ask` lets it come back; `cancel_turn` is called on Ctrl+C. `lock` keeps one
-    question on screen at a time (share the approver's: subagents may ask at once)."""
+    `after_ask` lets it come back; `cancel_turn` is called on Ctrl+C; `waiting` gets a
+    line saying what waits for the user (to notify). `lock` keeps one question on screen
+    at a time (share the approver's: subagents may ask at once)."""
 
     def __init__(
         self,
@@ -144,12 +145,14 @@ class ReplUserChannel:
         before_ask: Callable[[], None] = lambda: None,
         after_ask: Callable[[], None] = lambda: None,
         cancel_turn: Callable[[], None] = lambda: None,
+        waiting: Callable[[str], None] = lambda message: None,
         input: Input | None = None,
         output: Output | None = None,
         lock: asyncio.Lock | None = None,
     ) -> None:
         self.console = console
         self.before_ask, self.after_ask, self.cancel_turn = before_ask, after_ask, cancel_turn
+        self.waiting = waiting
         self.input, self.output = input, output
         self.lock = lock or asyncio.Lock()
         self.symbols = symbols_for(console)
@@ -162,8 +165,9 @@ class ReplUserChannel:
         return cls(
             io.console,
             before_ask=io.renderer.pause,
-            after_ask=io.renderer.resume,
+            after_ask=io.answered,
             cancel_turn=io.cancel_turn,
+            waiting=io.needs_you,
             input=io.input,
             output=io.output,
             lock=lock if isinstance(lock, asyncio.Lock) else None,
@@ -173,6 +177,8 @@ class ReplUserChannel:
         async with self.lock:
             self.before_ask()
             try:
+                first = questions[0].question if questions else ""
+                self.waiting(f"A question for you: {first}".strip())
                 answers: list[Answer] = []
                 for number, question in enumerate(questions, 1):
                     answer = await self._ask_one(question, number, len(questions))
@@ -187,6 +193,7 @@ class ReplUserChannel:
         async with self.lock:
             self.before_ask()
             try:
+                self.waiting("A plan waits for your approval")
                 return await self._review(plan)
             finally:
                 self.after_ask()
