@@ -357,3 +357,43 @@ async def test_an_edited_input_is_checked_against_deny_rules(
     assert len(errors) == 2
     assert "deny" in errors[0].lower() or "denied" in errors[0].lower()
     assert "edited arguments are invalid" in errors[1]
+
+
+async def test_the_programs_hook_callbacks(fake_llm: FakeLLM, cli: str, work: Path) -> None:
+    """`hooks` in the options: PreToolUse callbacks run in the program and can deny."""
+    from claude_agent_sdk import HookMatcher
+
+    seen: list[dict[str, Any]] = []
+
+    async def guard(data: dict[str, Any], tool_use_id: str | None, context: Any) -> Any:
+        seen.append(data)
+        if "rm" in data["tool_input"].get("command", ""):
+            return {
+                "hookSpecificOutput": {
+                    "hookEventName": "PreToolUse",
+                    "permissionDecision": "deny",
+                    "permissionDecisionReason": "No rm from the agent.",
+                }
+            }
+        return {}
+
+    (work / "keep.txt").write_text("keep\n")
+    fake_llm.script(
+        tool_turn(call("run_shell_command", command="rm keep.txt")), text("Could not remove it.")
+    )
+    hooks = {"PreToolUse": [HookMatcher(matcher="Bash", hooks=[guard])]}
+    opts = options(cli, work, hooks=hooks, permission_mode="bypassPermissions")
+    async with ClaudeSDKClient(opts) as client:
+        await client.query("remove keep.txt")
+        messages = await collect(client.receive_response())
+    assert (work / "keep.txt").exists()
+    assert seen[0]["hook_event_name"] == "PreToolUse"
+    assert seen[0]["tool_name"] == "run_shell_command"
+    errors = [
+        str(block.content)
+        for m in messages
+        if isinstance(m, UserMessage) and isinstance(m.content, list)
+        for block in m.content
+        if block.is_error
+    ]
+    assert len(errors) == 1 and "No rm from the agent." in errors[0]

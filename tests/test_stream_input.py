@@ -74,7 +74,7 @@ def test_initialize_and_unsupported_requests(tmp_path: Path, fake_llm: FakeLLM) 
             control(
                 "r3",
                 "initialize",
-                hooks={"PreToolUse": [{"matcher": "Bash", "hookCallbackIds": ["h"]}]},
+                hooks={"BeforeLunch": [{"matcher": "Bash", "hookCallbackIds": ["h"]}]},
             ),
             control("r4", "set_permission_mode", mode="sideways"),
             control("r5", "set_permission_mode", mode="bypassPermissions"),
@@ -91,7 +91,7 @@ def test_initialize_and_unsupported_requests(tmp_path: Path, fake_llm: FakeLLM) 
         "request_id": "r2",
         "error": "qwen-code does not support the control request 'stop_task'",
     }
-    assert "hook callbacks" in answers["r3"]["error"]
+    assert "no hook event 'BeforeLunch'" in answers["r3"]["error"]
     assert "'sideways' is not a mode" in answers["r4"]["error"]
     assert answers["r5"]["subtype"] == answers["r6"]["subtype"] == "success"
     assert answers["r7"]["subtype"] == "error"

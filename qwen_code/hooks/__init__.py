@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,8 @@ class Hooks:
         }
         self._reported: set[str] = set()
         self._background: set[asyncio.Task[Any]] = set()
+        self.program: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+        """Sends a control request to the program driving qwen-code (callback hooks)."""
 
     def active(self, event: str) -> bool:
         """Whether any hook is configured for `event`."""
@@ -106,10 +108,42 @@ class Hooks:
             errors.append(f"{label(spec)}: {matcher.error}; it never matches")
         return matcher.matches(value, tool_event=spec.event in TOOL_EVENTS)
 
+    def add(self, specs: Sequence[HookSpec]) -> None:
+        """More hooks (the program's own callbacks, given after the session opened)."""
+        self._specs.extend(specs)
+        for spec in specs:
+            self._matchers.setdefault(spec.matcher, compile_matcher(spec.matcher))
+
     async def _run(self, spec: HookSpec, stdin: bytes) -> HookRun:
+        if spec.callback is not None:
+            return await self._call_program(spec, stdin)
         return await run_hook(
             spec.command, stdin=stdin, cwd=self._cwd, env=self._env, timeout_s=spec.timeout_s
         )
+
+    async def _call_program(self, spec: HookSpec, stdin: bytes) -> HookRun:
+        """A callback hook: the program's answer is read as a command hook's JSON output;
+        a failure or a timeout is a hook failure (blocking when it was set to block)."""
+        failed = 2 if spec.blocks_on_failure else None
+        if self.program is None:
+            return HookRun(failed, stderr="no program to answer", error="could not run:")
+        payload = json.loads(stdin)
+        request = {
+            "subtype": "hook_callback",
+            "callback_id": spec.callback,
+            "input": payload,
+            "tool_use_id": payload.get("tool_use_id"),
+        }
+        try:
+            async with asyncio.timeout(spec.timeout_s):
+                answer = await self.program(request)
+        except TimeoutError:
+            return HookRun(
+                failed, stderr=f"no answer within {spec.timeout_s:g} s", error="timed out:"
+            )
+        except Exception as exc:  # the program answered with an error, or went away
+            return HookRun(failed, stderr=str(exc), error="failed:")
+        return HookRun(0, stdout=json.dumps(answer))
 
     def _start_background(self, spec: HookSpec, stdin: bytes, notes: HookOutcome) -> None:
         """Start an `async` hook and do not wait for it (its output is ignored)."""

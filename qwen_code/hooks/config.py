@@ -46,6 +46,11 @@ class HookSpec:
     """The settings file it came from (None for --settings JSON text)."""
     async_: bool = False
     """`"async": true`: started and not waited for; its output is ignored."""
+    callback: str | None = None
+    """A hook of the program driving qwen-code (the Claude Agent SDK's `hooks`): its
+    callback id, answered over the control protocol instead of running `command`."""
+    blocks_on_failure: bool = False
+    """A callback hook whose failure blocks (the SDK's `on_failure="block"`)."""
 
     def fingerprint(self) -> str:
         """What a user approves: the event, matcher and command (a sha256 hex digest), so

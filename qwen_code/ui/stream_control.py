@@ -16,26 +16,34 @@ from qwen_code import __version__
 from qwen_code.llm.tokens import estimate_tokens
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from qwen_code.session.live import Session
+
+    SendRequest = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class BadRequest(Exception):
     """A control request that cannot be done as asked; the text says why."""
 
 
-def initialize(session: Session, body: dict[str, Any]) -> dict[str, Any]:
-    """The handshake: what this process offers. SDK hook callbacks are refused (a guard
-    that silently never ran would be worse than an error); SDK-defined agents join the
-    session's subagents."""
-    if body.get("hooks"):
-        raise BadRequest(
-            "hook callbacks over the control protocol are not supported by qwen-code; "
-            "remove `hooks` from the options (settings hooks are not supported yet either)"
-        )
+def initialize(
+    session: Session, body: dict[str, Any], program: SendRequest | None = None
+) -> dict[str, Any]:
+    """The handshake: what this process offers. The program's hook callbacks join the
+    session's hooks (each answered with a `hook_callback` request through `program`);
+    SDK-defined agents join its subagents."""
+    hooks = body.get("hooks")
+    if hooks:
+        if program is None:
+            raise BadRequest("hook callbacks need the control protocol")
+        _add_callback_hooks(session, hooks, program)
     agents = body.get("agents")
     if agents:
         _add_agents(session, agents)
+    applied = {"hook_on_failure_supported": True, "hooks_applied": True} if hooks else {}
     return {
+        **applied,
         "commands": _commands(session),
         "agents": _agent_list(session),
         "output_style": "default",
@@ -62,6 +70,42 @@ def _commands(session: Session) -> list[dict[str, str]]:
         }
         for c in discover(session.cwd, home).commands.values()
     ]
+
+
+def _add_callback_hooks(session: Session, config: Any, program: SendRequest) -> None:
+    """`{"PreToolUse": [{"matcher", "hookCallbackIds", "timeout", "onFailure"}]}`: hooks
+    answered by the program (the Claude Agent SDK's `hooks` option)."""
+    from qwen_code.hooks import EVENTS, Hooks, HookSpec
+    from qwen_code.session.hooks_setup import attach, base_fields
+
+    if not isinstance(config, dict):
+        raise BadRequest("`hooks` must be an object of events")
+    specs = []
+    for event, matchers in config.items():
+        if event not in EVENTS:
+            raise BadRequest(f"qwen-code has no hook event {event!r}")
+        for entry in matchers if isinstance(matchers, list) else ():
+            failure = entry.get("onFailure")
+            for callback in entry.get("hookCallbackIds") or ():
+                specs.append(
+                    HookSpec(
+                        event=event,
+                        matcher=str(entry.get("matcher") or ""),
+                        command=f"(the program's callback {callback})",
+                        timeout_s=float(entry.get("timeout") or 60),
+                        source="sdk",
+                        path=None,
+                        callback=str(callback),
+                        blocks_on_failure=failure is not None and failure != "continue",
+                    )
+                )
+    hooks = session.hooks
+    if hooks is None:
+        env = session.tool_ctx.credentials.child_environment()
+        hooks = Hooks([], cwd=session.cwd, env=env, base=lambda: base_fields(session))
+        attach(session, hooks)
+    hooks.add(specs)
+    hooks.program = program
 
 
 def _agent_list(session: Session) -> list[dict[str, str]]:

@@ -371,7 +371,7 @@ class StreamLoop:
         assert session is not None
         subtype = body.get("subtype")
         if subtype == "initialize":
-            return stream_control.initialize(session, body)
+            return stream_control.initialize(session, body, self.request)
         if subtype == "interrupt":
             self.interrupt()
             return {}
