@@ -302,3 +302,33 @@ def test_permission_request_hook_answers_for_the_user(tmp_path: Path, fake_llm: 
     result = run_qwen_code(tmp_path, "-p", "write", "-o", "json")  # default mode: would be denied
     assert report(result)["permission_denials"] == []
     assert (tmp_path / "a.txt").read_text() == "a\n"
+
+
+async def test_compaction_and_clear_fire_their_hooks(tmp_path: Path, fake_llm: FakeLLM) -> None:
+    from tests.helpers import session_for
+
+    log = tmp_path / "events.log"
+    append = f"{{ cat; echo; }} >> '{log}'"
+    settings: dict[str, Any] = {"hooks": {}}
+    for event in ("PreCompact", "SessionEnd", "SessionStart"):
+        settings["hooks"].update(hooks_block(event, append)["hooks"])
+    user_settings(tmp_path, settings)
+    session = await session_for(tmp_path)
+    try:
+        await session.agent.compress(force=True, focus="the API")
+        await session.clear()
+    finally:
+        await session.aclose()
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    names = [
+        (e["hook_event_name"], e.get("trigger") or e.get("source") or e.get("reason"))
+        for e in events
+    ]
+    assert names == [
+        ("SessionStart", "startup"),
+        ("PreCompact", "manual"),
+        ("SessionEnd", "clear"),
+        ("SessionStart", "clear"),
+        ("SessionEnd", "other"),
+    ]
+    assert events[1]["custom_instructions"] == "the API"
