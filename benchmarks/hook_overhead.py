@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qwen_code.hooks import Hooks, HookSpec  # noqa: E402
+from qwen_code.hooks import Hooks, HookSpec
 
 RUNS = 40
 
