@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from qwen_code import cli_compat, cli_mcp, cli_serve, cli_sessions
+from qwen_code import cli_compat, cli_mcp, cli_proxy, cli_serve, cli_sessions
 from qwen_code import cli_options as opt
 from qwen_code.environment import Environment, from_context
 
@@ -329,6 +329,7 @@ app.add_typer(prompts_app, name="prompts")
 cli_serve.register(app)
 cli_sessions.register(app)
 cli_mcp.register(app)
+cli_proxy.register(app)
 
 
 @prompts_app.command("show")
@@ -385,7 +386,7 @@ def _optional_resume_value(args: list[str]) -> list[str]:
     return fixed
 
 
-_SUBCOMMANDS = ("serve", "cost", "sessions", "checkpoints", "prompts", "mcp")
+_SUBCOMMANDS = ("serve", "cost", "sessions", "checkpoints", "prompts", "mcp", "proxy")
 """Commands with flags of their own (the Claude Code names are rewritten for `run` only)."""
 
 SANDBOX_WORDS = ("auto", "off", "workspace-write", "read-only", "true", "false", "docker", "podman")
@@ -412,7 +413,7 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
     from qwen_code.errors import ExitCode, QwenCodeError
 
     args = sys.argv[1:] if argv is None else list(argv)
-    if not args or args[0] != "mcp":  # `mcp add -s SCOPE NAME -- CMD -r`: its own flags
+    if not args or args[0] not in ("mcp", "proxy"):  # `mcp add ... -- CMD -r`: own flags
         args = _optional_sandbox_value(_optional_resume_value(args))
     try:
         env = env or Environment.detect()

@@ -247,6 +247,50 @@ class WebSearchSettings(_Section):
     """Milliseconds to wait for the provider's answer."""
 
 
+class ProxyBackend(_Section):
+    """One OpenAI-compatible endpoint `qwen-code proxy` may route to (`proxy.backends.NAME`)."""
+
+    base_url: str | None = None
+    """Its base URL (…/v1); default: the agent's provider."""
+    api_key: str | None = None
+    """Its key; default: the agent's key when `baseUrl` is not set, else none."""
+    model: str | None = None
+    """The model a route naming only this backend uses."""
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    """The most tokens a reply may ask for (default 65536)."""
+
+
+class ProxyRoutes(_Section):
+    """Which backend model serves which requests. Each value is "backend,model" or "model"
+    (on the default backend, the agent's provider)."""
+
+    default: str | None = None
+    """Everything no other route takes (default: the agent's model)."""
+    opus: str | None = None
+    """Requests for a model whose name contains "opus"."""
+    sonnet: str | None = None
+    """... "sonnet"."""
+    haiku: str | None = None
+    """... "haiku" (Claude Code's background work: titles, summaries)."""
+    background: str | None = None
+    """Used for haiku requests when `haiku` is not set."""
+    long_context: str | None = None
+    """Requests whose prompt is over `longContextThreshold` tokens."""
+    long_context_threshold: int = Field(default=60_000, ge=1)
+
+
+class ProxySettings(_Section):
+    """`qwen-code proxy`: the Anthropic Messages API for Claude Code (docs/proxy.md)."""
+
+    port: int = Field(default=3456, ge=0, le=65535)
+    host: str = "127.0.0.1"
+    api_key: str | None = None
+    """The key clients must send (x-api-key or Authorization: Bearer); required to listen
+    on an address other than loopback."""
+    routes: ProxyRoutes = Field(default_factory=ProxyRoutes)
+    backends: dict[str, ProxyBackend] = Field(default_factory=dict)
+
+
 class Settings(_Section):
     """All settings, as merged from every source."""
 
@@ -263,6 +307,7 @@ class Settings(_Section):
     """A model that takes images (e.g. `qwen3-vl-plus`), asked to describe an image when
     the main model cannot see it; "" = none."""
     web_search: WebSearchSettings = Field(default_factory=WebSearchSettings)
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
     model_pricing: dict[str, Any] = Field(default_factory=dict)
     """Prices per model id (USD per 1M tokens), overriding the built-in table."""
     mcp_servers: dict[str, Any] = Field(default_factory=dict)
