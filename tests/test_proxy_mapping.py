@@ -241,7 +241,7 @@ def test_max_tokens_is_clamped_and_optional() -> None:
         [],
         {"messages": []},
         {"model": "m"},
-        {"model": "m", "messages": [{"role": "system", "content": "x"}]},
+        {"model": "m", "messages": [{"role": "tool", "content": "x"}]},
         {"model": "m", "messages": [{"role": "user", "content": 3}]},
         {"model": "m", "messages": [user({"type": "document", "source": {}})]},
         {"model": "m", "messages": [user({"type": "image", "source": {"type": "file"}})]},
@@ -515,3 +515,25 @@ def test_count_tokens_grows_with_the_input() -> None:
     assert counts == sorted(counts) and len(set(counts)) == 4
     with pytest.raises(BadRequest):
         count_tokens({"messages": []})
+
+
+def test_system_role_messages_join_the_system_prompt() -> None:
+    """Claude Code puts some system text among the messages; strict backends take one
+    system message, first."""
+    from qwen_code.proxy.translate import to_chat
+
+    chat = to_chat(
+        {
+            "model": "m",
+            "max_tokens": 10,
+            "system": "You are Claude Code.",
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "system", "content": [{"type": "text", "text": "Reminder: be brief."}]},
+            ],
+        }
+    )
+    assert chat.messages == [
+        {"role": "system", "content": "You are Claude Code.\n\nReminder: be brief."},
+        {"role": "user", "content": "hi"},
+    ]

@@ -64,9 +64,11 @@ def to_chat(body: dict[str, Any]) -> ChatRequest:
     raw_messages = body.get("messages")
     if not isinstance(raw_messages, list):
         raise BadRequest("messages: a list of messages is required.")
-    messages = _system(body.get("system"))
+    system = [body.get("system"), *(m.get("content") for m in _system_messages(raw_messages))]
+    messages = _system_prompt(system)
     for number, message in enumerate(raw_messages):
-        messages.extend(_message(message, number))
+        if not (isinstance(message, dict) and message.get("role") == "system"):
+            messages.extend(_message(message, number))
     tools = _tools(body.get("tools"))
     thinking = body.get("thinking")
     return ChatRequest(
@@ -79,6 +81,18 @@ def to_chat(body: dict[str, Any]) -> ChatRequest:
         stream=body.get("stream") is True,
         thinking_dropped=isinstance(thinking, dict) and thinking.get("type") != "disabled",
     )
+
+
+def _system_messages(messages: list[Any]) -> list[dict[str, Any]]:
+    """Messages of role `system` among the others (Claude Code sends some): their text
+    joins the system prompt, since strict backends take one system message, first."""
+    return [m for m in messages if isinstance(m, dict) and m.get("role") == "system"]
+
+
+def _system_prompt(parts: list[Any]) -> list[dict[str, Any]]:
+    """One system message from the `system` field and any system-role messages."""
+    texts = [m["content"] for part in parts for m in _system(part)]
+    return [{"role": "system", "content": "\n\n".join(texts)}] if texts else []
 
 
 def _system(system: Any) -> list[dict[str, Any]]:
