@@ -64,6 +64,7 @@ GATED_KEYS: tuple[str, ...] = (
     "disableAllHooks",
     "advanced",
     "webSearch.provider",
+    "proxy",
 )
 """Project keys that widen power or redirect credentials: applied only in a trusted
 folder (and `security.folderTrust` never from a project). A key counts when it equals
@@ -315,6 +316,7 @@ def _trust_enabled(user: Mapping[str, Any]) -> bool:
 
 FREE_FORM_KEYS = (
     "env",
+    "proxy",
     "mcpServers",
     "mcp",
     "hooks",
