@@ -491,3 +491,27 @@ def test_an_untrusted_projects_proxy_settings_are_ignored(tmp_path: Path) -> Non
     settings = load_settings(cwd=project, home=tmp_path / "qwen-home")
     assert settings.proxy.backends == {} and settings.proxy.host == "127.0.0.1"
     assert "proxy" in settings.untrusted_keys
+
+
+def test_a_failure_before_anything_was_sent_is_retried(fake_llm: FakeLLM, proxy: Proxy) -> None:
+    """Tool calls reach the client whole, after the backend finished: a dropped or malformed
+    backend stream before that is retried and the client never sees it."""
+    read = call("read_file", file_path="a.py")
+    fake_llm.script(
+        tool_turn(read, drop_after=2),
+        tool_turn(read, malformed_after=2),
+        tool_turn(read),
+    )
+    body = {"model": "m", "max_tokens": 50, "messages": HI, "tools": [READ_TOOL], "stream": True}
+    response = httpx.post(f"{proxy.url}/v1/messages", json=body)
+    kinds = [line[7:] for line in response.text.splitlines() if line.startswith("event: ")]
+    assert "error" not in kinds
+    assert kinds[-2:] == ["message_delta", "message_stop"]
+    assert '"name":"read_file"' in response.text.replace(" ", "")
+    assert len(fake_llm.chat_requests) == 3
+
+
+def test_a_dropped_backend_is_retried_for_a_whole_message(fake_llm: FakeLLM, proxy: Proxy) -> None:
+    fake_llm.script(text("first try", drop_after=1), text("Recovered."))
+    message = proxy.client().messages.create(model="m", max_tokens=50, messages=HI)
+    assert message.content[0].text == "Recovered."  # type: ignore[union-attr]

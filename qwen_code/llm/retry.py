@@ -377,4 +377,6 @@ def should_retry(
     one took) keeps the time since the first failure within `max_retry_time_s`."""
     if not failure.retryable or attempt >= config.max_retries:
         return False
+    if failure.error.kind == "rate_limit" and not config.retry_rate_limits:
+        return False
     return elapsed_s + delay_s + attempt_s <= config.max_retry_time_s

@@ -61,6 +61,9 @@ class ModelConfig:
     """The longest single wait between retries (a server's Retry-After is capped by it)."""
     max_retry_time_s: float = 180.0
     """Retries of one request stop once this much time has passed since its first failure."""
+    retry_rate_limits: bool = True
+    """False: a 429 is not retried but raised at once (the proxy passes it, with its
+    Retry-After, to a client that backs off itself)."""
     backoff_base_s: float = 1.0
     """The first retry waits up to this long, each next one up to twice as long (full
     jitter, at most 30 s a step) when the server sent no Retry-After. Not a setting: tests

@@ -33,6 +33,8 @@ MAX_OUTPUT_TOKENS = 65_536
 MIN_OUTPUT_ROOM = 1_024
 """Never ask for fewer tokens than this for the room a prompt leaves (an overlong prompt
 is the backend's to refuse, with an error Claude Code answers by compacting)."""
+PROXY_RETRIES = 3
+"""Retries of a backend failure that happened before anything reached the client."""
 TIERS = ("opus", "sonnet", "haiku")
 ROUTE_NAMES = ("default", *TIERS, "background", "longContext")
 _VAR = re.compile(r"^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$")
@@ -77,8 +79,10 @@ class Route:
     ) -> ModelConfig:
         """The client's settings for one request. `max_tokens`: the request's, clamped to
         the backend's limit and to the room a prompt of `prompt_tokens` leaves in the
-        model's known context window (vLLM and SGLang refuse more). No retries: the
-        Anthropic client (Claude Code) retries itself, and a 429's Retry-After reaches it."""
+        model's known context window (vLLM and SGLang refuse more). Dropped and broken
+        backend streams and 5xx answers are retried while nothing was sent to the client;
+        a 429 is not: it reaches the client (Claude Code backs off itself) with its
+        Retry-After."""
         limit = self.backend.max_output_tokens
         if max_tokens is not None:
             limit = min(limit, max_tokens)
@@ -96,7 +100,8 @@ class Route:
             model=self.model,
             api_key_source=self.backend.api_key_source,
             timeout_s=timeout_s,
-            max_retries=0,
+            max_retries=PROXY_RETRIES,
+            retry_rate_limits=False,
             stall_timeout_s=stall_timeout_s,
             sampling=sampling,
             max_tokens=limit,
