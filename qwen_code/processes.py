@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 KILL_GRACE_S = 2.0
@@ -121,3 +122,14 @@ def kill_process(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(proc.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+
+
+def on_signal(sig: signal.Signals, callback: Callable[[], None]) -> bool:
+    """Call `callback` in the running loop when `sig` arrives. False where loops take no
+    signal handlers (Windows): the signal then does what it does by default there (SIGTERM
+    ends the process), which is the intended fallback, not a missing feature."""
+    try:
+        asyncio.get_running_loop().add_signal_handler(sig, callback)
+    except (NotImplementedError, RuntimeError):
+        return False
+    return True

@@ -18,7 +18,7 @@ from qwen_code.hooks import EVENTS, HookOutcome, Hooks, HookSpec, load_hooks
 from qwen_code.hooks.config import parse_hooks
 from qwen_code.hooks.matching import compile_matcher
 from qwen_code.processes import group_alive
-from qwen_code.tools.claude_names import CLAUDE_TOOL_NAMES
+from qwen_code.tool_names import CLAUDE_TOOL_NAMES
 from tests.helpers import write_json
 
 BASE = {

@@ -26,6 +26,7 @@ CONFIG_MODULES = {
     "prompts",
     "skills",
     "front_matter",
+    "tool_names",
 }
 
 

@@ -42,21 +42,20 @@ async def serve(agent: QwenAgent, in_fd: int, out_fd: int) -> None:
     """Answer the editor on the two descriptors until its input ends (or SIGTERM), then
     close every session: background jobs, MCP servers and transcripts are closed cleanly."""
     import asyncio
-    import contextlib
     import signal
 
     from acp.agent.connection import AgentSideConnection
 
     from qwen_code.acp.transport import LineTransport, open_streams
+    from qwen_code.processes import on_signal
 
     reader, writer = await open_streams(in_fd, out_fd)
     conn = AgentSideConnection(
         agent, LineTransport(reader, writer), listening=False, use_unstable_protocol=True
     )
     task = asyncio.current_task()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        if task is not None:
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    if task is not None:
+        on_signal(signal.SIGTERM, task.cancel)
     try:
         await conn.listen()
     except asyncio.CancelledError:

@@ -14,30 +14,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from qwen_code.tool_names import CLAUDE_TOOL_NAMES
+
 TOOL_EVENTS = frozenset(
     {"PreToolUse", "PermissionRequest", "PostToolUse", "PostToolUseFailure", "PermissionDenied"}
 )
 """Events whose matcher is compared with a tool id (and so may use a tool alias)."""
 
 TOOL_ALIASES: dict[str, str] = {
-    # Claude Code's names (the table of `qwen_code.tools.claude_names`, which this layer
-    # may not import; a test keeps the two equal).
-    "Bash": "run_shell_command",
-    "Read": "read_file",
-    "Edit": "edit",
-    "MultiEdit": "edit",
-    "Write": "write_file",
-    "Grep": "grep_search",
-    "Glob": "glob",
-    "LS": "list_directory",
-    "WebFetch": "web_fetch",
-    "WebSearch": "web_search",
-    "TodoWrite": "todo_write",
-    "Task": "agent",
-    "Agent": "agent",
-    "Skill": "skill",
-    "AskUserQuestion": "ask_user_question",
-    "ExitPlanMode": "exit_plan_mode",
+    **CLAUDE_TOOL_NAMES,
     # Qwen Code's display and legacy names.
     "Shell": "run_shell_command",
     "ShellTool": "run_shell_command",

@@ -169,7 +169,7 @@ def _keep_only(registry: ToolRegistry, names: list[str] | None) -> None:
     """`--tools`: drop the built-in tools not named (`default` keeps them all)."""
     if names is None or "default" in names:
         return
-    from qwen_code.tools.claude_names import tool_names
+    from qwen_code.tool_names import tool_names
 
     keep = tool_names(names)
     for name in registry.names():

@@ -30,6 +30,7 @@ from qwen_code.agent.events import Event
 from qwen_code.config import Flags, Provider, Settings
 from qwen_code.environment import Environment
 from qwen_code.errors import ExitCode, InputError
+from qwen_code.processes import on_signal
 from qwen_code.session.store import LoadedSession
 from qwen_code.tools.structured_output import PROMPT_NOTE
 from qwen_code.ui.headless_output import Outcome, Printer, Recorder, RunInfo, printer_for
@@ -377,7 +378,6 @@ def run_until_complete(coro: Coroutine[Any, Any, int]) -> int:
     async def main() -> int:
         nonlocal terminated
         task = asyncio.current_task()
-        loop = asyncio.get_running_loop()
 
         def on_term() -> None:
             nonlocal terminated
@@ -385,10 +385,7 @@ def run_until_complete(coro: Coroutine[Any, Any, int]) -> int:
             if task is not None:
                 task.cancel()
 
-        # asyncio raises NotImplementedError where loops cannot take signal handlers
-        # (Windows): SIGTERM then just ends the process, as it would anyway.
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGTERM, on_term)
+        on_signal(signal.SIGTERM, on_term)
         return await coro
 
     try:

@@ -1,4 +1,7 @@
-"""Claude Code's names for qwen-code's built-in tools (`--tools Bash,Read`)."""
+"""Claude Code's names for qwen-code's built-in tools, one tool each: `--tools Bash,Read`
+and hook matchers (`"Write|Edit"`). A settings-level module (no imports), so both the tools
+and the hooks layers use this one table. (Permission rules have their own wider aliases:
+`Read` there also covers grep and glob.)"""
 
 from __future__ import annotations
 
