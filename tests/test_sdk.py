@@ -567,3 +567,14 @@ async def test_rewind_files_puts_a_checkpoint_back(tmp_path: Path, fake_llm: Fak
     assert (tmp_path / "app.py").read_text() == "VALUE = 1\n"
     assert not (tmp_path / "new.py").exists()
     assert sorted(changed) == ["app.py", "new.py"]
+
+
+def test_the_lazy_exports_are_the_sdks() -> None:
+    """`qwen_code` lists the in-process API without importing it; the list must stay the
+    SDK's own."""
+    import qwen_code
+    import qwen_code.sdk
+
+    exported = set(qwen_code.__all__) - {"__version__"}
+    assert exported <= set(qwen_code.sdk.__all__)
+    assert all(getattr(qwen_code, name) is getattr(qwen_code.sdk, name) for name in exported)
