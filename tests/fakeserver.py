@@ -106,6 +106,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if self.command == "POST" and path == "/v1/chat/completions":
                 self._chat(body or {})
+            elif self.command == "POST" and (path, fake.tokenizer) in _TOKENIZER_ROUTES:
+                self._json(200, _TOKENIZER_ROUTES[path, fake.tokenizer](body or {}))
             elif self.command == "GET" and path == "/v1/models":
                 fake._stopping.wait(fake.models_delay_s)
                 self._json(200, fake._models_body())
@@ -202,6 +204,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
 
+def _template(body: dict[str, Any]) -> dict[str, Any]:
+    parts = [f"<|im_start|>{m['role']} {m.get('content') or ''}" for m in body["messages"]]
+    return {"prompt": " ".join(parts) + " <|im_start|>assistant"}
+
+
+_TOKENIZER_ROUTES: dict[tuple[str, str | None], Any] = {
+    ("/tokenize", "vllm"): lambda body: {
+        "count": 4000 + len(body["messages"]),
+        "max_model_len": 262144,
+        "tokens": [],
+    },
+    ("/apply-template", "llama.cpp"): _template,
+    ("/tokenize", "llama.cpp"): lambda body: {
+        "tokens": list(range(len(str(body.get("content", "")).split())))
+    },
+}
+"""The token-counting endpoints of vLLM and llama.cpp's server (`FakeLLM.tokenizer`)."""
+
+
 class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away (reset, broken pipe) is no error worth printing."""
@@ -235,6 +256,9 @@ class FakeLLM:
         """TCP connections accepted (1 for a client that keeps its connection alive)."""
         self.models_delay_s = 0.0
         """Seconds GET /v1/models waits before it answers (cut short by stop())."""
+        self.tokenizer: str | None = None
+        """"vllm": serve vLLM's POST /tokenize (chat messages; count = 4000 + messages);
+        "llama.cpp": serve POST /apply-template and /tokenize (one token per word)."""
         self._stopping = threading.Event()
         self._script: deque[ScriptEntry] = deque(turns)
         self._requests: list[Recorded] = []

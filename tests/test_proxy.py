@@ -81,7 +81,8 @@ def test_a_message_without_streaming(fake_llm: FakeLLM, proxy: Proxy) -> None:
         model="claude-sonnet-4-5",
         max_tokens=300,
         system="Be brief.",
-        extra_body={"temperature": 0.2},
+        stop_sequences=["</done>"],
+        extra_body={"temperature": 0.2, "top_k": 7},
         messages=HI,
     )
     assert [b.type for b in message.content] == ["text"]
@@ -93,7 +94,8 @@ def test_a_message_without_streaming(fake_llm: FakeLLM, proxy: Proxy) -> None:
     assert sent is not None
     assert sent["model"] == "qwen3-coder-plus"
     assert sent["max_tokens"] == 300
-    assert sent["temperature"] == 0.2
+    assert (sent["temperature"], sent["top_k"], sent["stop"]) == (0.2, 7, ["</done>"])
+    assert sent["top_p"] == 0.8  # the model's recommended sampling fills in the rest
     assert sent["messages"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "hi"},
@@ -186,6 +188,25 @@ def test_count_tokens(fake_llm: FakeLLM, proxy: Proxy) -> None:
     )
     assert 0 < short.input_tokens < long.input_tokens
     assert fake_llm.chat_requests == []
+    probes = [r.path for r in fake_llm.requests]
+    assert probes == ["/tokenize", "/apply-template"]  # learned once: the backend has neither
+
+
+@pytest.mark.parametrize("engine", ["vllm", "llama.cpp"])
+def test_count_tokens_asks_a_local_engine(engine: str, fake_llm: FakeLLM, proxy: Proxy) -> None:
+    """vLLM and llama.cpp count with the served model's tokenizer and chat template."""
+    fake_llm.tokenizer = engine
+    client = proxy.client()
+    messages = [{"role": "user", "content": "one two three four"}]
+    first = client.messages.count_tokens(model="claude-sonnet-4-5", messages=messages)  # type: ignore[arg-type]
+    again = client.messages.count_tokens(model="claude-sonnet-4-5", messages=messages)  # type: ignore[arg-type]
+    if engine == "vllm":
+        assert first.input_tokens == again.input_tokens == 4001
+        assert [r.path for r in fake_llm.requests] == ["/tokenize", "/tokenize"]
+    else:  # "<|im_start|>user one two three four <|im_start|>assistant"
+        assert first.input_tokens == again.input_tokens == 6
+        paths = [r.path for r in fake_llm.requests]  # vLLM's form first, once
+        assert paths == ["/tokenize", *["/apply-template", "/tokenize"] * 2]
 
 
 def test_a_429_is_passed_through_with_its_retry_after(fake_llm: FakeLLM, proxy: Proxy) -> None:
@@ -515,3 +536,25 @@ def test_a_dropped_backend_is_retried_for_a_whole_message(fake_llm: FakeLLM, pro
     fake_llm.script(text("first try", drop_after=1), text("Recovered."))
     message = proxy.client().messages.create(model="m", max_tokens=50, messages=HI)
     assert message.content[0].text == "Recovered."  # type: ignore[union-attr]
+
+
+def test_fifty_concurrent_streams(fake_llm: FakeLLM, proxy: Proxy) -> None:
+    """Claude Code runs subagents in parallel: 50 streams at once, each whole, none failed."""
+    count = 50
+    fake_llm.script(*(text(f"answer {n} " + "word " * 40) for n in range(count)))
+
+    async def one(client: anthropic.AsyncAnthropic) -> str:
+        async with client.messages.stream(
+            model="claude-sonnet-4-5", max_tokens=200, messages=HI
+        ) as stream:
+            return await stream.get_final_text()
+
+    async def all_at_once() -> list[str]:
+        client = anthropic.AsyncAnthropic(base_url=proxy.url, api_key="unused", max_retries=0)
+        async with client:
+            return await asyncio.gather(*(one(client) for _ in range(count)))
+
+    answers = asyncio.run(all_at_once())
+    assert sorted(int(a.split()[1]) for a in answers) == list(range(count))
+    assert all(a.count("word") == 40 for a in answers)
+    assert proxy.log.getvalue().count(" 200") == count

@@ -47,8 +47,29 @@ def test_a_plain_request() -> None:
     request = chat([{"role": "user", "content": "hi"}], temperature=0.2, stream=True)
     assert request.model == "claude-sonnet-4-5"
     assert request.messages == [{"role": "user", "content": "hi"}]
-    assert (request.max_tokens, request.temperature, request.stream) == (1024, 0.2, True)
+    assert (request.max_tokens, request.sampling, request.stream) == (
+        1024,
+        {"temperature": 0.2},
+        True,
+    )
     assert (request.tools, request.tool_choice, request.thinking_dropped) == (None, None, False)
+
+
+def test_sampling_and_stop_sequences() -> None:
+    request = chat(
+        [{"role": "user", "content": "hi"}],
+        temperature=0,
+        top_p=0.9,
+        top_k=5,
+        stop_sequences=["</answer>", "STOP"],
+    )
+    assert request.sampling == {
+        "temperature": 0.0,
+        "top_p": 0.9,
+        "top_k": 5,
+        "stop": ["</answer>", "STOP"],
+    }
+    assert chat([{"role": "user", "content": "hi"}], stop_sequences=[]).sampling == {}
 
 
 @pytest.mark.parametrize(
@@ -248,6 +269,10 @@ def test_max_tokens_is_clamped_and_optional() -> None:
         {"model": "m", "messages": [user({"type": "tool_result", "content": "x"})]},
         {"model": "m", "messages": [], "max_tokens": -1},
         {"model": "m", "messages": [], "temperature": "hot"},
+        {"model": "m", "messages": [], "top_k": 2.5},
+        {"model": "m", "messages": [], "top_p": -1},
+        {"model": "m", "messages": [], "stop_sequences": "STOP"},
+        {"model": "m", "messages": [], "stop_sequences": [""]},
         {"model": "m", "messages": [], "tool_choice": {"type": "sometimes"}},
         {"model": "m", "messages": [], "tools": [{"description": "no name"}]},
         {"model": "m", "messages": [], "system": 5},

@@ -129,6 +129,18 @@ class HttpTransport:
         content_type = response.headers.get("content-type", "*").split(";")[0]
         return response.json() if content_type.endswith("json") else response.text
 
+    async def post_json(self, path: str, body: Any, timeout_s: float) -> Any:
+        """POST `body` as JSON: the reply's JSON (ValueError when it is not JSON)."""
+        request = self._client.build_request(
+            "POST",
+            endpoint(self.base_url, path),
+            headers=self._headers,
+            content=encode_body(body),
+            timeout=httpx.Timeout(timeout_s),
+        )
+        response = await self._send(request, stream=False)
+        return response.json()
+
     async def _send(self, request: httpx.Request, *, stream: bool) -> httpx.Response:
         try:
             response = await self._client.send(request, stream=stream)

@@ -71,7 +71,7 @@ class Route:
         *,
         max_tokens: int | None,
         prompt_tokens: int | None = None,
-        temperature: float | None = None,
+        sampling: dict[str, Any] | None = None,
         tool_choice: Any = None,
         timeout_s: float = 600.0,
         stall_timeout_s: float = 120.0,
@@ -79,7 +79,8 @@ class Route:
     ) -> ModelConfig:
         """The client's settings for one request. `max_tokens`: the request's, clamped to
         the backend's limit and to the room a prompt of `prompt_tokens` leaves in the
-        model's known context window (vLLM and SGLang refuse more). Dropped and broken
+        model's known context window (vLLM and SGLang refuse more). The client's own
+        `sampling` overrides the model's recommended one. Dropped and broken
         backend streams and 5xx answers are retried while nothing was sent to the client;
         a 429 is not: it reaches the client (Claude Code backs off itself) with its
         Retry-After."""
@@ -89,9 +90,7 @@ class Route:
         window = known_context_window(self.model)
         if window and prompt_tokens is not None:
             limit = min(limit, max(window - prompt_tokens, MIN_OUTPUT_ROOM))
-        sampling = default_sampling(self.model)
-        if temperature is not None:
-            sampling["temperature"] = temperature
+        sampling = {**default_sampling(self.model), **(sampling or {})}
         if tool_choice is not None:
             sampling["tool_choice"] = tool_choice
         return ModelConfig(

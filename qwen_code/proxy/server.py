@@ -49,6 +49,7 @@ from qwen_code.proxy.backend import (
 )
 from qwen_code.proxy.events import AnthropicStream, sse
 from qwen_code.proxy.routes import Route, Router
+from qwen_code.proxy.tokens import TokenCounter
 
 if TYPE_CHECKING:
     pass
@@ -112,6 +113,7 @@ class ProxyApp:
         self.timeout_s = timeout_s
         self.stall_timeout_s = stall_timeout_s
         self.pool = Pool()
+        self.tokens = TokenCounter(self.pool)
         self.app = Starlette(
             routes=[
                 HttpRoute("/v1/messages", self.messages, methods=["POST"]),
@@ -186,10 +188,12 @@ class ProxyApp:
         if denied is not None:
             return denied
         try:
-            tokens = translate.count_tokens(await self._json_body(request))
+            chat = translate.to_chat(await self._json_body(request))
         except translate.BadRequest as exc:
             return self._error_response(exc)
-        return JSONResponse({"input_tokens": tokens})
+        estimate = translate.estimate_tokens(chat)
+        exact = await self.tokens.count(self.router.pick(chat.model, estimate), chat)
+        return JSONResponse({"input_tokens": estimate if exact is None else exact})
 
     async def messages(self, request: Request) -> Response:
         denied = self._denied(request)
@@ -201,7 +205,7 @@ class ProxyApp:
             body = await self._json_body(request)
             chat = translate.to_chat(body)
             record.requested, record.stream = chat.model, chat.stream
-            record.tokens_in = translate.count_tokens(body)
+            record.tokens_in = translate.estimate_tokens(chat)
         except translate.BadRequest as exc:
             return self._failed(exc, record)
         route = self.router.pick(chat.model, record.tokens_in)
@@ -228,7 +232,7 @@ class ProxyApp:
         config = route.config(
             max_tokens=chat.max_tokens,
             prompt_tokens=prompt_tokens(chat.messages, chat.tools),
-            temperature=chat.temperature,
+            sampling=chat.sampling,
             tool_choice=chat.tool_choice if chat.tools else None,
             timeout_s=self.timeout_s,
             stall_timeout_s=self.stall_timeout_s,

@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from qwen_code.llm.tokens import DEFAULT_CHARS_PER_TOKEN, estimate_tokens, schema_chars
+from qwen_code.llm.tokens import DEFAULT_CHARS_PER_TOKEN, schema_chars
+from qwen_code.llm.tokens import estimate_tokens as estimate_message_tokens
 from qwen_code.llm.types import ModelResponse, UsageInfo
 from qwen_code.proxy.blocks import BadRequest, assistant_message, user_messages
 from qwen_code.proxy.failures import error_body, error_for
@@ -24,6 +25,7 @@ __all__ = [
     "count_tokens",
     "error_body",
     "error_for",
+    "estimate_tokens",
     "stop_reason",
     "to_chat",
     "to_message",
@@ -46,7 +48,8 @@ class ChatRequest:
     """OpenAI chat messages, the system message first."""
     tools: list[dict[str, Any]] | None
     max_tokens: int | None
-    temperature: float | None
+    sampling: dict[str, Any]
+    """The client's own sampling, OpenAI names: temperature, top_p, top_k, stop."""
     tool_choice: Any
     """OpenAI form: "auto", "required", "none", {"type": "function", ...} or None."""
     stream: bool
@@ -76,7 +79,7 @@ def to_chat(body: dict[str, Any]) -> ChatRequest:
         messages=messages,
         tools=tools,
         max_tokens=_max_tokens(body.get("max_tokens")),
-        temperature=_temperature(body.get("temperature")),
+        sampling=_sampling(body),
         tool_choice=_tool_choice(body.get("tool_choice")),
         stream=body.get("stream") is True,
         thinking_dropped=isinstance(thinking, dict) and thinking.get("type") != "disabled",
@@ -192,12 +195,26 @@ def _max_tokens(value: Any) -> int | None:
     return min(value, MAX_OUTPUT_TOKENS)
 
 
-def _temperature(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise BadRequest("temperature: expected a number >= 0.")
-    return float(value)
+def _sampling(body: dict[str, Any]) -> dict[str, Any]:
+    """temperature, top_p and top_k as given (they override the model's recommended
+    sampling), stop_sequences as OpenAI's `stop`."""
+    sampling: dict[str, Any] = {}
+    for key, kind in (("temperature", float), ("top_p", float), ("top_k", int)):
+        value = body.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise BadRequest(f"{key}: expected a number >= 0.")
+        if kind is int and value != int(value):
+            raise BadRequest(f"{key}: expected an integer.")
+        sampling[key] = kind(value)
+    stops = body.get("stop_sequences")
+    if stops is not None:
+        if not isinstance(stops, list) or not all(isinstance(x, str) and x for x in stops):
+            raise BadRequest("stop_sequences: expected a list of non-empty strings.")
+        if stops:
+            sampling["stop"] = list(stops)
+    return sampling
 
 
 def stop_reason(response: ModelResponse) -> str:
@@ -249,6 +266,10 @@ def to_message(response: ModelResponse, *, model: str, message_id: str) -> dict[
 def count_tokens(body: dict[str, Any]) -> int:
     """An estimate of the input tokens of a `/v1/messages/count_tokens` body (system,
     messages and tools), from characters; raises BadRequest when the body is invalid."""
-    request = to_chat(body)
+    return estimate_tokens(to_chat(body))
+
+
+def estimate_tokens(request: ChatRequest) -> int:
+    """An estimate of a translated request's input tokens, from characters."""
     tools = math.ceil(schema_chars(request.tools) / DEFAULT_CHARS_PER_TOKEN)
-    return estimate_tokens(request.messages) + tools
+    return estimate_message_tokens(request.messages) + tools
