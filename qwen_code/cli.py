@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from qwen_code import cli_compat, cli_mcp, cli_proxy, cli_serve, cli_sessions
+from qwen_code import cli_compat, cli_eval, cli_mcp, cli_proxy, cli_serve, cli_sessions
 from qwen_code import cli_options as opt
 from qwen_code.environment import Environment, from_context
 
@@ -330,6 +330,7 @@ cli_serve.register(app)
 cli_sessions.register(app)
 cli_mcp.register(app)
 cli_proxy.register(app)
+cli_eval.register(app)
 
 
 @prompts_app.command("show")
@@ -386,7 +387,7 @@ def _optional_resume_value(args: list[str]) -> list[str]:
     return fixed
 
 
-_SUBCOMMANDS = ("serve", "cost", "sessions", "checkpoints", "prompts", "mcp", "proxy")
+_SUBCOMMANDS = ("serve", "cost", "sessions", "checkpoints", "prompts", "mcp", "proxy", "eval")
 """Commands with flags of their own (the Claude Code names are rewritten for `run` only)."""
 
 SANDBOX_WORDS = ("auto", "off", "workspace-write", "read-only", "true", "false", "docker", "podman")

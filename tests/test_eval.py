@@ -1,0 +1,123 @@
+"""`qwen-code eval run` end to end: real agent subprocesses against the scripted model,
+real git workspaces, the real sandbox, real test commands; resume after a kill; reports."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qwen_code.cli import main
+from qwen_code.environment import Environment
+from tests.eval_helpers import build_tasks, scripted_model
+from tests.fakeserver import FakeLLM
+from tests.sandbox_helpers import needs_sandbox
+
+pytestmark = needs_sandbox
+
+
+def cli_env(tmp_path: Path) -> Environment:
+    return Environment(
+        stdin=io.StringIO(),
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+        stdin_isatty=False,
+        stdout_isatty=False,
+        stderr_isatty=False,
+        cwd=tmp_path,
+        home=Path(os.environ["QWEN_HOME"]),
+    )
+
+
+def results(out: Path) -> dict[str, dict[str, Any]]:
+    return {
+        p.parent.name: json.loads(p.read_text()) for p in sorted(out.glob("runs/*/result.json"))
+    }
+
+
+def test_an_eval_judges_each_run_by_its_tests(tmp_path: Path, fake_llm: FakeLLM) -> None:
+    outside = tmp_path / "outside.txt"
+    tasks = build_tasks(tmp_path / "set", outside=outside)
+    fake_llm.script(*[scripted_model(outside)] * 80)
+    env = cli_env(tmp_path)
+    out = tmp_path / "out"
+    args = ["eval", "run", str(tasks), "--parallel", "3", "--runs", "2", "--out", str(out)]
+    assert main(args, env=env) == 0, env.stderr.getvalue()  # type: ignore[attr-defined]
+
+    found = results(out)
+    assert len(found) == 6
+    verdicts = {(r["task"], r["sample"]): r["status"] for r in found.values()}
+    assert verdicts == {
+        ("add", 1): "solved",
+        ("add", 2): "solved",
+        ("greet", 1): "failed",
+        ("greet", 2): "failed",
+        ("mul", 1): "failed",  # the visible test passes; the hidden one catches `return 6`
+        ("mul", 2): "failed",
+    }
+    for run in found.values():
+        assert run["turns"] >= 1 and run["input_tokens"] > 0, run
+        assert run["trajectory"] == "trajectory.jsonl"
+    adds = [r for r in found.values() if r["task"] == "add"]
+    for run in adds:  # each run edited calc.py in its own workspace, once
+        assert run["diff"].count("+    return a + b") == 1, run["diff"]
+        assert "a + b" in (out / "runs" / run["run_id"] / "diff.patch").read_text()
+    mul = next(r for r in found.values() if r["task"] == "mul")
+    assert "15" in mul["test_output_tail"]
+    assert not outside.exists()  # the sandbox kept the greet run's command inside
+
+    summary = json.loads((out / "summary.json").read_text())
+    (config,) = summary["configs"]
+    assert (config["solved"], config["failed"], config["errored"]) == (2, 4, 0)
+    assert config["pass_at_1"] == pytest.approx(1 / 3)
+    assert "pass@1" in env.stdout.getvalue()  # type: ignore[attr-defined]
+    assert "summary.md" in {p.name for p in out.iterdir()}
+
+
+def test_a_killed_eval_resumes(tmp_path: Path, fake_llm: FakeLLM) -> None:
+    """SIGINT mid-way: finished runs are kept, the one in flight runs again, nothing twice."""
+    tasks = build_tasks(tmp_path / "set")
+    route = scripted_model()
+    slow = {"n": 0}
+
+    def slow_route(body: dict[str, Any]) -> Any:
+        slow["n"] += 1
+        if "greet" in json.dumps(body["messages"][:2]) and slow["n"] < 40:
+            time.sleep(30)  # the greet run hangs here until the eval is interrupted
+        return route(body)
+
+    fake_llm.script(*[slow_route] * 80)
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "qwen_code", "eval", "run", str(tasks), "--out", str(out)]
+    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (out / "runs" / "add__default__default__1" / "result.json").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    time.sleep(1.0)  # the greet run is now waiting on the model
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"Run the same command again to resume" in err
+    first = results(out)
+    assert list(first) == ["add__default__default__1"]
+
+    slow["n"] = 100  # no more hanging
+    again = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert again.returncode == 0, again.stderr
+    assert "1 runs kept from before, 2 to run" in again.stderr
+    second = results(out)
+    assert sorted(second) == [
+        "add__default__default__1",
+        "greet__default__default__1",
+        "mul__default__default__1",
+    ]
+    assert second["add__default__default__1"] == first["add__default__default__1"]
