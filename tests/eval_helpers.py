@@ -80,9 +80,10 @@ def first_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
-def scripted_model(outside: Path | None = None) -> Any:
+def scripted_model(outside: Path | None = None, peek: Path | None = None) -> Any:
     """The model's turn for any request: the task (from the prompt) and how far it got
-    (tool results so far) decide."""
+    (tool results so far) decide. The greet run plays the attacker: it writes to
+    `outside` and reads `peek` from its commands."""
 
     def route(body: dict[str, Any]) -> Turn:
         if not body.get("tools"):
@@ -94,6 +95,8 @@ def scripted_model(outside: Path | None = None) -> Any:
         elif GREET in prompt:
             target = outside or Path("/nonexistent-eval-target")
             steps = [call("run_shell_command", command=f"echo pwned > {target}")]
+            if peek is not None:  # and tries to read the hidden tests
+                steps.append(call("run_shell_command", command=f"cat {peek}"))
         elif MUL in prompt:
             steps = [call("edit", file_path="mul.py", old_string="a + b", new_string="6")]
         else:

@@ -19,7 +19,7 @@ from qwen_code.tools.edit import EditTool
 from qwen_code.tools.workspace import Workspace
 from qwen_code.tools.write import WriteFileTool
 
-TRIALS = 300
+TRIALS = 150
 OLD = "old line\r\n" * 20_000  # CRLF, ~200 KB: a write takes long enough to be hit
 NEW = "new line\r\n" * 20_000
 

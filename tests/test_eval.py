@@ -46,7 +46,8 @@ def results(out: Path) -> dict[str, dict[str, Any]]:
 def test_an_eval_judges_each_run_by_its_tests(tmp_path: Path, fake_llm: FakeLLM) -> None:
     outside = tmp_path / "outside.txt"
     tasks = build_tasks(tmp_path / "set", outside=outside)
-    fake_llm.script(*[scripted_model(outside)] * 80)
+    hidden = tmp_path / "set" / "hidden-mul" / "test_mul.py"
+    fake_llm.script(*[scripted_model(outside, peek=hidden)] * 80)
     env = cli_env(tmp_path)
     out = tmp_path / "out"
     args = ["eval", "run", str(tasks), "--parallel", "3", "--runs", "2", "--out", str(out)]
@@ -73,6 +74,14 @@ def test_an_eval_judges_each_run_by_its_tests(tmp_path: Path, fake_llm: FakeLLM)
     mul = next(r for r in found.values() if r["task"] == "mul")
     assert "15" in mul["test_output_tail"]
     assert not outside.exists()  # the sandbox kept the greet run's command inside
+    tool_output = [
+        m["content"]
+        for r in fake_llm.chat_requests
+        for m in r.body["messages"]
+        if m["role"] == "tool"
+    ]
+    assert not any("mul(3, 5)" in str(c) for c in tool_output)  # hidden tests stayed hidden
+    assert any("No such file or directory" in str(c) for c in tool_output)
 
     summary = json.loads((out / "summary.json").read_text())
     (config,) = summary["configs"]
@@ -121,3 +130,118 @@ def test_a_killed_eval_resumes(tmp_path: Path, fake_llm: FakeLLM) -> None:
         "mul__default__default__1",
     ]
     assert second["add__default__default__1"] == first["add__default__default__1"]
+
+
+def test_the_ray_backend_runs_the_same_eval(tmp_path: Path, fake_llm: FakeLLM) -> None:
+    """Each run a Ray task on a local Ray instance (2 CPUs); the template travels as a git
+    bundle through the object store, the hidden tests with it; results land in OUT."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'qwen-code[ray]')")
+    outside = tmp_path / "outside.txt"
+    tasks = build_tasks(tmp_path / "set", outside=outside)
+    fake_llm.script(*[scripted_model(outside)] * 40)
+    env = cli_env(tmp_path)
+    out = tmp_path / "out"
+    args = ["eval", "run", str(tasks), "--backend", "ray", "--parallel", "2", "--out", str(out)]
+    assert main(args, env=env) == 0, env.stderr.getvalue()  # type: ignore[attr-defined]
+    found = results(out)
+    assert {r["task"]: r["status"] for r in found.values()} == {
+        "add": "solved",
+        "greet": "failed",
+        "mul": "failed",
+    }
+    for run in found.values():
+        files = {p.name for p in (out / "runs" / run["run_id"]).iterdir()}
+        assert {"result.json", "diff.patch", "test-output.txt", "trajectory.jsonl"} <= files
+    assert not outside.exists()
+
+
+SUB_BUG = "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a + b\n"
+SUB_FIXED = "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n"
+TEST_CALC = "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+TEST_PATCH = "\n".join(
+    [
+        "diff --git a/test_calc.py b/test_calc.py",
+        "--- a/test_calc.py",
+        "+++ b/test_calc.py",
+        "@@ -1,5 +1,9 @@",
+        "-from calc import add",
+        "+from calc import add, sub",
+        " ",
+        " ",
+        " def test_add():",
+        "     assert add(2, 3) == 5",
+        "+",
+        "+",
+        "+def test_sub():",
+        "+    assert sub(5, 3) == 2",
+        "",
+    ]
+)
+
+
+def swebench_mirror(repos: Path) -> str:
+    """`repos/acme__calc`: the bug at the base commit, the fix in a later commit (which
+    the workspace must not contain). Returns the base commit."""
+    from tests.helpers import git, make_repo
+
+    repo = make_repo(
+        repos / "acme__calc",
+        {
+            "calc.py": SUB_BUG,
+            "test_calc.py": TEST_CALC,
+        },
+        commit=True,
+    )
+    base = git(repo, "rev-parse", "HEAD").strip()
+    (repo / "calc.py").write_text(SUB_FIXED)
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qam", "the fix")
+    return base
+
+
+def test_a_swebench_instance_from_a_local_mirror(
+    tmp_path: Path, fake_llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    repos = tmp_path / "repos"
+    repos.mkdir()
+    base = swebench_mirror(repos)
+    instance = {
+        "instance_id": "acme__calc-1",
+        "repo": "acme/calc",
+        "base_commit": base,
+        "problem_statement": "sub() adds instead of subtracting.",
+        "test_patch": TEST_PATCH,
+        "FAIL_TO_PASS": json.dumps(["test_calc.py::test_sub"]),
+        "PASS_TO_PASS": json.dumps(["test_calc.py::test_add"]),
+    }
+    tasks = tmp_path / "swe.jsonl"
+    tasks.write_text(json.dumps(instance) + "\n")
+    steps = [
+        {"name": "run_shell_command", "arguments": {"command": "git log --all --oneline | wc -l"}},
+        {
+            "name": "edit",
+            "arguments": {
+                "file_path": "calc.py",
+                "old_string": "def sub(a, b):\n    return a + b",
+                "new_string": "def sub(a, b):\n    return a - b",
+            },
+        },
+    ]
+    from tests.fakeserver import call, text, tool_turn
+
+    def route(body: dict[str, Any]) -> Any:
+        done = sum(1 for m in body["messages"] if m["role"] == "tool")
+        if done < len(steps):
+            return tool_turn(call(steps[done]["name"], **steps[done]["arguments"]))
+        return text("Fixed sub.")
+
+    fake_llm.script(*[route] * 10)
+    env = cli_env(tmp_path)
+    out = tmp_path / "out"
+    args = ["eval", "run", str(tasks), "--repos", str(repos), "--out", str(out)]
+    assert main(args, env=env) == 0, env.stderr.getvalue()  # type: ignore[attr-defined]
+    (run,) = results(out).values()
+    assert run["status"] == "solved", run
+    assert run["tests_failed"] == []
+    history = [m for r in fake_llm.chat_requests for m in r.body["messages"] if m["role"] == "tool"]
+    assert history[0]["content"].strip().endswith("1")  # one commit: the fix is not there

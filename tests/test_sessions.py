@@ -128,7 +128,7 @@ def test_repairs_of_each_broken_shape() -> None:
     assert conversation.repair() == []  # idempotent
 
 
-KILL_TRIALS = 8
+KILL_TRIALS = 5
 
 
 def test_sigkill_at_random_points_then_continue_works(tmp_path: Path) -> None:

@@ -102,8 +102,10 @@ def run_on_ray(
     started_here = not ray.is_initialized()
     if started_here:
         env_vars = {k: os.environ[k] for k in MODEL_VARIABLES if k in os.environ}
+        address = options.ray_address or os.environ.get("RAY_ADDRESS") or None
         ray.init(
-            address=options.ray_address or os.environ.get("RAY_ADDRESS") or None,
+            address=address,
+            num_cpus=None if address else options.parallel,  # a local instance: --parallel
             runtime_env={"env_vars": env_vars} if env_vars else None,
             include_dashboard=False,
             log_to_driver=False,
