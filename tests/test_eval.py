@@ -90,6 +90,10 @@ def test_an_eval_judges_each_run_by_its_tests(tmp_path: Path, fake_llm: FakeLLM)
     assert "pass@1" in env.stdout.getvalue()  # type: ignore[attr-defined]
     assert "summary.md" in {p.name for p in out.iterdir()}
 
+    report = cli_env(tmp_path)
+    assert main(["eval", "report", str(out)], env=report) == 0
+    assert "33.3%" in report.stdout.getvalue()  # type: ignore[attr-defined]
+
 
 def test_a_killed_eval_resumes(tmp_path: Path, fake_llm: FakeLLM) -> None:
     """SIGINT mid-way: finished runs are kept, the one in flight runs again, nothing twice."""
@@ -245,3 +249,32 @@ def test_a_swebench_instance_from_a_local_mirror(
     assert run["tests_failed"] == []
     history = [m for r in fake_llm.chat_requests for m in r.body["messages"] if m["role"] == "tool"]
     assert history[0]["content"].strip().endswith("1")  # one commit: the fix is not there
+
+
+def test_no_sandbox_no_eval_unless_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without bubblewrap the eval refuses to run the agent unsandboxed by itself."""
+    from qwen_code.errors import ExitCode
+    from qwen_code.sandbox import bwrap
+
+    monkeypatch.setattr(bwrap, "unavailable_reason", lambda: "bubblewrap is not installed")
+    tasks = build_tasks(tmp_path / "set")
+    env = cli_env(tmp_path)
+    assert main(["eval", "run", str(tasks)], env=env) == int(ExitCode.CONFIG)
+    err = env.stderr.getvalue()  # type: ignore[attr-defined]
+    assert "bubblewrap is not installed" in err and "--sandbox off" in err
+    assert not (tmp_path / "eval-runs").exists()
+
+
+def test_bad_command_lines_say_what_is_wrong(tmp_path: Path) -> None:
+    tasks = build_tasks(tmp_path / "set")
+    cases = [
+        (["eval", "run", "missing.jsonl"], "missing.jsonl: no such task file"),
+        (["eval", "run", str(tasks), "--task", "nope"], "no task nope"),
+        (["eval", "run", str(tasks), "--backend", "slurm"], "--backend: 'slurm'"),
+        (["eval", "run", str(tasks), "--parallel", "0"], "at least 1"),
+        (["eval", "report", str(tmp_path)], "not an eval results directory"),
+    ]
+    for argv, message in cases:
+        env = cli_env(tmp_path)
+        assert main(argv, env=env) != 0, argv
+        assert message in env.stderr.getvalue(), (argv, env.stderr.getvalue())  # type: ignore[attr-defined]

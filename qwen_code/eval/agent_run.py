@@ -78,8 +78,9 @@ def run_agent(
     hidden: list[str],
     stop: threading.Event,
 ) -> AgentOutcome:
-    """Run the agent to its end (or its deadline); its stream to `run_dir/agent.jsonl`,
-    its stderr to `run_dir/agent-stderr.txt`, its session to `run_dir/trajectory.jsonl`."""
+    """Run the agent to its end (or its deadline); its stderr to `run_dir/agent-stderr.txt`,
+    its session to `run_dir/trajectory.jsonl` (its stream-json output stays as
+    `agent.jsonl` only when there is no session file)."""
     settings_file = prepare_home(spec, home, hidden)
     env = {**os.environ, "QWEN_HOME": str(home), "NO_COLOR": "1"}
     env.pop("QWEN_SANDBOX", None)
@@ -99,7 +100,8 @@ def run_agent(
     outcome.exit_code, outcome.seconds = finished.exit_code, finished.seconds
     if finished.timed_out:
         outcome.notes.append(f"the agent was killed after {finished.seconds:.0f} s")
-    keep_session(home, outcome.session_id, run_dir / "trajectory.jsonl")
+    if keep_session(home, outcome.session_id, run_dir / "trajectory.jsonl"):
+        stream.unlink()  # the session file holds all of it, and more: half the disk
     return outcome
 
 
@@ -149,9 +151,10 @@ def _from_result(outcome: AgentOutcome, result: dict[str, Any]) -> None:
         _add_usage(outcome, usage)
 
 
-def keep_session(home: Path, session_id: str | None, dest: Path) -> None:
+def keep_session(home: Path, session_id: str | None, dest: Path) -> bool:
     """Copy the run's session file (its full transcript) out of the run's home."""
     sessions = sorted(home.glob("projects/*/sessions/*.jsonl"))
     chosen = [s for s in sessions if session_id and s.stem == session_id] or sessions[-1:]
     if chosen:
         shutil.copyfile(chosen[0], dest)
+    return bool(chosen)

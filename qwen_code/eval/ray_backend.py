@@ -125,43 +125,77 @@ def _submit_and_collect(
     done: Callable[[RunResult, Files], None],
     stop: threading.Event,
 ) -> None:
+    shipper = _Shipper(ray, options.out / ".cache")
     task_fn = ray.remote(max_retries=0)(remote_run)
-    shipped: dict[tuple[str, str | None], tuple[Any, str]] = {}
     refs: dict[Any, RunSpec] = {}
     for spec in specs:
-        key = (spec.task.repo, spec.task.commit)
-        if key not in shipped:
-            try:
-                template = repos.prepare_template(key[0], key[1], options.out / ".cache")
-            except (repos.EvalRepoError, OSError) as exc:
-                done(internal_error(spec, exc, "the workspace could not be created"), {})
-                continue
-            shipped[key] = (ray.put(repos.bundle_bytes(template.path)), template.base)
-        bundle, base = shipped[key]
+        try:
+            bundle, base = shipper.template(spec)
+        except (repos.EvalRepoError, OSError) as exc:
+            done(internal_error(spec, exc, "the workspace could not be created"), {})
+            continue
         resources: dict[str, Any] = {"num_cpus": spec.task.cpus}
         if spec.task.memory_mb:
             resources["memory"] = spec.task.memory_mb * 1024 * 1024
-        hidden = directory_files(Path(spec.task.hidden_tests)) if spec.task.hidden_tests else {}
-        prompts = directory_files(Path(spec.prompts)) if spec.prompts else {}
         ref = task_fn.options(name=spec.run_id, **resources).remote(
-            spec.model_dump(), bundle, base, hidden, prompts
+            spec.model_dump(),
+            bundle,
+            base,
+            shipper.files(spec.task.hidden_tests),
+            shipper.files(spec.prompts),
         )
         refs[ref] = spec
         progress.started(spec)
     try:
-        while refs:
-            if stop.is_set():
-                raise Stopped
-            ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.5)
-            for ref in ready:
-                spec = refs.pop(ref)
-                try:
-                    result_json, files = ray.get(ref)
-                    done(RunResult.model_validate(result_json), files)
-                except Exception as exc:  # the worker died, Ray failed: this run errored
-                    done(internal_error(spec, exc), {})
+        _collect(ray, refs, done, stop)
     except BaseException:
         for ref in refs:
             with contextlib.suppress(Exception):
                 ray.cancel(ref)
         raise
+
+
+class _Shipper:
+    """What runs share, put in the object store once: each repository's template (a git
+    bundle) and each directory of hidden tests or prompt templates."""
+
+    def __init__(self, ray: Any, cache: Path) -> None:
+        self.ray, self.cache = ray, cache
+        self._templates: dict[tuple[str, str | None], tuple[Any, str]] = {}
+        self._directories: dict[str, Any] = {}
+
+    def template(self, spec: RunSpec) -> tuple[Any, str]:
+        key = (spec.task.repo, spec.task.commit)
+        if key not in self._templates:
+            template = repos.prepare_template(key[0], key[1], self.cache)
+            self._templates[key] = (self.ray.put(repos.bundle_bytes(template.path)), template.base)
+        return self._templates[key]
+
+    def files(self, path: str | None) -> Any:
+        if path is None:
+            return {}
+        if path not in self._directories:
+            self._directories[path] = self.ray.put(directory_files(Path(path)))
+        return self._directories[path]
+
+
+def _collect(
+    ray: Any,
+    refs: dict[Any, RunSpec],
+    done: Callable[[RunResult, Files], None],
+    stop: threading.Event,
+) -> None:
+    """Write each run's result as it arrives; `refs` shrinks to what is still running."""
+    while refs:
+        if stop.is_set():
+            raise Stopped
+        # every run that finished within the half second (not one per call: with
+        # thousands in flight, one ray.wait per result would cost O(n^2))
+        ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0.5)
+        for ref in ready:
+            spec = refs.pop(ref)
+            try:
+                result_json, files = ray.get(ref)
+                done(RunResult.model_validate(result_json), files)
+            except Exception as exc:  # the worker died, Ray failed: this run errored
+                done(internal_error(spec, exc), {})

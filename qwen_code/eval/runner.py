@@ -83,8 +83,9 @@ def write_result(run_dir: Path, result: RunResult) -> None:
 
 def run_eval(
     specs: list[RunSpec], options: EvalOptions, progress: Progress, stop: threading.Event
-) -> list[RunResult]:
-    """Run what is not finished yet; returns every finished result (kept ones too).
+) -> int:
+    """Run what is not finished yet; returns how many runs finished now. Results go to
+    their files as they arrive and are not kept here (20,000 runs' diffs would be).
     Raises `Stopped` once the runs in flight were stopped when `stop` is set."""
     runs_dir = options.out / "runs"
     kept: dict[str, RunResult] = {}
@@ -97,14 +98,15 @@ def run_eval(
             shutil.rmtree(runs_dir / spec.run_id, ignore_errors=True)  # interrupted: again
             todo.append(spec)
     progress.planned(todo, list(kept.values()))
-    results = list(kept.values())
+    finished = 0
 
     def done(result: RunResult, files: dict[str, bytes] | None = None) -> None:
         run_dir = runs_dir / result.run_id
         for name, data in (files or {}).items():
             atomic_write(run_dir / name, data)
         write_result(run_dir, result)
-        results.append(result)
+        nonlocal finished
+        finished += 1
         progress.finished(result)
 
     if options.backend == "ray":
@@ -113,7 +115,7 @@ def run_eval(
         run_on_ray(todo, options, progress, done, stop)
     else:
         _run_local(todo, options, progress, done, stop)
-    return results
+    return finished
 
 
 def _run_local(

@@ -23,8 +23,12 @@ from pydantic import BaseModel, ValidationError
 from qwen_code.eval.model import RunResult
 
 
-def load_results(out_dir: Path, warnings: list[str] | None = None) -> list[RunResult]:
+def load_results(
+    out_dir: Path, warnings: list[str] | None = None, *, texts: bool = True
+) -> list[RunResult]:
     """Every `runs/*/result.json` under `out_dir` that reads as a `RunResult`, by run id.
+    `texts=False` drops each diff and test output tail (a summary of 20,000 runs needs
+    only their numbers).
 
     A file that cannot be read or does not validate is skipped with a one-line warning
     appended to `warnings` (when given); a run directory without `result.json` (a run still
@@ -38,7 +42,10 @@ def load_results(out_dir: Path, warnings: list[str] | None = None) -> list[RunRe
         return found
     for path in sorted(runs.glob("*/result.json")):
         try:
-            found.append(RunResult.model_validate_json(path.read_bytes()))
+            result = RunResult.model_validate_json(path.read_bytes())
+            if not texts:
+                result.diff = result.test_output_tail = ""
+            found.append(result)
         except OSError as e:
             sink.append(f"{path}: unreadable ({e.strerror or e})")
         except ValidationError as e:

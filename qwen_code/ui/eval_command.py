@@ -130,7 +130,7 @@ def _summarize(env: Environment, out: Path) -> None:
     from qwen_code.ui.eval_report import render_summary
 
     warnings: list[str] = []
-    summary = summarize(load_results(out, warnings))
+    summary = summarize(load_results(out, warnings, texts=False))
     for warning in warnings:
         print(f"eval: {warning}", file=env.stderr)
     write_summary(out, summary)
@@ -150,7 +150,7 @@ def report_command(env: Environment, dirs: list[Path]) -> int:
         path = env.cwd / directory
         if not (path / "runs").is_dir():
             raise InputError(f"{directory}: not an eval results directory (no runs/).")
-        groups[str(directory)] = load_results(path, warnings)
+        groups[str(directory)] = load_results(path, warnings, texts=False)
         summaries[str(directory)] = summarize(groups[str(directory)])
     if len(groups) == 1:
         groups = group_by_config(next(iter(groups.values())))
