@@ -17,6 +17,7 @@ from typing import Any
 from qwen_code.atomic import atomic_write
 from qwen_code.eval.commands import wait
 from qwen_code.eval.model import RunSpec
+from qwen_code.trust import OPT_IN_ENV
 
 GRACE_S = 60.0
 """How long past its --max-wall-time the agent gets to finish before it is killed."""
@@ -51,13 +52,35 @@ def prepare_home(spec: RunSpec, home: Path, hidden: list[str]) -> Path:
     """The run's qwen-code home: the user's settings.json, the prompt templates under
     test, and the eval's settings file (returned)."""
     home.mkdir(parents=True, exist_ok=True)
-    if spec.user_settings:
-        atomic_write(home / "settings.json", json.dumps(spec.user_settings).encode())
+    atomic_write(home / "settings.json", json.dumps(user_settings(spec)).encode())
     if spec.prompts:
         shutil.copytree(spec.prompts, home / "prompts", dirs_exist_ok=True)
     extra = home / "eval-settings.json"
     atomic_write(extra, json.dumps(agent_settings(spec, hidden)).encode())
     return extra
+
+
+def user_settings(spec: RunSpec) -> dict[str, Any]:
+    """The user's settings, with folder trust forced on: a task's repository is a
+    stranger's, whatever the user decided for their own folders."""
+    settings = json.loads(json.dumps(spec.user_settings))
+    security = settings.setdefault("security", {})
+    if not isinstance(security, dict):
+        security = settings["security"] = {}
+    folder = security.setdefault("folderTrust", {})
+    if not isinstance(folder, dict):
+        folder = security["folderTrust"] = {}
+    folder["enabled"] = True
+    return settings
+
+
+def agent_environment(home: Path) -> dict[str, str]:
+    """The eval's environment for the agent, less what would trust or sandbox it
+    differently than the eval says."""
+    env = {**os.environ, "QWEN_HOME": str(home), "NO_COLOR": "1"}
+    for name in ("QWEN_SANDBOX", OPT_IN_ENV):
+        env.pop(name, None)
+    return env
 
 
 def agent_argv(spec: RunSpec, settings_file: Path) -> list[str]:
@@ -82,8 +105,7 @@ def run_agent(
     its session to `run_dir/trajectory.jsonl` (its stream-json output stays as
     `agent.jsonl` only when there is no session file)."""
     settings_file = prepare_home(spec, home, hidden)
-    env = {**os.environ, "QWEN_HOME": str(home), "NO_COLOR": "1"}
-    env.pop("QWEN_SANDBOX", None)
+    env = agent_environment(home)
     stream, errors = run_dir / "agent.jsonl", run_dir / "agent-stderr.txt"
     with stream.open("wb") as out, errors.open("wb") as err:
         proc = subprocess.Popen(

@@ -134,7 +134,7 @@ def _summarize(env: Environment, out: Path) -> None:
     for warning in warnings:
         print(f"eval: {warning}", file=env.stderr)
     write_summary(out, summary)
-    render_summary(env.stdout, summary)
+    render_summary(env.stdout, summary, str(out))
 
 
 def report_command(env: Environment, dirs: list[Path]) -> int:

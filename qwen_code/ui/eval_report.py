@@ -12,9 +12,9 @@ from rich.table import Table
 from qwen_code.eval.report import NONE, Comparison, Summary, TaskCell, metric_rows
 
 
-def render_summary(stream: TextIO, summary: Summary) -> None:
-    """The eval's own summary, at its end."""
-    render_report(Console(file=stream, highlight=False), {"summary": summary})
+def render_summary(stream: TextIO, summary: Summary, label: str) -> None:
+    """The eval's own summary, at its end (`label`: its output directory)."""
+    render_report(Console(file=stream, highlight=False), {label: summary})
 
 
 def _cell_markup(cell: TaskCell | None) -> str:
