@@ -9,14 +9,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 from qwen_code.errors import ExitCode
 from qwen_code.eval import repos, tasks
 from qwen_code.eval.agent_run import AgentOutcome, run_agent
 from qwen_code.eval.commands import Finished, run_shell, tail, task_sandbox
 from qwen_code.eval.model import RunResult, RunSpec, Timings, model_label
-from qwen_code.sandbox.manager import Sandbox
 
 MakeWorkspace = Callable[[Path], str]
 """Creates the workspace at the given path; returns its base commit."""
@@ -51,57 +49,88 @@ def run_one(
         status="errored",
         solved=False,
     )
+    run = _Run(spec, result, own, run_dir, [*spec.hidden_paths, str(work_root)], stop)
     try:
-        _phases(
-            spec, result, own, run_dir, [*spec.hidden_paths, str(work_root)], make_workspace, stop
-        )
+        run.phases(make_workspace)
     except RunError as exc:
         result.status, result.error = "errored", str(exc)
     finally:
+        run.sandbox.close()
         if not spec.keep_workspace:
             shutil.rmtree(own, ignore_errors=True)
     result.wall_s = round(time.monotonic() - started, 3)
     return result
 
 
-def _phases(
-    spec: RunSpec,
-    result: RunResult,
-    own: Path,
-    run_dir: Path,
-    hidden: list[str],
-    make_workspace: MakeWorkspace,
-    stop: threading.Event,
-) -> None:
-    timings = result.timings
-    workspace, scratch = own / "workspace", own / "scratch"
-    scratch.mkdir(parents=True)
-    sandbox = task_sandbox(spec.sandbox, spec.task.network, hidden)
-    try:
+class _Run:
+    """One run's places (its workspace, scratch space and run directory) and phases."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        result: RunResult,
+        own: Path,
+        run_dir: Path,
+        hidden: list[str],
+        stop: threading.Event,
+    ) -> None:
+        self.spec, self.task, self.result = spec, spec.task, result
+        self.own, self.run_dir, self.hidden, self.stop = own, run_dir, hidden, stop
+        self.workspace, self.scratch = own / "workspace", own / "scratch"
+        self.sandbox = task_sandbox(spec.sandbox, spec.task.network, hidden)
+
+    def phases(self, make_workspace: MakeWorkspace) -> None:
+        timings = self.result.timings
+        self.scratch.mkdir(parents=True)
         with _timed(timings, "workspace_s"):
-            base = _workspace(make_workspace, workspace)
-        if spec.task.setup:
+            try:
+                base = make_workspace(self.workspace)
+            except (repos.EvalRepoError, OSError) as exc:
+                raise RunError(f"the workspace could not be created: {exc}") from exc
+        if self.task.setup:
             with _timed(timings, "setup_s"):
-                _setup(spec, sandbox, workspace, scratch, run_dir, stop)
+                self.setup(self.task.setup)
         with _timed(timings, "agent_s"):
             agent = run_agent(
-                spec,
-                workspace=workspace,
-                home=own / "home",
-                run_dir=run_dir,
-                hidden=hidden,
-                stop=stop,
+                self.spec,
+                workspace=self.workspace,
+                home=self.own / "home",
+                run_dir=self.run_dir,
+                hidden=self.hidden,
+                stop=self.stop,
             )
-        _record_agent(result, agent, run_dir)
-        result.diff = repos.final_diff(workspace, base)
-        (run_dir / "diff.patch").write_text(result.diff, encoding="utf-8")
+        _record_agent(self.result, agent, self.run_dir)
+        self.result.diff = repos.final_diff(self.workspace, base)
+        (self.run_dir / "diff.patch").write_text(self.result.diff, encoding="utf-8")
         with _timed(timings, "hidden_s"):
-            _hidden_tests(spec, workspace, base)
+            _hidden_tests(self.spec, self.workspace, base)
         with _timed(timings, "test_s"):
-            finished = _test(spec, sandbox, workspace, scratch, run_dir, stop)
-        _verdict(spec, result, finished, run_dir)
-    finally:
-        sandbox.close()
+            finished = self.shell(self.task.test, "test-output.txt")
+        _verdict(self.spec, self.result, finished, self.run_dir)
+
+    def setup(self, command: str) -> None:
+        finished = self.shell(command, "setup-output.txt")
+        if finished.timed_out:
+            raise RunError(f"setup timed out after {self.task.test_timeout:g} s")
+        if finished.exit_code != 0:
+            why = tail(self.run_dir / "setup-output.txt", 300).strip()
+            raise RunError(f"setup failed (exit {finished.exit_code}): {why}")
+
+    def shell(self, command: str, log_name: str) -> Finished:
+        """`command` in the workspace, sandboxed, its output to `log_name`."""
+        with (self.run_dir / log_name).open("wb") as out:
+            try:
+                return run_shell(
+                    self.sandbox,
+                    command,
+                    workspace=self.workspace,
+                    scratch=self.scratch,
+                    output=out,
+                    deadline_s=self.task.test_timeout,
+                    stop=self.stop,
+                )
+            except OSError as exc:
+                raise RunError(f"could not run {command!r}: {exc}") from exc
 
 
 class _timed:
@@ -116,55 +145,6 @@ class _timed:
     def __exit__(self, *exc: object) -> None:
         spent = round(time.monotonic() - self.started, 3)
         setattr(self.timings, self.name, getattr(self.timings, self.name) + spent)
-
-
-def _workspace(make_workspace: MakeWorkspace, workspace: Path) -> str:
-    try:
-        return make_workspace(workspace)
-    except (repos.EvalRepoError, OSError) as exc:
-        raise RunError(f"the workspace could not be created: {exc}") from exc
-
-
-def _setup(
-    spec: RunSpec,
-    sandbox: Sandbox,
-    workspace: Path,
-    scratch: Path,
-    run_dir: Path,
-    stop: threading.Event,
-) -> None:
-    log = run_dir / "setup-output.txt"
-    with log.open("wb") as out:
-        finished = _shell(
-            sandbox, spec.task.setup or "", workspace, scratch, out, spec.task.test_timeout, stop
-        )
-    if finished.timed_out:
-        raise RunError(f"setup timed out after {spec.task.test_timeout:g} s")
-    if finished.exit_code != 0:
-        raise RunError(f"setup failed (exit {finished.exit_code}): {tail(log, 300).strip()}")
-
-
-def _shell(
-    sandbox: Sandbox,
-    command: str,
-    workspace: Path,
-    scratch: Path,
-    out: IO[bytes],
-    deadline_s: float,
-    stop: threading.Event,
-) -> Finished:
-    try:
-        return run_shell(
-            sandbox,
-            command,
-            workspace=workspace,
-            scratch=scratch,
-            output=out,
-            deadline_s=deadline_s,
-            stop=stop,
-        )
-    except OSError as exc:
-        raise RunError(f"could not run {command!r}: {exc}") from exc
 
 
 def _record_agent(result: RunResult, agent: AgentOutcome, run_dir: Path) -> None:
@@ -190,20 +170,6 @@ def _hidden_tests(spec: RunSpec, workspace: Path, base: str) -> None:
             repos.apply_test_patch(workspace, spec.task.test_patch, base)
     except (repos.EvalRepoError, OSError) as exc:
         raise RunError(f"the hidden tests could not be applied: {exc}") from exc
-
-
-def _test(
-    spec: RunSpec,
-    sandbox: Sandbox,
-    workspace: Path,
-    scratch: Path,
-    run_dir: Path,
-    stop: threading.Event,
-) -> Finished:
-    with (run_dir / "test-output.txt").open("wb") as out:
-        return _shell(
-            sandbox, spec.task.test, workspace, scratch, out, spec.task.test_timeout, stop
-        )
 
 
 def _verdict(spec: RunSpec, result: RunResult, finished: Finished, run_dir: Path) -> None:
