@@ -8,7 +8,6 @@ passes as the context object (`cli.main`), and user tables are read from its hom
 
 from __future__ import annotations
 
-import math
 import sys
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
@@ -17,15 +16,21 @@ import typer
 from qwen_code.environment import Environment, from_context
 
 if TYPE_CHECKING:
+    from qwen_code.llm.server_cards import ServerCard
     from qwen_code.serve.engines import EngineCommand, ServeOptions
     from qwen_code.serve.plan import Fit, Plan
 
 ModelOpt = Annotated[
     str | None,
-    typer.Option("--model", "-m", help="Catalog name (480b, 30b:bf16, next:fp8) or repo id."),
+    typer.Option(
+        "--model", "-m", help="Catalog name (480b, 30b:q4_k_m), repo id, or a local FILE.gguf."
+    ),
 ]
 GpusOpt = Annotated[
-    str, typer.Option("--gpus", help="COUNTxTYPE per node (8xH200), or auto (nvidia-smi).")
+    str,
+    typer.Option(
+        "--gpus", help="COUNTxTYPE per node (8xH200), cpu, or auto (nvidia-smi; else the CPU)."
+    ),
 ]
 GpuMemOpt = Annotated[
     float | None, typer.Option("--gpu-mem", help="GB per GPU, for other GPU types.")
@@ -45,54 +50,28 @@ MemOpt = Annotated[
     float, typer.Option("--mem-fraction", help="Share of GPU memory the engine may use.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _engines(engine: str | None) -> tuple[Any, ...]:
-    from qwen_code.serve.catalog import ServeError
-    from qwen_code.serve.plan import ENGINES
-
-    if engine is None:
-        return ENGINES
-    name = {"llamacpp": "llama.cpp", "llama": "llama.cpp", "llama-server": "llama.cpp"}.get(
-        engine.lower(), engine.lower()
-    )
-    if name not in ENGINES:
-        raise ServeError(f"Unknown engine {engine!r}: use vllm, sglang or llama.cpp.")
-    return (name,)
+GgufOpt = Annotated[
+    str | None, typer.Option("--gguf", help="Local GGUF file (planned from its metadata).")
+]
+RamOpt = Annotated[
+    float | None, typer.Option("--ram", help="CPU plan: GB of RAM to plan for (default: free).")
+]
+ThreadsOpt = Annotated[
+    int | None, typer.Option("--threads", help="CPU plan: threads (default: physical cores).")
+]
 
 
 def _plan(args: dict[str, Any], env: Environment) -> Plan:
-    """Resolve model and GPUs (detecting them for `auto`) and make the plan."""
-    from qwen_code.serve import gpus as gpu_detect
-    from qwen_code.serve.catalog import Catalog, ServeError, parse_gpus, parse_tokens, user_dir
-    from qwen_code.serve.plan import PlanRequest, make_plan
+    """Resolve model and hardware (detecting GPUs for `auto`, else the CPU) and plan."""
+    from qwen_code.serve.catalog import user_dir
+    from qwen_code.serve.plan import make_plan
+    from qwen_code.serve.request import build_request
 
-    if not args["model"]:
-        raise ServeError("Pass --model, e.g. --model 480b:fp8 (see qwen-code serve plan --help).")
-    if args["kv_cache_dtype"] not in ("auto", "fp8"):
-        raise ServeError("--kv-cache-dtype is auto or fp8.")
-    if args["gpus"].strip().lower() == "auto":
-        found = gpu_detect.detect(args["gpu_mem"])
-        out = env.stderr if args.get("json_output") else env.stdout
-        print(found.describe(), file=out)
-        for warning in found.warnings:
-            print(f"Warning: {warning}", file=out)
-        gpu_set = found.gpus
-    else:
-        gpu_set = parse_gpus(args["gpus"], args["gpu_mem"])
-    context = args["context"]
-    return make_plan(
-        PlanRequest(
-            choice=Catalog.load(user_dir(env.home)).resolve(args["model"]),
-            gpus=gpu_set,
-            nodes=max(args["nodes"], 1),
-            context=parse_tokens(context, binary=True) if context else None,
-            concurrency=args["concurrency"],
-            kv_cache_dtype=args["kv_cache_dtype"],
-            engines=_engines(args["engine"]),
-            mem_fraction=args["mem_fraction"],
-        )
-    )
+    resolved = build_request(args, user_dir(env.home))
+    out = env.stderr if args.get("json_output") else env.stdout
+    for line in resolved.lines:
+        print(line, file=out)
+    return make_plan(resolved.request)
 
 
 def serve_plan(
@@ -106,11 +85,14 @@ def serve_plan(
     engine: EngineOpt = None,
     nodes: NodesOpt = 1,
     mem_fraction: MemOpt = 0.90,
+    gguf: GgufOpt = None,
+    ram: RamOpt = None,
+    threads: ThreadsOpt = None,
     json_output: JsonOpt = False,
 ) -> int:
     """Size every engine and parallel layout (TP, DP, EP, PP) for a model on some GPUs:
     weights and KV cache per GPU, tokens that fit, concurrent sequences; rejected layouts
-    say why."""
+    say why. Without a GPU: the CPU plan (llama.cpp, RAM and threads)."""
     import json
 
     from qwen_code.serve.render import plan_json, plan_text
@@ -143,7 +125,9 @@ def serve_main(
     node_rank: Annotated[int, typer.Option("--node-rank", help="This machine's rank.")] = 0,
     head_address: Annotated[str | None, typer.Option("--head-address", help="HOST:PORT")] = None,
     mem_fraction: MemOpt = 0.90,
-    gguf: Annotated[str | None, typer.Option("--gguf", help="Local GGUF file.")] = None,
+    gguf: GgufOpt = None,
+    ram: RamOpt = None,
+    threads: ThreadsOpt = None,
     chat_template_file: Annotated[str | None, typer.Option("--chat-template-file")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the command only.")] = False,
     detach: Annotated[bool, typer.Option("--detach", help="Leave it running.")] = False,
@@ -158,7 +142,10 @@ def serve_main(
 
 
 def _serve(args: dict[str, Any], env: Environment) -> int:
+    from qwen_code.serve import engines
     from qwen_code.serve.engines import ServeOptions, build_command
+    from qwen_code.serve.gguf_file import template_note
+    from qwen_code.serve.request import fit_summary, pick_fit
 
     plan = _plan(args, env)
     fit = pick_fit(plan, args["engine"], args["tp"], args["dp"], args["ep"])
@@ -172,11 +159,42 @@ def _serve(args: dict[str, Any], env: Environment) -> int:
         gguf_file=args["gguf"],
     )
     command = build_command(plan, fit, opts)
-    print(_fit_summary(fit), file=env.stdout)
+    print(fit_summary(fit, plan), file=env.stdout)
+    gguf = plan.request.choice.gguf
+    note = template_note(gguf) if gguf and not opts.chat_template_file else None
+    if note:
+        print(f"Note: {note}", file=env.stdout)
+    local = engines.gguf_path(plan, opts) is not None
+    command, fallback = _locate(command, env.stdout, local_file=local)
     _print_commands(command, None if args["dry_run"] else args["node_rank"], env.stdout)
     if args["dry_run"]:
         return 0
-    return _launch(plan, fit, command, opts, args, env)
+    return _launch(plan, fit, command, opts, args, env, fallback=fallback)
+
+
+def _locate(command: EngineCommand, out: TextIO, *, local_file: bool) -> tuple[EngineCommand, bool]:
+    """llama.cpp: run llama-server from where it was found (PATH, this Python's scripts,
+    site-packages), and say where; or say that llama-cpp-python's server stands in (True:
+    it is installed and there is a local file for it)."""
+    from qwen_code.serve import discover, engines
+
+    if not any(n.argv[0] == discover.PROGRAM for n in command.nodes):
+        return command, False
+    found = discover.find_llama_server()
+    if found is not None:
+        print(found.describe(), file=out)
+        return engines.with_program(command, discover.PROGRAM, found.argv0), False
+    if not local_file or engines.missing_program(FALLBACK) is not None:
+        return command, False
+    print(
+        "llama-server: not found; llama-cpp-python's server (python -m llama_cpp.server) "
+        "will serve instead.",
+        file=out,
+    )
+    return command, True
+
+
+FALLBACK = ("python", "-m", "llama_cpp.server")
 
 
 def _launch(
@@ -186,72 +204,41 @@ def _launch(
     opts: ServeOptions,
     args: dict[str, Any],
     env: Environment,
+    *,
+    fallback: bool,
 ) -> int:
     from qwen_code.serve import engines, launch
     from qwen_code.serve.display import Display
 
     node = command.for_rank(args["node_rank"])
-    fallback = ("python", "-m", "llama_cpp.server")
-    if (
-        node.argv[0] == "llama-server"
-        and engines.missing_program(node.argv)
-        and engines.missing_program(fallback) is None
-    ):
+    if fallback:
         node = engines.llama_cpp_python(node, plan, fit, opts)
-        print(
-            f"llama-server is not installed; using llama-cpp-python:\n  {node.shell()}",
-            file=env.stdout,
-        )
+        print(f"Using llama-cpp-python's server:\n  {node.shell()}", file=env.stdout)
     options = launch.LaunchOptions.default(
         env.home,
         ready_timeout_s=args["ready_timeout"],
         detach=args["detach"],
         planned_kv_tokens=fit.kv_tokens,
+        card=_card(plan, fit, command, opts, fallback=fallback),
     )
     return launch.run(command, node, args["port"], options, Display(env.stdout))
 
 
-def pick_fit(plan: Plan, engine: str | None, tp: int | None, dp: int | None, ep: int | None) -> Fit:
-    """The best fitting layout that matches the filters; else an error that says why."""
-    from qwen_code.serve.catalog import ServeError
+def _card(
+    plan: Plan, fit: Fit, command: EngineCommand, opts: ServeOptions, *, fallback: bool
+) -> ServerCard:
+    """What the agent should know of this engine that it may not say itself (see
+    `qwen_code.llm.server_cards`): whether the GGUF's chat template takes tools."""
+    from qwen_code.llm.server_cards import ServerCard
 
-    def matches(fit: Fit) -> bool:
-        lay = fit.layout
-        wanted = (engine and _engines(engine)[0], tp, dp, ep)
-        have = (lay.engine, lay.tp, lay.dp, lay.ep)
-        return all(w is None or w == h for w, h in zip(wanted, have, strict=True))
-
-    candidates = [f for f in plan.fits if matches(f)]
-    if candidates and candidates[0].fits:
-        return candidates[0]
-    req = plan.request
-    what = f"{req.choice.name} on {req.nodes * req.gpus.count}x {req.gpus.gpu.name}"
-    reasons = "\n".join(
-        f"  - {f.layout.engine} {f.layout.label()}: {' '.join(f.reasons)}" for f in candidates[:6]
-    )
-    if not candidates:
-        raise ServeError(f"No layout of {what} matches --engine/--tp/--dp/--ep.")
-    if plan.best is not None:
-        raise ServeError(
-            f"The layout asked for cannot serve {what}:",
-            hint=f"{reasons}\nWithout the filters the best is {plan.best.layout.engine} "
-            f"{plan.best.layout.label()}.",
-        )
-    experts, dense, embed = req.choice.weights_gb()
-    need = math.ceil((experts + dense + embed) / max(req.usable_gb, 0.1))
-    raise ServeError(
-        f"Nothing fits {what}: the weights alone need at least {need} GPUs of "
-        f"{req.gpus.gpu.memory_gb:g} GB, and every layout was rejected:",
-        hint=f"{reasons}\nqwen-code serve plan shows every layout.",
-    )
-
-
-def _fit_summary(fit: Fit) -> str:
-    lay = fit.layout
-    return (
-        f"Plan: {lay.engine} {lay.label()}: {fit.weights_gb:.1f} GB of weights per GPU, "
-        f"{fit.total_kv_tokens:,} KV tokens, context {fit.context:,}, up to "
-        f"{fit.max_concurrency} sequence{'' if fit.max_concurrency == 1 else 's'} at once."
+    gguf = plan.request.choice.gguf
+    tools = gguf.template_takes_tools if gguf and not opts.chat_template_file else None
+    return ServerCard(
+        base_url=command.base_url,
+        model=command.served_name,
+        engine="llama-cpp-python" if fallback else command.engine,
+        tools=tools,
+        context_window=fit.context or None,
     )
 
 
@@ -286,7 +273,8 @@ def serve_stop(
     from qwen_code.serve import detached, launch
 
     env = from_context(ctx)
-    for message in detached.stop_detached(launch.LaunchOptions.default(env.home).run_dir, port):
+    run_dir = launch.LaunchOptions.default(env.home).run_dir
+    for message in detached.stop_detached(run_dir, port, cards_home=env.home):
         print(message, file=env.stdout)
     return 0
 

@@ -19,6 +19,9 @@ class ExitCode(IntEnum):
     TOOL_EXECUTION = 54
     BUDGET = 55
     """--max-budget-usd, --max-wall-time or --max-tool-calls stopped the run."""
+    MAX_TOKENS = 56
+    """A reply was cut off at the output token limit (the model was asked to continue
+    once), or streamed far past it."""
     INTERRUPTED = 130
 
 

@@ -216,13 +216,17 @@ class _Loader:
         return None
 
 
+CONTEXT_HEADING = "# Context from the user's instruction files"
+"""Where the context files start in the system prompt."""
+
+
 def render(files: list[ContextFile]) -> str:
     """The block appended to the system prompt ("" when there are no files)."""
     files = [file for file in files if not file.skipped]
     if not files:
         return ""
     parts = [
-        "# Context from the user's instruction files\n"
+        f"{CONTEXT_HEADING}\n"
         "Follow these instructions; later (more specific) files take precedence."
     ]
     for file in files:

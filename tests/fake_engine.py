@@ -12,6 +12,9 @@ and served model name from the engine's own flags, logs like an engine, answers 
     FAKE_ENGINE_PIDS       file to write "engine_pid child_pid" to
     FAKE_ENGINE_ARGV       file to write the argv (JSON) to
     FAKE_ENGINE_TEMPLATE   chat template /props reports (llama.cpp)
+    FAKE_ENGINE_NO_HEALTH  1: no /health and no /props (404), as llama-cpp-python's server;
+                           it starts listening only once loaded, as that server does
+    FAKE_ENGINE_TENSORS    log this many llama.cpp `create_tensor: loading tensor` lines
 """
 
 from __future__ import annotations
@@ -56,7 +59,10 @@ def make_handler(state: type[State]) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def do_GET(self) -> None:
-            if not state.ready:
+            bare = os.environ.get("FAKE_ENGINE_NO_HEALTH") == "1"
+            if bare and self.path in ("/health", "/props"):
+                self._send(404, {"detail": "Not Found"})
+            elif not state.ready:
                 self._send(503, {"error": {"code": 503, "message": "Loading model"}})
             elif self.path in ("/health", "/v1/health"):
                 self._send(200, {"status": "ok"})
@@ -77,6 +83,20 @@ def start_child() -> int:
     return child.pid
 
 
+def log_tensors(count: int) -> None:
+    """llama.cpp's verbose load: a line per tensor."""
+    if not count:
+        return
+    print(
+        f"llama_model_loader: loaded meta data with 33 key-value pairs and {count} tensors "
+        "from model.gguf (version GGUF V3 (latest))",
+        flush=True,
+    )
+    for i in range(count):
+        print(f"create_tensor: loading tensor blk.{i}.attn_q.weight", flush=True)
+    print("load_tensors:   CPU_Mapped model buffer size =    93.12 MiB", flush=True)
+
+
 def main(argv: list[str]) -> int:
     if os.environ.get("FAKE_ENGINE_IGNORE_TERM") == "1":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -87,14 +107,20 @@ def main(argv: list[str]) -> int:
         Path(os.environ["FAKE_ENGINE_PIDS"]).write_text(f"{os.getpid()} {child}")
     State.name = flag(argv, "--served-model-name", "--alias", "--model_alias", default="fake")
     State.max_len = int(
-        flag(argv, "--max-model-len", "--context-length", "--ctx-size", default="0")
+        flag(argv, "--max-model-len", "--context-length", "--ctx-size", "--n_ctx", default="0")
     )
-    port = int(flag(argv, "--port", default="8000"))
-    server = ThreadingHTTPServer(
-        (flag(argv, "--host", default="127.0.0.1"), port), make_handler(State)
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = (flag(argv, "--host", default="127.0.0.1"), int(flag(argv, "--port", default="8000")))
+    port = address[1]
+
+    def listen() -> None:
+        server = ThreadingHTTPServer(address, make_handler(State))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    bare = os.environ.get("FAKE_ENGINE_NO_HEALTH") == "1"
+    if not bare:
+        listen()
     print(f"INFO fake engine {os.getpid()} starting: {' '.join(argv)}", flush=True)
+    log_tensors(int(os.environ.get("FAKE_ENGINE_TENSORS", "0")))
     load_s = float(os.environ.get("FAKE_ENGINE_LOAD_S", "0.3"))
     for step in range(1, 5):
         time.sleep(load_s / 4)
@@ -104,6 +130,8 @@ def main(argv: list[str]) -> int:
             return int(os.environ["FAKE_ENGINE_CRASH"])
     print("INFO GPU KV cache size: 275,823 tokens", flush=True)
     State.ready = True
+    if bare:
+        listen()
     print(
         f"INFO:     Uvicorn running on http://127.0.0.1:{port} (Press CTRL+C to quit)", flush=True
     )

@@ -111,6 +111,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif self.command == "GET" and path == "/v1/models":
                 fake._stopping.wait(fake.models_delay_s)
                 self._json(200, fake._models_body())
+            elif self.command == "GET" and path == "/props" and fake.props is not None:
+                self._json(200, fake.props)
             else:
                 self._json(404, error_body(f"fake LLM: no route {self.command} {path}", 404))
         except OSError:  # the client went away (or stop() shut the socket)
@@ -259,6 +261,10 @@ class FakeLLM:
         self.tokenizer: str | None = None
         """"vllm": serve vLLM's POST /tokenize (chat messages; count = 4000 + messages);
         "llama.cpp": serve POST /apply-template and /tokenize (one token per word)."""
+        self.props: dict[str, Any] | None = None
+        """When set, GET /props (at the root, as llama.cpp's server) answers it; else 404."""
+        self.owned_by = "fake"
+        """The `owned_by` of the /v1/models entries ("vllm", "sglang", "llamacpp")."""
         self._stopping = threading.Event()
         self._script: deque[ScriptEntry] = deque(turns)
         self._requests: list[Recorded] = []
@@ -333,6 +339,15 @@ class FakeLLM:
                 raise TimeoutError(f"FakeLLM got {len(self._requests)} requests, expected {n}")
             return list(self._requests)
 
+    def wait_for_chat_requests(self, n: int, timeout: float = 5.0) -> list[Recorded]:
+        """As `wait_for_requests`, counting only chat requests (not a client's GET /props
+        or /v1/models at start-up)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.chat_requests) >= n, timeout):
+                got = len(self.chat_requests)
+                raise TimeoutError(f"FakeLLM got {got} chat requests, expected {n}")
+            return self.chat_requests
+
     def wait_for_open_connections(self, n: int, timeout: float = 5.0) -> bool:
         """Block until exactly `n` connections are open; False if that never happened."""
         with self._cond:
@@ -375,7 +390,7 @@ class FakeLLM:
         return reply
 
     def _models_body(self) -> dict[str, Any]:
-        entry = {"object": "model", "created": 0, "owned_by": "fake"}
+        entry = {"object": "model", "created": 0, "owned_by": self.owned_by}
         data = [{"id": m, **entry, "max_model_len": self.max_model_len} for m in self.models]
         return {"object": "list", "data": data}
 

@@ -215,7 +215,9 @@ async def test_connection_refused_is_a_network_error_after_retries() -> None:
 
 async def test_timeout(fake_llm: FakeLLM) -> None:
     fake_llm.script(Turn(text="slow", delay_s=0.5))
-    error, _ = await failure(fake_llm.base_url, timeout_s=0.1, max_retries=0)
+    error, _ = await failure(
+        fake_llm.base_url, timeout_s=0.1, max_retries=0, first_chunk_rate=0
+    )  # the plain timeout: no extra wait for a local server's prompt processing
     assert (error.kind, error.retryable) == ("timeout", True)
 
 

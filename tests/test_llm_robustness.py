@@ -211,7 +211,7 @@ async def test_retries_of_silent_timeouts_fit_the_retry_time(fake_llm: FakeLLM) 
     """A retry is made only if another attempt as long as the silent one still fits."""
     fake_llm.script(*[Turn(text="late", delay_s=0.8)] * 6)
     error, items = await failure(
-        fake_llm.base_url, timeout_s=0.3, max_retries=5, max_retry_time_s=0.5
+        fake_llm.base_url, timeout_s=0.3, max_retries=5, max_retry_time_s=0.5, first_chunk_rate=0
     )
     assert error.kind == "timeout"
     assert len([i for i in items if isinstance(i, RetryNotice)]) <= 1  # not 5

@@ -196,7 +196,8 @@ async def test_endless_reply_with_usage_stops_by_the_servers_count(fake_llm: Fak
 
 def test_endless_reply_ends_the_headless_run(tmp_path: Path, fake_llm: FakeLLM) -> None:
     user_settings(samplingParams={"max_tokens": 300})
-    fake_llm.script(Turn(text="I will now repeat myself.", forever=True))
+    # different words throughout: a repeating reply is the loop detector's, not this limit's
+    fake_llm.script(Turn(text=" ".join(f"word{i}" for i in range(2000)), forever=True))
     result = subprocess.run(
         [sys.executable, "-m", "qwen_code", "-p", "go", "-o", "json"],
         cwd=tmp_path,
@@ -206,9 +207,10 @@ def test_endless_reply_ends_the_headless_run(tmp_path: Path, fake_llm: FakeLLM) 
         env=os.environ.copy(),
         timeout=HUNG,
     )
-    assert result.returncode == ExitCode.ERROR, result.stderr
+    assert result.returncode == ExitCode.MAX_TOKENS, result.stderr
     report = json.loads(result.stdout)
     assert report["is_error"] is True
+    assert report["subtype"] == "error_max_tokens"
     assert "The model's reply exceeded 300 tokens without finishing; stopped." in report["error"]
     assert len(fake_llm.chat_requests) == 1
 

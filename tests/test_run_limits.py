@@ -86,7 +86,9 @@ def test_max_tool_calls_allows_a_run_that_stays_within(tmp_path: Path, fake_llm:
 
 
 def test_max_wall_time_stops_a_reply_that_never_ends(tmp_path: Path, fake_llm: FakeLLM) -> None:
-    fake_llm.script(Turn(forever=True))  # only the limit can end this run
+    # only the limit can end this run (different words: no loop for the detector to catch)
+    words = " ".join(f"word{i}" for i in range(100_000))
+    fake_llm.script(Turn(text=words, forever=True, chunk_delay_s=0.01))
     result = run_qwen_code(tmp_path, "-p", "x", "-o", "json", "--max-wall-time", "1s")
     assert result.returncode == 55, result.stderr
     report = report_of(result)

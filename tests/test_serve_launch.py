@@ -5,6 +5,7 @@ with progress, the environment to use it, Ctrl+C stopping the whole process grou
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ import pytest
 from qwen_code.processes import stop_group
 from qwen_code.serve.display import Display, LogFollower, log_tail
 from tests.helpers import alive
+from tests.test_serve_gguf import LLAMA_TEMPLATE, write_gguf
 
 TESTS = Path(__file__).resolve().parent
 ENGINE = TESTS / "fake_engine.py"
@@ -102,13 +104,19 @@ class Cli:
 
 
 @pytest.fixture
-def started() -> Iterator[list[Cli]]:
+def started(env: dict[str, str]) -> Iterator[list[Cli]]:
+    """The CLIs a test starts; afterwards they are killed, and so is an engine that a failed
+    test left running (it has its own process group, which killing the CLI does not reach)."""
     clis: list[Cli] = []
     yield clis
     for cli in clis:
         if cli.proc.poll() is None:
             cli.proc.kill()
             cli.proc.wait()
+    recorded = Path(env["FAKE_ENGINE_PIDS"])
+    for pid in recorded.read_text().split()[:1] if recorded.exists() else []:
+        if alive(int(pid)):
+            stop_group(int(pid), grace_s=2)
 
 
 def serve(env: dict[str, str], started: list[Cli], port: int, *extra: str) -> Cli:
@@ -177,7 +185,7 @@ def test_not_ready_before_the_deadline(env: dict[str, str], started: list[Cli]) 
     env["FAKE_ENGINE_LOAD_S"] = "30"
     cli = serve(env, started, free_port(), "--ready-timeout", "1")
     assert cli.finish() == 1
-    assert "vllm was not ready after 1 s." in cli.output
+    assert "vllm was not ready after 1 s (/health: 503)." in cli.output
     assert not alive(pids(env)[0])
 
 
@@ -299,3 +307,60 @@ def test_log_tail(tmp_path: Path) -> None:
     tail = log_tail(log, lines=3)
     assert tail == "  line 29\n  bar 10%\n  bar 20%"
     assert log_tail(tmp_path / "missing") == "  (no log)"
+
+
+# --- the CPU, a local GGUF file, llama-cpp-python ---------------------------------------------
+
+
+def test_cpu_plan_with_a_gguf_file_summarises_the_tensor_lines(
+    env: dict[str, str], started: list[Cli], tmp_path: Path
+) -> None:
+    env.update(FAKE_ENGINE_TENSORS="300", QWEN_CODE_LLAMA_SERVER="")
+    env["FAKE_ENGINE_TEMPLATE"] = LLAMA_TEMPLATE  # /props: the file's, which takes no tools
+    model = write_gguf(tmp_path / "tiny.gguf")
+    args = ["serve", "--model", str(model), "--gpus", "cpu", "--threads", "3", "--ram", "4"]
+    cli = Cli(env, *args, "--port", str(free_port()))
+    started.append(cli)
+    cli.wait_for("Press Ctrl+C")
+    out = cli.output
+    assert "llama-server: " in out and "/bin/llama-server (on PATH)\n" in out
+    assert "  | loading tensors: 300 (one line each in the log)\n" in out
+    assert "create_tensor" not in out
+    assert "Warning: this server's chat template takes no tools: the agent will not" in out
+    assert "<tool_call> wrapper" not in out  # not a Qwen model: that warning is not for it
+    argv = json.loads(Path(env["FAKE_ENGINE_ARGV"]).read_text())
+    assert argv[argv.index("--n-gpu-layers") + 1] == "0"
+    assert argv[argv.index("--threads") + 1] == "3"
+    assert argv[argv.index("--alias") + 1] == "tiny" and "--temp" not in argv
+    cli.proc.send_signal(signal.SIGINT)
+    assert cli.finish() == 0
+
+
+def test_llama_cpp_python_is_ready_by_v1_models(
+    env: dict[str, str], started: list[Cli], tmp_path: Path
+) -> None:
+    """Its server has no /health (404): readiness must not wait for one."""
+    package = tmp_path / "pkgs" / "llama_cpp"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "server.py").write_text(
+        f"import runpy, sys\nsys.argv[0] = {str(ENGINE)!r}\n"
+        f"runpy.run_path({str(ENGINE)!r}, run_name='__main__')\n"
+    )
+    env.update(FAKE_ENGINE_NO_HEALTH="1", QWEN_CODE_LLAMA_SERVER="none")
+    model = write_gguf(tmp_path / "tiny.gguf")
+    port = free_port()
+    args = ["serve", "--model", str(model), "--gpus", "cpu", "--ready-timeout", "60"]
+    cli = Cli(env, *args, "--port", str(port))
+    started.append(cli)
+    cli.wait_for("Press Ctrl+C", timeout_s=15)
+    out = cli.output
+    assert "llama-server: not found; llama-cpp-python's server" in out
+    assert "Using llama-cpp-python's server:\n  " in out and "--n_gpu_layers 0" in out
+    models = f"http://127.0.0.1:{port}/v1/models"
+    assert f"/health answers 404 (this engine has none): {models} decides\n" in out
+    assert "Ready after " in out
+    argv = json.loads(Path(env["FAKE_ENGINE_ARGV"]).read_text())
+    assert argv[argv.index("--n_ctx") + 1] == "2048" and "--n_threads" in argv
+    cli.proc.send_signal(signal.SIGINT)
+    assert cli.finish() == 0

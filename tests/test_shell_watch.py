@@ -177,7 +177,7 @@ def test_background_jobs_die_when_a_headless_run_is_interrupted(tmp_path: Path) 
             stderr=subprocess.PIPE,
         )
         try:
-            fake.wait_for_requests(2, timeout=60)
+            fake.wait_for_chat_requests(2, timeout=60)  # not the start-up probe's GETs
             sleeper = int(pid_file.read_text())
             assert alive(sleeper)
             proc.send_signal(signal.SIGINT)

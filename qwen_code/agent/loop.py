@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from qwen_code.agent.compress import Compressor
@@ -28,7 +28,6 @@ from qwen_code.agent.events import (
     Event,
     SideUsage,
     SubagentEvent,
-    TextDelta,
     ToolCallStarted,
     ToolResult,
     TurnEnd,
@@ -36,10 +35,22 @@ from qwen_code.agent.events import (
     UsageInfo,
 )
 from qwen_code.agent.hook_points import STOP_BLOCK_CAP, notices, on_prompt, on_stop
-from qwen_code.agent.loop_detection import LoopDetector, Stop, TextLoop
+from qwen_code.agent.loop_detection import LoopDetector, Stop, StreamWatch, TextLoop
+from qwen_code.agent.replies import (
+    CONTINUE_PROMPT,
+    CUT_OFF_ERROR,
+    CUT_OFF_NOTICE,
+    CutOffs,
+    Streamed,
+    close_unanswered,
+    partial_usage,
+    system_text,
+    usage_of,
+)
 from qwen_code.agent.tool_runner import ToolRunner
 from qwen_code.errors import ModelError
-from qwen_code.llm.types import ChatModel, ModelResponse, RetryNotice, StreamItem, TextChunk
+from qwen_code.llm.tokens import add_usage, is_estimate
+from qwen_code.llm.types import ChatModel, ModelResponse, TextChunk
 
 if TYPE_CHECKING:
     from qwen_code.hooks import Hooks
@@ -49,7 +60,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _TEXT_LOOP_NOTICE = "The reply repeated itself; asking the model to go on without repeating."
-_INTERRUPTED = "[The reply was interrupted.]"
 MEDIA_NOTE = "The images returned by the tool calls above:"
 PLAN_REMINDER = (
     "<system-reminder>Plan mode is on: research with read-only tools and make no changes. "
@@ -80,37 +90,6 @@ class Stopped(StepResult):
     """A loop detector or a model error ended the turn; `end` says why."""
 
     end: TurnEnd
-
-
-@dataclass(slots=True)
-class _Streamed:
-    """What one model request has streamed so far. Its text is what an interrupted reply
-    leaves in the history; a restarted reply (`RetryNotice.restart`) voids it."""
-
-    parts: list[str] = field(default_factory=list)
-    response: ModelResponse | None = None
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
-
-    def event(self, item: StreamItem) -> Event | ModelResponse:
-        """The event that shows `item` (a response is passed on as it is)."""
-        match item:
-            case TextChunk(text=text):
-                self.parts.append(text)
-                return TextDelta(text=text)
-            case RetryNotice(message=message, kind=kind, restart=restart):
-                if restart:
-                    self.parts.clear()  # the failed attempt's text is void
-                return Error(message=message, kind=kind, retrying=True)
-        self.response = item
-        return item
-
-    def check_answered(self) -> None:
-        """A stream must end in its response (a model that breaks this is a server error)."""
-        if self.response is None:
-            raise ModelError("The model stream ended without a response.", kind="server")
 
 
 class Inbox(Protocol):
@@ -167,11 +146,20 @@ class Agent:
         """Watches for repeated tool calls and repeated text (`model.skipLoopDetection`)."""
         self.pending_context: list[str] = []
         """Context for the next user message (what `SessionStart` hooks added)."""
+        self.unreported: list[UsageInfo] = []
+        """Estimated usage of requests cut short (interrupted, failed), which no event
+        reported; in `usage` already. A front end takes it with `take_unreported`."""
+        self.cut_offs = CutOffs()
         self._stop_blocks = 0
 
     @property
     def budget(self) -> ContextBudget:
         return self.compressor.budget
+
+    def take_unreported(self) -> list[UsageInfo]:
+        """The usage of requests cut short since the last call (see `unreported`)."""
+        taken, self.unreported = self.unreported, []
+        return taken
 
     async def run(
         self, prompt: str, *, media: tuple[dict[str, Any], ...] = ()
@@ -192,6 +180,7 @@ class Agent:
         self.pending_context.clear()
         self.conversation.add_user("\n\n".join([*notes, prompt, *context, *reminder]), media)
         self.loops.reset()
+        self.cut_offs = CutOffs()
         self._stop_blocks = 0
         turns, last_text = 0, ""
         try:
@@ -216,7 +205,7 @@ class Agent:
             yield TurnEnd(reason="max_turns", final_text=last_text, num_turns=turns)
         finally:
             self.conversation.close_pending()
-            self._close_unanswered()
+            close_unanswered(self.conversation)
 
     async def _step(self) -> AsyncIterator[Event | StepResult]:
         """One model request and what follows from it: the events as they happen, then
@@ -237,11 +226,13 @@ class Agent:
             yield Stopped(text="", end=TurnEnd(reason="error", error=str(exc)))
 
     async def _respond(self, response: ModelResponse) -> AsyncIterator[Event | StepResult]:
-        """Record the response (a repetition the loop detector found cut out), then stop
-        for a loop or go on."""
-        text_loop = self.loops.check_text(response.text)
-        if text_loop is not None:
-            response = dataclasses.replace(response, text=text_loop.kept)
+        """Record the response (a repetition the loop detector found cut out; its usage
+        estimated when the server sent none), then stop for a loop or go on."""
+        messages, tools = self.conversation.messages, self.tools.registry.schemas()
+        usage = usage_of(response, self.budget, messages, tools)
+        text_loop = self.loops.check_text(response.text, system_text(messages))
+        kept = text_loop.kept if text_loop is not None else response.text
+        response = dataclasses.replace(response, text=kept, usage=usage)
         async for event in self._record(response):
             yield event
         stop = text_loop.stop if text_loop else None
@@ -253,7 +244,13 @@ class Agent:
     async def _go_on(
         self, response: ModelResponse, text_loop: TextLoop | None
     ) -> AsyncIterator[Event | StepResult]:
-        """Run the calls, or ask the model to go on without repeating itself, or finish."""
+        """Run the calls, or ask the model to go on without repeating itself or after a
+        reply cut off at the output limit, or finish."""
+        if response.finish_reason == "length" and not response.tool_calls and not text_loop:
+            async for item in self._cut_off(response.text):
+                yield item
+            return
+        text = self.cut_offs.take(response.text)
         if response.tool_calls:
             note = text_loop.note if text_loop else None
             async for event in self._run_tools(response, note):
@@ -267,8 +264,20 @@ class Agent:
             await self.inbox.wait()  # background agents the run started report first
             yield Continue(text=response.text)
         else:
-            async for item in self._finish(response.text):
+            async for item in self._finish(text):
                 yield item
+
+    async def _cut_off(self, text: str) -> AsyncIterator[Event | StepResult]:
+        """A reply cut off at the output limit with no tool call: the model is asked once
+        to continue where it stopped; cut off again, the turn ends (a `max_tokens` error)."""
+        if self.cut_offs.cut(text):
+            self.conversation.add_user(CONTINUE_PROMPT)
+            yield Error(message=CUT_OFF_NOTICE, kind="max_tokens", retrying=True)
+            yield Continue(text=text)
+            return
+        yield Error(message=CUT_OFF_ERROR, kind="max_tokens")
+        end = TurnEnd(reason="error", error=CUT_OFF_ERROR)
+        yield Stopped(text=self.cut_offs.take(""), end=end)
 
     async def _finish(self, text: str) -> AsyncIterator[Event | StepResult]:
         """The model is done, unless a `Stop` hook blocks the stop: then its reason goes
@@ -301,16 +310,6 @@ class Agent:
         yield Error(message=stop.reason, kind="loop")
         yield Stopped(text=response.text, end=TurnEnd(reason="error", error=stop.reason))
 
-    def _close_unanswered(self, partial: str = "") -> None:
-        """A request that got no complete reply (cancelled, failed) still gets an assistant
-        message, holding whatever text had streamed, so the history keeps alternating."""
-        messages = self.conversation.messages
-        if messages and messages[-1]["role"] == "user":
-            partial = partial.rstrip()
-            self.conversation.add_assistant(
-                f"{partial}\n\n{_INTERRUPTED}" if partial else _INTERRUPTED
-            )
-
     async def compress(self, *, force: bool = True, focus: str = "") -> Compressed | None:
         """Compress the history now (`/compress`), or only when over budget (`force=False`).
         None when there was nothing worth compressing."""
@@ -323,8 +322,9 @@ class Agent:
         """One model request that fits the context budget (compressing first when needed):
         its events as they stream, then its ModelResponse. An overflow error from the
         server is answered once: compress, then retry. A reply cut short (cancelled,
-        failed) is still recorded, with the text it had streamed."""
-        streamed = _Streamed()
+        failed) is still recorded, with the text it had streamed, and its usage estimated
+        (`unreported`)."""
+        streamed = Streamed()
         tools = self.tools.registry.schemas()
         try:
             fitted = await self._prepare(tools)
@@ -332,8 +332,8 @@ class Agent:
                 yield fitted
             for last_try in (False, True):
                 try:
-                    async for item in self._query(tools):
-                        yield streamed.event(item)
+                    async for item in self._query(tools, streamed):
+                        yield item
                     break
                 except ModelError as exc:
                     if last_try or exc.kind != "context_overflow" or streamed.text:
@@ -342,9 +342,20 @@ class Agent:
                 async for item in self._make_room(overflow, tools):
                     yield item
             streamed.check_answered()
-        except BaseException:
-            self._close_unanswered(streamed.text)
+        except BaseException as exc:
+            self._cut_short(streamed, tools, exc)
             raise
+
+    def _cut_short(
+        self, streamed: Streamed, tools: list[dict[str, Any]], exc: BaseException
+    ) -> None:
+        """A request that got no response: its usage estimated (when it cost any), and its
+        text so far recorded."""
+        if streamed.cost(exc):
+            used = partial_usage(self.budget, self.conversation.messages, tools, streamed.text)
+            self.usage = add_usage(self.usage, used)
+            self.unreported.append(used)
+        close_unanswered(self.conversation, streamed.text)
 
     async def _prepare(self, tools: list[dict[str, Any]]) -> Compressed | None:
         """Before a request: messages that arrived are added, the history repaired, and
@@ -392,7 +403,7 @@ class Agent:
     def _count(self, compressed: Compressed) -> Compressed:
         """Add what the summarizing request cost to the session's usage."""
         if compressed.usage is not None:
-            self.usage = self.usage + compressed.usage
+            self.usage = add_usage(self.usage, compressed.usage)
         return compressed
 
     async def _timed(self, work: Awaitable[T]) -> T:
@@ -402,19 +413,33 @@ class Agent:
         finally:
             self.api_seconds += time.monotonic() - started
 
-    async def _query(self, tools: list[dict[str, Any]]) -> AsyncIterator[StreamItem]:
+    async def _query(
+        self, tools: list[dict[str, Any]], streamed: Streamed
+    ) -> AsyncIterator[Event | ModelResponse]:
+        """The reply's events as they stream, then its response. A reply that repeats
+        itself (`StreamWatch`) is not read to its end: its text so far is the response."""
         started = time.monotonic()
+        watch = StreamWatch(self.loops, system_text(self.conversation.messages))
+        streamed.sent = True
+        stream = self.model.stream_chat(self.conversation.messages, tools)
         try:
-            async for item in self.model.stream_chat(self.conversation.messages, tools):
-                yield item
+            async for item in stream:
+                yield streamed.event(item)
+                if isinstance(item, TextChunk) and watch.looping(
+                    streamed.chars, lambda: streamed.text
+                ):
+                    yield streamed.stopped()
+                    return
         finally:
             self.api_seconds += time.monotonic() - started
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()  # the stream stops at once (the connection is closed)
 
     async def _record(self, response: ModelResponse) -> AsyncIterator[Event]:
         self.conversation.add_assistant(response.text, response.tool_calls)
-        self.budget.observe(
-            self.conversation.messages, self.tools.registry.schemas(), response.usage
-        )
+        server = None if is_estimate(response.usage) else response.usage  # never calibrate on ours
+        self.budget.observe(self.conversation.messages, self.tools.registry.schemas(), server)
         yield AssistantMessage(
             text=response.text,
             tool_calls=response.tool_calls,
@@ -422,7 +447,7 @@ class Agent:
             usage=response.usage,
         )
         if response.usage is not None:
-            self.usage = self.usage + response.usage
+            self.usage = add_usage(self.usage, response.usage)
             yield Usage(request=response.usage, total=self.usage)
 
     async def _run_tools(
@@ -452,7 +477,7 @@ class Agent:
         agent's usage (and so in the session's)."""
         inner = event.innermost()[1] if isinstance(event, SubagentEvent) else event
         if isinstance(inner, AssistantMessage | Compressed | SideUsage) and inner.usage:
-            self.usage = self.usage + inner.usage
+            self.usage = add_usage(self.usage, inner.usage)
 
     def _fit_result(self, result: ToolResult) -> ToolResult:
         """Cap one tool result at a safe share of the context window (head and tail)."""

@@ -10,11 +10,14 @@ Two kinds of repetition are watched, within one user message (`reset` starts afr
   stop_after_warning`, 5) is not run and the turn ends. Any different call (an edit, a
   test run with other arguments) resets the count, so "run the tests, edit, run the
   tests" is never a loop.
-- **Text.** A completed reply that contains one stretch of text repeated back to back
-  (a unit of `chunk_size` (50) characters or more repeated `chunk_repeats` (10) times, or
-  a shorter unit filling as much) outside code blocks. The repeated part is cut from
-  the history, the model is told, and the turn goes on; a second text loop in the same
-  user message ends the turn.
+- **Text.** A reply that contains one stretch of text repeated back to back (a unit of
+  `chunk_size` (50) characters or more repeated `chunk_repeats` (10) times, or a shorter
+  unit filling as much; a block of 400 characters or more three times, of 1,500 or more
+  twice) outside code blocks, or that copies 2,000 characters or more of the system
+  prompt word for word (see `repetition`). The repeated part is cut from the history,
+  the model is told, and the turn goes on; a second text loop in the same user message
+  ends the turn. `StreamWatch` looks for the same while the reply streams, so that the
+  agent can stop reading a runaway reply instead of waiting for its end.
 
 Everything here is pure bookkeeping; `Agent` decides where the notes go.
 """
@@ -22,17 +25,21 @@ Everything here is pure bookkeeping; `Agent` decides where the notes go.
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from qwen_code.agent.events import ToolCall, ToolResult
+from qwen_code.agent.repetition import EchoIndex, find_repetition
+from qwen_code.memory import CONTEXT_HEADING
+
+__all__ = ["LoopDetector", "Stop", "StreamWatch", "TextLoop", "find_repetition"]
 
 _ARGS_SHOWN = 200
 _RESULT_LINES = 5
 _RESULT_CHARS = 400
-_TEXT_SCAN_LIMIT = 200_000
-"""Only the last this many characters of a reply are scanned for repetition."""
-_FENCE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
+STREAM_CHECK_CHARS = 1_500
+"""A streaming reply is checked for repetition every this many characters (or every
+eighth of its length, when that is more: the checks cost linear time in all)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,7 @@ class LoopDetector:
     _outputs: list[tuple[str, ...]] = field(default_factory=list)
     _current: list[str] = field(default_factory=list)
     _text_warned: bool = False
+    _echo: EchoIndex | None = field(default=None, repr=False)
 
     def reset(self) -> None:
         """A new user message: nothing repeated yet."""
@@ -143,11 +151,42 @@ class LoopDetector:
             f"blocks you. {left} will stop the turn."
         )
 
-    def check_text(self, text: str) -> TextLoop | None:
-        """A `TextLoop` when the reply repeated itself (with `stop` set the second time
-        in one user message), else None."""
+    def check_text(self, text: str, system: str = "") -> TextLoop | None:
+        """A `TextLoop` when the reply repeated itself or copied the system prompt
+        (`system`) at length (with `stop` set the second time in one user message),
+        else None."""
         if not self.enabled or not text:
             return None
+        repeated = self._repeated(text)
+        echoed = self._echoed(repeated.kept if repeated else text, system)
+        found = [f for f in (repeated, echoed) if f is not None]
+        if not found:
+            return None
+        last = found[-1]
+        note = " ".join(f.note for f in found)
+        note = (
+            f"[Loop warning] {note} Do not repeat yourself: continue with the next step, "
+            "or give a short final answer."
+        )
+        stop = None
+        if self._text_warned:
+            what = " and ".join(f.what for f in found)
+            stop = Stop(
+                reason=f"Stopped: the model kept repeating {what} even after a warning.",
+                result="Not run: the reply repeated itself after a warning; the turn was stopped.",
+            )
+        self._text_warned = True
+        unit, count = found[0].unit, found[0].count
+        return TextLoop(unit=unit, count=count, kept=last.kept, note=note, stop=stop)
+
+    def repeats(self, text: str, system: str = "") -> bool:
+        """Whether `check_text` would find a loop in `text` (and count nothing)."""
+        if not self.enabled or not text:
+            return False
+        found = find_repetition(text, chunk_size=self.chunk_size, repeats=self.chunk_repeats)
+        return found is not None or self._echo_index(system).find(text) is not None
+
+    def _repeated(self, text: str) -> _Found | None:
         found = find_repetition(text, chunk_size=self.chunk_size, repeats=self.chunk_repeats)
         if found is None:
             return None
@@ -155,95 +194,76 @@ class LoopDetector:
         unit = text[start : start + period]
         kept = (
             f"{text[: start + period].rstrip()}\n\n"
-            f"[The same text repeated {count - 1} more times; removed.]"
+            f"[The same text repeated {count - 1} more time{'s' * (count != 2)}; removed.]"
         )
-        shown = _one_line(unit, _ARGS_SHOWN)
         note = (
-            f"[Loop warning] Your last reply repeated the same text {count} times in a row: "
-            f'"{shown}". The repetition was removed from the history. Do not repeat '
-            "yourself: continue with the next step, or give a short final answer."
+            f"Your last reply repeated the same text {count} times in a row: "
+            f'"{_one_line(unit, _ARGS_SHOWN)}". The repetition was removed from the history.'
         )
-        stop = None
-        if self._text_warned:
-            stop = Stop(
-                reason=(
-                    f'Stopped: the model kept repeating the same text ("{_one_line(unit, 80)}") '
-                    "even after a warning."
-                ),
-                result="Not run: the reply repeated itself after a warning; the turn was stopped.",
-            )
-        self._text_warned = True
-        return TextLoop(unit=unit, count=count, kept=kept, note=note, stop=stop)
+        what = f'the same text ("{_one_line(unit, 80)}")'
+        return _Found(unit=unit, count=count, kept=kept, note=note, what=what)
+
+    def _echoed(self, text: str, system: str) -> _Found | None:
+        spans = self._echo_index(system).spans(text)
+        if not spans:
+            return None
+        parts, last = [], 0
+        for start, end in spans:
+            marker = f"[{end - start:,} characters copied from the system prompt; removed.]"
+            parts += [text[last:start].strip(), marker]
+            last = end
+        kept = "\n\n".join(part for part in [*parts, text[last:].strip()] if part)
+        unit = text[spans[0][0] : spans[0][1]]
+        copied = sum(end - start for start, end in spans)
+        note = (
+            f"Your last reply copied {copied:,} characters of your instructions (the "
+            f'system prompt) word for word, beginning "{_one_line(unit, 80)}". The copy '
+            "was removed from the history."
+        )
+        return _Found(unit=unit, count=1, kept=kept, note=note, what="its instructions")
+
+    def _echo_index(self, system: str) -> EchoIndex:
+        """The index of the system prompt's own instructions, built once per prompt. The
+        user's instruction files (QWEN.md) are left out: quoting them at length is a
+        legitimate answer ("show me the project's rules")."""
+        own = system.split(CONTEXT_HEADING, 1)[0]
+        if self._echo is None or self._echo.source != own:
+            self._echo = EchoIndex(own)
+        return self._echo
 
 
-def find_repetition(
-    text: str, *, chunk_size: int = 50, repeats: int = 10
-) -> tuple[int, int, int] | None:
-    """(start, period, count) of the first stretch where a unit of `period` characters
-    repeats back to back, covering at least `repeats` × max(period, chunk_size)
-    characters; stretches inside code fences and without letters or digits do not count."""
-    offset = max(0, len(text) - _TEXT_SCAN_LIMIT)
-    text = text[offset:]
-    prose = _prose_mask(text, chunk_size)
-    seen: dict[str, list[int]] = {}
-    for i in range(len(text) - chunk_size + 1):
-        if not prose[i]:
-            continue
-        window = text[i : i + chunk_size]
-        positions = seen.setdefault(window, [])
-        positions.append(i)
-        if len(positions) < repeats:
-            continue
-        found = _periodic_run(text, positions, chunk_size, repeats)
-        if found is not None:
-            start, period, count = found
-            return start + offset, period, count
-    return None
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """One kind of repetition found in a reply, and the reply without it."""
+
+    unit: str
+    count: int
+    kept: str
+    note: str
+    what: str
 
 
-def _periodic_run(
-    text: str, positions: list[int], chunk_size: int, repeats: int
-) -> tuple[int, int, int] | None:
-    """The whole back-to-back run around the latest occurrences of a window, when they
-    are evenly spaced, many enough and the text between them is exactly periodic."""
-    period = positions[-1] - positions[-2]
-    need = repeats * max(1, -(-chunk_size // period))
-    if len(positions) < need or positions[-1] - positions[-need] != period * (need - 1):
-        return None
-    start, end = positions[-need], positions[-1] + chunk_size
-    if text[start + period : end] != text[start : end - period]:
-        return None
-    while start >= period and text[start - period : start] == text[start : start + period]:
-        start -= period
-    while text[end : end + period] == text[end - period : end]:
-        end += period
-    start = _word_start(text, start, period)
-    return start, period, (end - start) // period
+@dataclass(slots=True)
+class StreamWatch:
+    """Checks a reply for a text loop while it streams (`LoopDetector.repeats`): every
+    `STREAM_CHECK_CHARS` characters, or every eighth of the reply's length when that is
+    more. Never counts anything: the complete (or cut) reply goes through `check_text`."""
 
+    detector: LoopDetector
+    system: str = ""
+    _next: int = STREAM_CHECK_CHARS
+    _seen: int = 0
 
-def _word_start(text: str, start: int, period: int) -> int:
-    """The rotation of the repeated unit that starts a word (a sentence, usually)."""
-    for index in range(start, start + period):
-        if index == 0 or (text[index - 1].isspace() and not text[index].isspace()):
-            return index
-    return start
-
-
-def _prose_mask(text: str, chunk_size: int) -> list[bool]:
-    """Per position: True outside code fences where the window starting there has a
-    letter or digit (a long divider line is no loop)."""
-    mask = [True] * len(text)
-    fences = [m.start() for m in _FENCE.finditer(text)]
-    for opening, closing in zip(fences[::2], [*fences[1::2], len(text)], strict=False):
-        mask[opening:closing] = [False] * (closing - opening)
-    alnum = [c.isalnum() for c in text]
-    last_alnum = len(text) + 1
-    for i in range(len(text) - 1, -1, -1):
-        if alnum[i]:
-            last_alnum = i
-        if last_alnum - i >= chunk_size:
-            mask[i] = False
-    return mask
+    def looping(self, length: int, text: Callable[[], str]) -> bool:
+        """True when the reply so far (`length` characters; `text()` gives them) repeats
+        itself; checked only when enough arrived since the last check."""
+        if length < self._seen:  # the reply started over (a retry)
+            self._next = STREAM_CHECK_CHARS
+        self._seen = length
+        if not self.detector.enabled or length < self._next:
+            return False
+        self._next = length + max(STREAM_CHECK_CHARS, length // 8)
+        return self.detector.repeats(text(), self.system)
 
 
 def _canonical(call: ToolCall) -> str:

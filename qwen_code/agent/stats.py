@@ -21,6 +21,7 @@ from qwen_code.agent.events import (
     UsageInfo,
 )
 from qwen_code.llm.pricing import CostTotals, PriceTable, cache_creation_tokens, total_cost
+from qwen_code.llm.tokens import add_usage, is_estimate
 
 
 @dataclass(slots=True)
@@ -35,6 +36,8 @@ class SessionStats:
     usage: UsageInfo = field(default_factory=UsageInfo)
     last_prompt_tokens: int = 0
     """Prompt tokens of the latest request: how full the context window is."""
+    last_estimated: bool = False
+    """`last_prompt_tokens` is an estimate: the server reported no usage for that request."""
     requests: int = 0
     prompts: int = 0
     denials: int = 0
@@ -57,10 +60,11 @@ class SessionStats:
             case AssistantMessage(usage=usage):
                 self.requests += 1
                 if usage is not None:
-                    self.usage = self.usage + usage
+                    self.usage = add_usage(self.usage, usage)
                     self.cache_creation_tokens += cache_creation_tokens(usage)
                     self._unpriced.append(usage)
                     self.last_prompt_tokens = usage.prompt_tokens + usage.completion_tokens
+                    self.last_estimated = is_estimate(usage)
             case ToolResult(call=call, is_error=is_error, duration_ms=ms):
                 entry = self.tools.setdefault(call.name, ToolStats())
                 entry.calls += 1
@@ -81,7 +85,7 @@ class SessionStats:
     def _extra(self, usage: UsageInfo | None) -> None:
         """A request outside the conversation's own (a summary, a tool's side request)."""
         if usage is not None:
-            self.usage = self.usage + usage
+            self.usage = add_usage(self.usage, usage)
             self._unpriced.append(usage)
 
     def _subagent(self, event: SubagentEvent) -> None:
@@ -89,9 +93,9 @@ class SessionStats:
         context is its own, so the window figure stays the main conversation's."""
         _, inner = event.innermost()
         if isinstance(inner, AssistantMessage | Compressed | SideUsage):
-            last = self.last_prompt_tokens
+            last = self.last_prompt_tokens, self.last_estimated
             self._own(inner)
-            self.last_prompt_tokens = last
+            self.last_prompt_tokens, self.last_estimated = last
         elif isinstance(inner, ToolResult | ApprovalRequested):
             self._own(inner)
 
@@ -112,6 +116,11 @@ class SessionStats:
     @property
     def cache_savings_usd(self) -> float:
         return self.costs.savings_usd
+
+    @property
+    def estimated(self) -> bool:
+        """Whether some of `usage` is qwen-code's estimate (a server that reports none)."""
+        return is_estimate(self.usage)
 
     @property
     def tool_calls(self) -> int:

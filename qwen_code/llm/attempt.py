@@ -152,6 +152,8 @@ class Attempt:
     """True once text of this attempt went out to the caller."""
     xml_calls: list[XmlCall] = field(default_factory=list)
     guard: OutputGuard = field(default_factory=lambda: OutputGuard(LENGTH_RETRY_MAX_TOKENS))
+    on_first: Callable[[], None] | None = None
+    """Called when the first chunk arrives."""
 
     def feed(self, chunk: dict[str, Any]) -> str:
         """Take one chunk; return the text to show now ("" when none)."""
@@ -349,6 +351,8 @@ async def _read(
         watchdog.last = clock()
         if outcome.acc.chunks == 0:
             watchdog.started()
+            if outcome.on_first is not None:
+                outcome.on_first()
         text = outcome.feed(chunk)
         if outcome.guard.exceeded(outcome.acc):
             outcome.failure = retry.output_exceeded(outcome.guard.limit)

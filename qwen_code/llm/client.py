@@ -20,10 +20,12 @@ cost ~0.6 s of the start-up).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -41,8 +43,9 @@ from qwen_code.llm.dashscope import is_dashscope
 from qwen_code.llm.models import served_context_length
 from qwen_code.llm.reply import final_response
 from qwen_code.llm.sampling import split_sampling
+from qwen_code.llm.server_probe import first_chunk_timeout, is_local_url
 from qwen_code.llm.tokens import estimate_tokens, parse_overflow, schema_chars
-from qwen_code.llm.types import ModelConfig, ModelResponse, RetryNotice, StreamItem
+from qwen_code.llm.types import ModelConfig, ModelResponse, PromptWait, RetryNotice, StreamItem
 from qwen_code.textsafe import clean_json
 
 if TYPE_CHECKING:
@@ -113,6 +116,8 @@ def build_request(
     standard, extra = split_sampling(config.sampling)
     if cache_control and is_dashscope(config.base_url):
         messages, tools = add_cache_markers(messages, tools)
+    if is_local_url(config.base_url):
+        messages = with_string_content(messages)
     body: dict[str, Any] = {"model": config.model, "messages": messages}
     if tools:
         body["tools"] = list(tools)
@@ -124,6 +129,19 @@ def build_request(
     body["stream"] = True
     body["stream_options"] = {"include_usage": True}
     return body
+
+
+def with_string_content(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Assistant tool-call messages with `content: ""` instead of null, for local engines:
+    llama-cpp-python's server refuses a null content (a 500 with validation errors), which
+    the OpenAI API allows; vLLM, SGLang and llama-server take either. Hosted APIs get null,
+    as the openai SDK sends it. The same list when nothing needs it."""
+    if not any(m.get("role") == "assistant" and m.get("content") is None for m in messages):
+        return messages
+    return [
+        {**m, "content": ""} if m.get("role") == "assistant" and m.get("content") is None else m
+        for m in messages
+    ]
 
 
 def add_cache_markers(
@@ -193,6 +211,10 @@ class ChatClient:
         """Context lengths the server reported in /models, by model id."""
         self._no_limit: set[str] = set()
         """Models whose server refused the max_tokens qwen-code chose."""
+        self.on_prompt_wait: Callable[[PromptWait], None] | None = None
+        """Told when a request went to a local server (which processes the prompt before
+        its first chunk: maybe minutes on a CPU) and when that chunk came: front ends
+        show "processing the prompt"."""
 
     def _http(self) -> HttpTransport:
         """The transport, created on first use (per event loop and base URL)."""
@@ -227,10 +249,17 @@ class ChatClient:
         """
         body = build_request(self.config, messages, tools, cache_control=self.cache_control)
         ours = self._add_output_limit(body, messages, tools)
+        wait = self._prompt_wait(messages, tools)
+        config, post = self.config, self._post
+        if wait is not None:  # a local server: the first chunk may take long
+            config = dataclasses.replace(config, timeout_s=wait.timeout_s)
+            post = functools.partial(self._post, timeout_s=wait.timeout_s)
         state = RetryState()
         while True:
             outcome, started = Attempt(), time.monotonic()
-            async for chunk in stream_attempt(self._post, self.config, body, outcome, tools):
+            if wait is not None:
+                outcome.on_first = self._waiting(wait)
+            async for chunk in stream_attempt(post, config, body, outcome, tools):
                 yield chunk
             failure = outcome.failure
             if failure is None:
@@ -251,6 +280,34 @@ class ChatClient:
             if isinstance(step, ModelResponse):
                 return
             await asyncio.sleep(step.delay_s)
+
+    def _prompt_wait(
+        self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] | None
+    ) -> PromptWait | None:
+        """For a local server: the prompt's size and the wait for the first chunk it
+        earns (`first_chunk_timeout`); None for other servers (the plain timeout)."""
+        config = self.config
+        if config.first_chunk_rate <= 0 or not is_local_url(config.base_url):
+            return None
+        tokens = prompt_tokens(messages, tools)
+        timeout = first_chunk_timeout(
+            config.timeout_s, tokens, rate=config.first_chunk_rate, cap_s=config.first_chunk_cap_s
+        )
+        return PromptWait(prompt_tokens=tokens, timeout_s=timeout)
+
+    def _waiting(self, wait: PromptWait) -> Callable[[], None]:
+        """Tell `on_prompt_wait` that the request went out; returns what tells it that
+        the first chunk came."""
+        self._tell(wait)
+        return functools.partial(self._tell, dataclasses.replace(wait, done=True))
+
+    def _tell(self, wait: PromptWait) -> None:
+        if self.on_prompt_wait is None:
+            return
+        try:
+            self.on_prompt_wait(wait)
+        except Exception:  # a display problem never fails the request
+            log.exception("on_prompt_wait failed")
 
     async def _after_failure(
         self,
@@ -327,16 +384,16 @@ class ChatClient:
             restart=restart,
         )
 
-    async def _post(self, body: dict[str, Any]) -> ChunkStream:
+    async def _post(self, body: dict[str, Any], timeout_s: float | None = None) -> ChunkStream:
         try:
-            return await self._send(body)
+            return await self._send(body, timeout_s)
         except UnicodeEncodeError:
             # A string UTF-8 cannot encode (a lone surrogate: a non-UTF-8 argument or file
             # name) would fail every retry: send it as U+FFFD, as the session file saves it.
-            return await self._send(clean_json(body))
+            return await self._send(clean_json(body), timeout_s)
 
-    async def _send(self, body: dict[str, Any]) -> ChunkStream:
-        return await self._http().stream("/chat/completions", body)
+    async def _send(self, body: dict[str, Any], timeout_s: float | None = None) -> ChunkStream:
+        return await self._http().stream("/chat/completions", body, timeout_s)
 
     async def complete(
         self, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None

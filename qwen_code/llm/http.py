@@ -100,6 +100,7 @@ class HttpTransport:
         connect_timeout_s: float,
     ) -> None:
         self.base_url = base_url
+        self._connect_s = connect_timeout_s
         self._headers = request_headers(api_key, headers)
         self._get_headers = {k: v for k, v in self._headers.items() if k.lower() != "content-type"}
         self._client = httpx.AsyncClient(
@@ -109,11 +110,19 @@ class HttpTransport:
             verify=ssl_context(),
         )
 
-    async def stream(self, path: str, body: Any) -> ChunkStream:
-        """POST `body` as JSON; the streamed reply's chunks (once the status was 2xx)."""
+    async def stream(self, path: str, body: Any, timeout_s: float | None = None) -> ChunkStream:
+        """POST `body` as JSON; the streamed reply's chunks (once the status was 2xx).
+        `timeout_s`: this request's read timeout instead of the client's."""
         content = encode_body(body)
+        timeout: Any = httpx.USE_CLIENT_DEFAULT
+        if timeout_s is not None:
+            timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, self._connect_s))
         request = self._client.build_request(
-            "POST", endpoint(self.base_url, path), headers=self._headers, content=content
+            "POST",
+            endpoint(self.base_url, path),
+            headers=self._headers,
+            content=content,
+            timeout=timeout,
         )
         return ChunkStream(await self._send(request, stream=True))
 

@@ -1,7 +1,9 @@
 """Token estimates from characters, and the figures a context-overflow error names.
 
-Used by the client (the room a prompt leaves for the reply) and by the agent's context
-budget (`qwen_code.agent.context`), which calibrates the ratio from the server's counts.
+Used by the client (the room a prompt leaves for the reply), by the agent's context
+budget (`qwen_code.agent.context`), which calibrates the ratio from the server's counts,
+and by the agent for the usage of a request the server reported none for
+(`EstimatedUsage`: llama-cpp-python streams no usage; a reply cut short has none).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import json
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 from qwen_code.llm.modalities import image_tokens, is_image_part
+from qwen_code.llm.types import ToolCall, UsageInfo
 
 Message = dict[str, Any]
 
@@ -79,6 +83,42 @@ def estimate_tokens(
 def schema_chars(tools: Sequence[dict[str, Any]] | None) -> int:
     """Characters of the tool schemas as sent (the server renders them into the prompt)."""
     return len(json.dumps(list(tools), ensure_ascii=False)) if tools else 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EstimatedUsage(UsageInfo):
+    """Token counts qwen-code estimated from characters, because the server reported none
+    (a server that streams no usage, a reply cut short). Front ends mark them ("~",
+    `usage.estimated`)."""
+
+
+def is_estimate(usage: UsageInfo | None) -> bool:
+    return isinstance(usage, EstimatedUsage)
+
+
+def add_usage(total: UsageInfo, usage: UsageInfo) -> UsageInfo:
+    """`total + usage`, still marked as an estimate when either was one."""
+    summed = total + usage
+    if not (is_estimate(total) or is_estimate(usage)):
+        return summed
+    return EstimatedUsage(**{f.name: getattr(summed, f.name) for f in fields(UsageInfo)})
+
+
+def reply_tokens(
+    text: str, calls: Sequence[ToolCall] = (), chars_per_token: float = DEFAULT_CHARS_PER_TOKEN
+) -> int:
+    """Estimated tokens of a reply: its text and its tool calls (names, arguments, markup)."""
+    chars = len(text) + sum(len(c.name) + len(_arguments(c)) for c in calls)
+    return math.ceil(chars / chars_per_token) + CALL_OVERHEAD_TOKENS * len(calls)
+
+
+def _arguments(call: ToolCall) -> str:
+    return call.raw_arguments or json.dumps(call.arguments, ensure_ascii=False)
+
+
+def estimate_usage(prompt_tokens: int, reply: int) -> EstimatedUsage:
+    """The estimated usage of one request: `prompt_tokens` in, `reply` tokens out."""
+    return EstimatedUsage(prompt_tokens=max(0, prompt_tokens), completion_tokens=max(0, reply))
 
 
 _LIMIT_PATTERNS = (

@@ -54,7 +54,14 @@ class ModelConfig:
     """Where the key came from (e.g. `OPENAI_API_KEY`), named in auth errors."""
     timeout_s: float = 120.0
     """Per-request timeout: the longest wait for a response to start (and, for streams, for
-    any next chunk; `stall_timeout_s` is usually the shorter limit once a reply started)."""
+    any next chunk; `stall_timeout_s` is usually the shorter limit once a reply started).
+    For a local server the wait grows with the prompt (`first_chunk_rate`)."""
+    first_chunk_rate: float = 50.0
+    """A local server (`server_probe.is_local_url`) gets `timeout_s` plus the prompt's
+    tokens at this many tokens/s for its first chunk: a CPU engine takes minutes to
+    process a long prompt. 0 turns this off."""
+    first_chunk_cap_s: float = 1800.0
+    """The wait for a local server's first chunk never grows past this."""
     max_retries: int = 5
     """Retries for 429, 5xx and connection errors (with exponential backoff and jitter)."""
     max_retry_wait_s: float = 60.0
@@ -113,6 +120,18 @@ class ModelResponse:
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str | None = None
     usage: UsageInfo | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PromptWait:
+    """A request went to a local server, which processes the prompt before the first chunk
+    comes (`ChatClient.on_prompt_wait` is told); `done` once that chunk arrived."""
+
+    prompt_tokens: int
+    """The prompt's size, estimated (a little overstated)."""
+    timeout_s: float
+    """How long the client waits for the first chunk."""
+    done: bool = False
 
 
 StreamItem: TypeAlias = TextChunk | RetryNotice | ModelResponse

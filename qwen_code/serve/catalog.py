@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qwen_code.errors import QwenCodeError
 from qwen_code.settings_files import qwen_home
+
+if TYPE_CHECKING:
+    from qwen_code.serve.gguf_file import GgufInfo
 
 GB = 1e9
 """The planner's unit (serving.md §8.3: GB = 1e9 bytes)."""
@@ -128,11 +131,15 @@ class Model(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ModelChoice:
-    """One model in one weight format."""
+    """One model in one weight format (a catalog entry, or a local GGUF file)."""
 
     key: str
     model: Model
     variant_name: str
+    served: str | None = None
+    """The served model name when not `key-variant` (a local file: its stem)."""
+    gguf: GgufInfo | None = None
+    """The local GGUF file this choice was read from."""
 
     @property
     def variant(self) -> Variant:
@@ -141,7 +148,7 @@ class ModelChoice:
     @property
     def name(self) -> str:
         """The served model name, e.g. `qwen3-coder-480b-a35b-fp8`."""
-        return f"{self.key}-{self.variant_name}"
+        return self.served or f"{self.key}-{self.variant_name}"
 
     @property
     def is_gguf(self) -> bool:

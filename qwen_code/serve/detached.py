@@ -6,8 +6,10 @@ import json
 import time
 from pathlib import Path
 
+from qwen_code.llm.server_cards import remove_card
 from qwen_code.processes import group_alive, stop_group
-from qwen_code.serve.launch import STOP_GRACE_S, probe, root_url
+from qwen_code.serve.catalog import ServeError
+from qwen_code.serve.launch import STOP_GRACE_S, ReadyProbe, argv_key
 from qwen_code.serve.records import Record, start_ticks
 
 
@@ -28,8 +30,14 @@ def is_running(record: Record) -> bool:
     return record.start_ticks is None or ticks is None or ticks == record.start_ticks
 
 
-def stop_detached(run_dir: Path, port: int | None, grace_s: float = STOP_GRACE_S) -> list[str]:
-    """Stop the detached engine on `port` (every one when None); one message each."""
+def stop_detached(
+    run_dir: Path,
+    port: int | None,
+    grace_s: float = STOP_GRACE_S,
+    cards_home: Path | None = None,
+) -> list[str]:
+    """Stop the detached engine on `port` (every one when None); one message each. Its
+    server card (in `cards_home`) goes with it."""
     messages = []
     for path, record in records(run_dir):
         if port is not None and record.port != port:
@@ -40,6 +48,8 @@ def stop_detached(run_dir: Path, port: int | None, grace_s: float = STOP_GRACE_S
         else:
             state = "was no longer running"
         path.unlink(missing_ok=True)
+        if cards_home is not None:
+            remove_card(cards_home, record.base_url)
         messages.append(
             f"{record.engine} {record.model} on port {record.port} (pid {record.pid}) {state}."
         )
@@ -57,16 +67,21 @@ def status_lines(run_dir: Path) -> list[str]:
             gone = f"{record.model} (pid {record.pid}) has exited; removed its pid file."
             lines.append(f"port {record.port}: {gone}")
             continue
-        health = probe(f"{root_url(record.base_url)}/health")[0]
-        state = (
-            "ready" if health == 200 else f"loading or unhealthy (/health: {health or 'no answer'})"
-        )
+        state = _state(record.base_url, argv_key(record.argv))
         uptime = _duration(time.time() - record.started)
         lines.append(
             f"port {record.port}: {record.engine} {record.model}, pid {record.pid}, {state}, "
             f"up {uptime}\n  OPENAI_BASE_URL={record.base_url}  log: {record.log}"
         )
     return lines or ["No detached engine is running."]
+
+
+def _state(base_url: str, api_key: str | None) -> str:
+    readiness = ReadyProbe(base_url, api_key)
+    try:
+        return "ready" if readiness.ready() else f"loading or unhealthy ({readiness.detail})"
+    except ServeError:
+        return "not an OpenAI-compatible engine (404 on /health and /v1/models)"
 
 
 def _duration(seconds: float) -> str:

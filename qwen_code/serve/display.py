@@ -15,10 +15,23 @@ from typing import TextIO
 
 SHOWN = re.compile(
     r"error|exception|traceback|warn|out of memory|kv cache|maximum concurrency|"
-    r"loading|loaded|uvicorn running|startup complete|server is listening|model loaded",
+    r"loading|loaded|uvicorn running|startup complete|server is listening|model loaded|"
+    r"kv_cache\w*: size|kv buffer size",
     re.IGNORECASE,
 )
 QUIET = re.compile(r"\b(debug)\b", re.IGNORECASE)
+TENSOR_LINES = {
+    "loading tensors": re.compile(r"create_tensor:\s+loading tensor"),
+    "listing tensors": re.compile(r"llama_model_loader: - tensor\s+\d+"),
+}
+"""llama.cpp writes a line per tensor (hundreds): counted, not shown."""
+NOISE = re.compile(
+    r"llama_model_loader: - (kv|type)\s|load_tensors: layer\s+\d+ assigned|"
+    r"^(print_info|llm_load_print_meta|llama_context): (?!.*(error|warn))",
+    re.IGNORECASE,
+)
+"""llama.cpp's metadata dump: neither shown nor taken as the last line."""
+TENSOR_TOTAL = re.compile(r"key-value pairs and (\d+) tensors")
 PERCENT = re.compile(r"(\d{1,3})%\s*\|")
 KV_TOKENS = re.compile(r"KV cache size:\s*([\d,]+)\s*tokens", re.IGNORECASE)
 MAX_LINE = 200
@@ -74,6 +87,10 @@ class LogFollower(threading.Thread):
         self.planned_kv_tokens = planned_kv_tokens
         self.last_line = ""
         self.percent: int | None = None
+        self.tensor_kind = ""
+        self.tensors = 0
+        """Tensor lines in the current run of them."""
+        self.tensor_total: int | None = None
         self.consumed = 0
         self._stop_event = threading.Event()
         self._wake = threading.Event()
@@ -124,6 +141,16 @@ class LogFollower(threading.Thread):
     def handle_line(self, line: str) -> None:
         if not line:
             return
+        kind = next((k for k, p in TENSOR_LINES.items() if p.search(line)), "")
+        if kind:
+            self._count_tensor(kind)
+            return
+        self._end_tensors()
+        if NOISE.search(line):
+            return
+        total = TENSOR_TOTAL.search(line)
+        if total:
+            self.tensor_total = int(total[1])
         self.last_line = line
         percent = PERCENT.search(line)
         if percent:
@@ -131,6 +158,22 @@ class LogFollower(threading.Thread):
             return
         if SHOWN.search(line) and not QUIET.search(line):
             self.display.line("  | " + self._annotate(line)[:MAX_LINE])
+
+    def _count_tensor(self, kind: str) -> None:
+        if kind != self.tensor_kind:
+            self._end_tensors()
+            self.tensor_kind = kind
+        self.tensors += 1
+        of = f"/{self.tensor_total}" if self.tensor_total else ""
+        self.last_line = f"{kind}: {self.tensors}{of}"
+        if kind == "loading tensors" and self.tensor_total:
+            self.percent = min(100 * self.tensors // self.tensor_total, 100)
+
+    def _end_tensors(self) -> None:
+        """After a run of tensor lines, one line that counts them."""
+        if self.tensors:
+            self.display.line(f"  | {self.tensor_kind}: {self.tensors} (one line each in the log)")
+        self.tensors, self.tensor_kind = 0, ""
 
     def _annotate(self, line: str) -> str:
         match = KV_TOKENS.search(line)
@@ -151,7 +194,12 @@ def log_tail(path: Path, lines: int = 20) -> str:
     except OSError:
         return "  (no log)"
     tail: deque[str] = deque(maxlen=lines)
+    left_out = 0
     for line in re.split(r"[\r\n]", text):
-        if line.strip():
+        if any(p.search(line) for p in TENSOR_LINES.values()) or NOISE.search(line):
+            left_out += 1
+        elif line.strip():
             tail.append(line.rstrip())
+    if left_out:
+        tail.append(f"({left_out} tensor and metadata lines left out)")
     return "\n".join(f"  {line}" for line in tail) or "  (empty log)"

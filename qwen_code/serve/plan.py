@@ -9,6 +9,11 @@ KV cache is left. Pure functions over the catalog (serving.md §3 and §8).
 
 A KV pool is one replica's cache: a TP group, or one DP rank when attention is replicated.
 Layouts and their structural checks are in `layouts.py`.
+
+The CPU plan (no GPU: llama.cpp with `--n-gpu-layers 0`) sizes against system RAM:
+
+    budget   = MemAvailable - max(2 GB, 10%)     # the OS, other programs, compute buffers
+    context  = min(native, (budget - weights) / (kv_per_token * parallel)), in 1,024 steps
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from qwen_code.serve.catalog import GB, ModelChoice, ServeError
+from qwen_code.serve.gguf_file import template_note
 from qwen_code.serve.layouts import (
     ENGINES,
     Engine,
@@ -34,6 +40,12 @@ CONTEXT_LADDER = (262_144, 131_072, 65_536, 32_768)
 """Contexts tried, largest first, when none is asked for (never past the native window)."""
 LLAMA_Q8_BYTES = 34 / 32
 """llama.cpp q8_0 KV cache: 32 int8 values and one fp16 scale per block."""
+CPU_RESERVE_GB = 2.0
+CPU_RESERVE_SHARE = 0.10
+"""RAM left to the OS, other programs and llama.cpp's compute buffers: the larger of the two."""
+CPU_MIN_CONTEXT = 2048
+"""Below this a coding agent's system prompt and tools do not fit."""
+CONTEXT_STEP = 1024
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +101,8 @@ def make_plan(req: PlanRequest) -> Plan:
     if req.context is not None and req.context < 1:
         raise ServeError("--context must be a positive number of tokens.")
     yarn = yarn_factor(req.choice, req.context)
+    if req.cpu is not None:
+        return make_cpu_plan(req, yarn)
     fits = [size_layout(req, lay) for engine in req.engines for lay in engine_layouts(req, engine)]
     ranked = sorted((f for f in fits if f.fits), key=_rank)
     return Plan(
@@ -141,14 +155,15 @@ def plan_notes(req: PlanRequest) -> list[str]:
             f"{gpu.name} is {gpu.compute_capability:g}: expect a slower fallback, or use BF16."
         )
     skipped = [e for e in req.engines if not engine_serves(e, req.choice)]
-    if skipped:
+    if skipped and req.cpu is None:
         kind = "GGUF files" if req.choice.is_gguf else "safetensors (BF16/FP8) checkpoints"
         notes.append(f"Not planned: {', '.join(skipped)} (they do not serve {kind}).")
     if req.context and req.context > req.choice.model.native_context:
         notes.append(
             "Static YaRN lowers quality on short prompts: use it only when you need the length."
         )
-    return notes
+    template = template_note(req.choice.gguf) if req.choice.gguf else None
+    return [*notes, template] if template else notes
 
 
 # --- sizing -----------------------------------------------------------------------------------
@@ -221,6 +236,12 @@ def choose_context(req: PlanRequest, seqs: Callable[[int], int]) -> int | None:
 
 def oom_reason(req: PlanRequest, weights: float) -> str:
     gpu = req.gpus.gpu
+    if req.usable_gb <= 0:
+        return (
+            f"{gpu.memory_gb:g} GB per GPU leaves no room after the runtime's "
+            f"~{req.overhead_gb:g} GB; the weights need {weights:.1f} GB per GPU: use bigger "
+            "GPUs, more of them, or the CPU plan (--gpus cpu)."
+        )
     return (
         f"Out of memory: weights need {weights:.1f} GB per GPU, {req.usable_gb:.1f} GB usable "
         f"({gpu.memory_gb:g} GB x {req.mem_fraction:g} - {req.overhead_gb:g} GB); "
@@ -266,3 +287,85 @@ def layout_notes(req: PlanRequest, lay: Layout) -> list[str]:
             "decode speed follows the CPU's memory bandwidth."
         )
     return notes
+
+
+# --- the CPU plan -----------------------------------------------------------------------------
+
+
+def cpu_budget_gb(req: PlanRequest) -> float:
+    """RAM the weights and the KV cache may take, never below 0."""
+    ram = req.cpu.ram_available_gb if req.cpu else 0.0
+    return max(ram - max(CPU_RESERVE_GB, ram * CPU_RESERVE_SHARE), 0.0)
+
+
+def make_cpu_plan(req: PlanRequest, yarn: float | None) -> Plan:
+    """One layout: every layer on the CPU, the longest context the RAM holds."""
+    if "llama.cpp" not in req.engines:
+        names = " and ".join({"vllm": "vLLM", "sglang": "SGLang"}[e] for e in req.engines)
+        raise ServeError(
+            f"{names} {'need' if len(req.engines) > 1 else 'needs'} a GPU: on the CPU "
+            "qwen-code serves GGUF files with llama.cpp (--engine llama.cpp, or leave "
+            "--engine out)."
+        )
+    if not req.choice.is_gguf:
+        variants = req.choice.model.variants
+        ggufs = [f"{req.choice.key}:{n}" for n, v in variants.items() if v.format == "gguf"]
+        other = f" ({', '.join(ggufs)})" if ggufs else ""
+        raise ServeError(
+            f"{req.choice.name} is a safetensors checkpoint, which vLLM and SGLang serve on "
+            f"GPUs. On the CPU qwen-code serves GGUF files with llama.cpp: pick a GGUF "
+            f"variant{other} or pass --model FILE.gguf."
+        )
+    fit = size_cpu(req, Layout(engine="llama.cpp", gpus=0, on_cpu=True))
+    return Plan(
+        request=req,
+        fits=(fit,),
+        kv_bytes_per_token=full_kv_bytes(req, "llama.cpp"),
+        yarn_factor=yarn,
+        notes=tuple(plan_notes(req)),
+    )
+
+
+def size_cpu(req: PlanRequest, lay: Layout) -> Fit:
+    weights, budget = sum(req.choice.weights_gb()), cpu_budget_gb(req)
+    kv, state = full_kv_bytes(req, "llama.cpp"), float(req.choice.model.recurrent_state_bytes)
+    fit = Fit(layout=lay, fits=False, weights_gb=weights, usable_gb=budget, kv_bytes_per_token=kv)
+    free = (budget - weights) * GB
+    if free <= 0:
+        return replace(fit, reasons=(cpu_oom_reason(req, weights, budget),))
+    fit = replace(fit, kv_tokens=int(free // kv))
+    parallel = req.concurrency or 1
+    if req.context:
+        context: int = req.context
+    else:
+        per_seq = (free / parallel - state) / kv
+        context = min(req.choice.model.native_context, int(per_seq) // CONTEXT_STEP * CONTEXT_STEP)
+    seqs = int(free // (context * kv + state))
+    if seqs < parallel or (not req.context and context < CPU_MIN_CONTEXT):
+        return replace(fit, reasons=(cpu_kv_reason(req, fit, context, seqs),))
+    ram = weights + parallel * (context * kv + state) / GB
+    return replace(fit, fits=True, context=context, max_concurrency=seqs, cpu_ram_gb=ram)
+
+
+def cpu_kv_reason(req: PlanRequest, fit: Fit, context: int, seqs: int) -> str:
+    room = f"the KV cache holds {fit.kv_tokens:,} tokens"
+    if req.context and req.concurrency and seqs >= 1:
+        return (
+            f"After the weights ({fit.weights_gb:.1f} of {fit.usable_gb:.1f} GB of RAM) {room}: "
+            f"{seqs} sequences of {context:,} tokens; --concurrency {req.concurrency} needs more."
+        )
+    wanted = req.context or CPU_MIN_CONTEXT
+    hint = "; try --kv-cache-dtype fp8" if req.kv_cache_dtype == "auto" else ""
+    return (
+        f"Weights fit ({fit.weights_gb:.1f} of {fit.usable_gb:.1f} GB of RAM), but {room}: "
+        f"less than {req.concurrency or 1} x {wanted:,}{hint}."
+    )
+
+
+def cpu_oom_reason(req: PlanRequest, weights: float, budget: float) -> str:
+    ram = req.cpu.ram_available_gb if req.cpu else 0.0
+    return (
+        f"Out of memory: the weights need {weights:.1f} GB of RAM, {budget:.1f} GB usable "
+        f"({ram:.1f} GB available, less {ram - budget:.1f} GB kept free); short by "
+        f"{weights - budget:.1f} GB: close programs, or use a smaller quant."
+    )

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from qwen_code.serve.cost import CostReport
-from qwen_code.serve.plan import Fit, Plan
+from qwen_code.serve.plan import Fit, Plan, cpu_budget_gb
 
 
 def _table(rows: list[list[str]], right: set[int]) -> list[str]:
@@ -21,20 +21,46 @@ def _table(rows: list[list[str]], right: set[int]) -> list[str]:
     return lines
 
 
+def _source(plan: Plan) -> str:
+    choice = plan.request.choice
+    if choice.gguf is not None:
+        return f"{choice.model.display} ({choice.gguf.path})"
+    return f"{choice.model.display} {choice.variant_name.upper()} ({choice.variant.repo})"
+
+
+def cpu_header(plan: Plan) -> list[str]:
+    req = plan.request
+    cpu, native = req.cpu, req.choice.model.native_context
+    assert cpu is not None
+    kv = "q8_0" if req.kv_cache_dtype == "fp8" else "F16"
+    context = f"{req.context:,} tokens" if req.context else f"longest that fits (up to {native:,})"
+    budget = cpu_budget_gb(req)
+    return [
+        f"{_source(plan)} on the CPU: {cpu.threads} threads, {cpu.ram_available_gb:.1f} GB "
+        f"of RAM available",
+        f"Weights {sum(req.choice.weights_gb()):,.1f} GB; KV {plan.kv_bytes_per_token:,.0f} B "
+        f"per token ({kv}); RAM budget {budget:.1f} GB ({cpu.ram_available_gb:.1f} GB less "
+        f"{cpu.ram_available_gb - budget:.1f} GB kept free); context: {context}",
+    ]
+
+
 def plan_header(plan: Plan) -> list[str]:
     req = plan.request
+    if req.cpu is not None:
+        return cpu_header(plan)
     choice, gpu = req.choice, req.gpus.gpu
     experts, dense, embed = choice.weights_gb()
     nodes = f" x {req.nodes} nodes" if req.nodes > 1 else ""
     kv = "FP8" if req.kv_cache_dtype == "fp8" else "BF16"
     context = f"{req.context:,} tokens" if req.context else "longest that fits (up to native)"
+    clamped = ", none left" if req.usable_gb <= 0 else ""
     lines = [
-        f"{choice.model.display} {choice.variant_name.upper()} ({choice.variant.repo}) on "
-        f"{req.gpus.count}x {gpu.name} {gpu.memory_gb:g} GB{nodes}",
+        f"{_source(plan)} on {req.gpus.count}x {gpu.name} {gpu.memory_gb:g} GB{nodes}",
         f"Weights {experts + dense + embed:,.1f} GB in all; "
         f"KV {plan.kv_bytes_per_token:,.0f} B per token ({kv}); "
         f"usable per GPU {req.usable_gb:.1f} GB "
-        f"({gpu.memory_gb:g} x {req.mem_fraction:g} - {req.overhead_gb:g}); context: {context}",
+        f"({gpu.memory_gb:g} x {req.mem_fraction:g} - {req.overhead_gb:g}{clamped}); "
+        f"context: {context}",
     ]
     if plan.yarn_factor:
         lines.append(f"YaRN factor {plan.yarn_factor:g} (native {choice.model.native_context:,}).")
@@ -58,16 +84,9 @@ def _fit_row(rank: str, fit: Fit) -> list[str]:
 
 def plan_text(plan: Plan) -> str:
     lines = plan_header(plan)
-    head = [
-        "#",
-        "engine",
-        "layout",
-        "weights/GPU",
-        "KV B/token/GPU",
-        "KV tokens",
-        "context",
-        "seqs",
-    ]
+    per = "" if plan.request.cpu else "/GPU"
+    head = ["#", "engine", "layout", f"weights{per}", f"KV B/token{per}", "KV tokens"]
+    head += ["context", "seqs"]
     fitting = plan.fitting
     if fitting:
         lines += ["", "Fits (best first):"]
@@ -125,8 +144,45 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "kv_bytes_per_token": plan.kv_bytes_per_token,
         "yarn_factor": plan.yarn_factor,
         "usable_gb_per_gpu": round(req.usable_gb, 3),
+        "cpu": _cpu_json(plan),
+        "gguf": _gguf_json(plan),
         "layouts": [fit_json(f) for f in plan.fits],
         "notes": list(plan.notes),
+    }
+
+
+def _cpu_json(plan: Plan) -> dict[str, Any] | None:
+    cpu = plan.request.cpu
+    if cpu is None:
+        return None
+    return {
+        "threads": cpu.threads,
+        "logical_cpus": cpu.logical_cpus,
+        "ram_available_gb": round(cpu.ram_available_gb, 3),
+        "ram_total_gb": round(cpu.ram_total_gb, 3),
+        "ram_budget_gb": round(cpu_budget_gb(plan.request), 3),
+    }
+
+
+def _gguf_json(plan: Plan) -> dict[str, Any] | None:
+    info = plan.request.choice.gguf
+    if info is None:
+        return None
+    return {
+        "path": str(info.path),
+        "name": info.name,
+        "architecture": info.architecture,
+        "layers": info.layers,
+        "attention_heads": info.attention_heads,
+        "kv_heads": info.kv_heads,
+        "head_dim": info.head_dim,
+        "embedding_length": info.embedding_length,
+        "context_length": info.context_length,
+        "experts": info.expert_count,
+        "quant": info.quant,
+        "file_bytes": info.file_size,
+        "chat_template": info.chat_template is not None,
+        "template_takes_tools": info.template_takes_tools,
     }
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from qwen_code.hooks import Hooks
     from qwen_code.llm.client import ChatClient
     from qwen_code.llm.pricing import PriceTable
+    from qwen_code.llm.server_probe import ServerInfo
     from qwen_code.mcp.manager import McpManager
     from qwen_code.memory import ContextFile
     from qwen_code.subagents.runner import Subagents
@@ -100,6 +101,8 @@ class Session:
     """The user's hooks (settings `hooks`), when any is configured and may run."""
     notes: list[str] = field(default_factory=list)
     """What opening the session left for the user to read (hooks left out, ...)."""
+    server: ServerInfo | None = None
+    """What a local model server told about itself at start-up (`llm.server_probe`)."""
     started_at: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:

@@ -40,6 +40,7 @@ from qwen_code.session.models import (
     pick_model,
 )
 from qwen_code.session.persistence import Persistence
+from qwen_code.session.server_info import start_probe, use_server_info
 from qwen_code.session.side_model import SessionSideModel
 from qwen_code.session.store import LoadedSession, SessionWriter
 from qwen_code.skills import discover_skills
@@ -113,40 +114,62 @@ async def open_session(
     session_id = resume.info.id if resume and not fork else session_id or str(uuid.uuid4())
     tool_ctx = _tool_context(settings, cwd, home, home / "tmp" / session_id, provider=provider)
     client, served = await connect(settings, provider)
-    registry = builtin_registry(project_dir=tool_ctx.workspace.root, user_dir=home)
-    runner = _runner(settings, registry, tool_ctx, approver, home=home, headless=headless)
-    root, included = tool_ctx.workspace.root, list(tool_ctx.workspace.extra_roots[:-1])
-    prompt, files = build_system_prompt(settings, root, home=home, extra_roots=included)
-    prompt = _with_skills(prompt, settings, tool_ctx, registry)
+    probe = start_probe(client, served)  # runs while the rest of start-up goes on
+    try:
+        registry = builtin_registry(project_dir=tool_ctx.workspace.root, user_dir=home)
+        runner = _runner(settings, registry, tool_ctx, approver, home=home, headless=headless)
+        root, included = tool_ctx.workspace.root, list(tool_ctx.workspace.extra_roots[:-1])
+        prompt, files = build_system_prompt(settings, root, home=home, extra_roots=included)
+        prompt = _with_skills(prompt, settings, tool_ctx, registry)
+        session = Session(
+            id=session_id,
+            agent=_agent(settings, client, runner, prompt, served, resume, home=home),
+            settings=settings,
+            provider=provider,
+            home=home,
+            system_prompt=prompt,
+            context_files=files,
+            pricing=load_pricing(settings.model_pricing, base_url=provider.base_url),
+        )
+        if observers is None:
+            observers = persistence_for(session, None if fork else resume)
+        for observer in observers:
+            session.observe(observer)
+        await _extend(session, approver, served, headless=headless, resumed=resume is not None)
+        use_server_info(session, await probe)
+    except BaseException:
+        probe.cancel()
+        raise
+    return session
+
+
+def _agent(
+    settings: Settings,
+    client: ChatClient,
+    runner: ToolRunner,
+    prompt: str,
+    served: list[dict[str, Any]],
+    resume: LoadedSession | None,
+    *,
+    home: Path,
+) -> Agent:
+    """The agent: the conversation (a resumed one continues), its compressor and loop
+    detector."""
     window = context_window_for(settings, client.config.model, served)
     conversation = Conversation.with_system(prompt)
     conversation.reset(resume.messages if resume else ())
-    agent = Agent(
+    return Agent(
         model=client,
         tools=runner,
         conversation=conversation,
         max_turns=settings.model.max_session_turns,
         compressor=Compressor(
-            budget=_budget(settings, client, window), project_dir=root, user_dir=home
+            budget=_budget(settings, client, window),
+            project_dir=runner.ctx.workspace.root,
+            user_dir=home,
         ),
         loops=LoopDetector(enabled=not settings.model.skip_loop_detection),
     )
-    session = Session(
-        id=session_id,
-        agent=agent,
-        settings=settings,
-        provider=provider,
-        home=home,
-        system_prompt=prompt,
-        context_files=files,
-        pricing=load_pricing(settings.model_pricing, base_url=provider.base_url),
-    )
-    if observers is None:
-        observers = persistence_for(session, None if fork else resume)
-    for observer in observers:
-        session.observe(observer)
-    await _extend(session, approver, served, headless=headless, resumed=resume is not None)
-    return session
 
 
 async def _extend(

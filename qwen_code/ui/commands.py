@@ -131,6 +131,7 @@ async def _stats(repl: Repl, args: str) -> None:
 
     stats = repl.stats
     usage = stats.usage
+    about = "~" if stats.estimated else ""  # the server reported no usage: estimated
     costs = stats.settle(repl.session.model, repl.session.pricing)
     cached = f"cached: {usage.cached_tokens:,}"
     if usage.prompt_tokens and usage.cached_tokens:
@@ -151,7 +152,8 @@ async def _stats(repl: Repl, args: str) -> None:
     lines = [
         f"Model requests: {stats.requests}   prompts: {stats.prompts}   "
         f"tool calls: {stats.tool_calls}   denied: {stats.denials}",
-        f"Tokens in: {usage.prompt_tokens:,}   out: {usage.completion_tokens:,}   {cached}",
+        f"Tokens in: {about}{usage.prompt_tokens:,}   out: {about}{usage.completion_tokens:,}   "
+        f"{cached}{'   (~: estimated, the server reports no usage)' if about else ''}",
         cost,
         f"Context: {repl.context_line()}",
         f"Session time: {repl.elapsed()}",

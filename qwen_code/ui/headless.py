@@ -337,6 +337,7 @@ async def run_headless(
         recorder.outcome.reason = "cancelled"
         raise
     finally:
+        recorder.outcome.count_unreported(session.agent.take_unreported())  # cut short
         settle(guard, recorder.outcome)
         recorder.outcome.api_seconds = session.agent.api_seconds
         await session.aclose()
@@ -354,6 +355,7 @@ def run_info(session: Session, mode: str) -> RunInfo:
         version=__version__,
         mcp_servers=mcp_servers(session),
         pricing=session.pricing,
+        server=session.server.to_json() if session.server is not None else None,
     )
 
 

@@ -30,10 +30,11 @@ from qwen_code.agent.events import (
 )
 from qwen_code.errors import ExitCode
 from qwen_code.llm.pricing import PriceTable, cache_creation_tokens, total_cost
+from qwen_code.llm.tokens import add_usage, is_estimate
 from qwen_code.ui.stream_json_shapes import (
-    CLAUDE_PROTOCOL_VERSION,
     assistant_message,
     compact_boundary,
+    init_message,
     usage_json,
 )
 from qwen_code.ui.stream_json_shapes import tool_result_message as _user_message
@@ -51,6 +52,8 @@ class RunInfo:
     """`{"name", "status"}` per configured MCP server (Claude Code's init shape)."""
     pricing: PriceTable | None = None
     """Token prices for `total_cost_usd` (the session's; default: the built-in table)."""
+    server: dict[str, Any] | None = None
+    """What a local model server told about itself (`ServerInfo.to_json()`), for `init`."""
     started_at: float = field(default_factory=time.monotonic)
 
 
@@ -77,7 +80,19 @@ class Outcome:
         return self.reason != "completed"
 
     @property
+    def estimated(self) -> bool:
+        """Whether some of `usage` is qwen-code's estimate (the server reported none)."""
+        return any(is_estimate(u) for u in self.requests)
+
+    @property
+    def cut_off(self) -> bool:
+        """The run ended on a reply cut off at the output token limit."""
+        return self.reason == "error" and self.error_kind in MAX_TOKENS_KINDS
+
+    @property
     def subtype(self) -> str:
+        if self.cut_off:
+            return "error_max_tokens"
         return _SUBTYPES.get(self.reason, "error_during_execution")
 
     def exit_code(self) -> int:
@@ -89,10 +104,22 @@ class Outcome:
             return ExitCode.BUDGET
         if self.reason == "cancelled":
             return ExitCode.INTERRUPTED
+        if self.cut_off:
+            return ExitCode.MAX_TOKENS
         return ExitCode.AUTH if self.error_kind == "auth" else ExitCode.ERROR
+
+    def count_unreported(self, usages: list[UsageInfo]) -> None:
+        """Add the estimated usage of requests cut short, which no event reported
+        (`Agent.take_unreported`): an interrupted run still says what it used."""
+        for usage in usages:
+            self.usage = add_usage(self.usage, usage)
+            self.requests.append(usage)
 
 
 BUDGET_REASONS = frozenset({"max_budget_usd", "max_wall_time", "max_tool_calls"})
+MAX_TOKENS_KINDS = frozenset({"max_tokens", "output_limit"})
+"""Error kinds of a reply cut off at the output limit (`finish_reason: length` twice, or
+a reply the client stopped far past the limit)."""
 _SUBTYPES = {
     "completed": "success",
     "max_turns": "error_max_turns",
@@ -127,7 +154,7 @@ class Recorder:
                     {"tool_name": call.name, "tool_use_id": call.id, "tool_input": call.arguments}
                 )
             case AssistantMessage(usage=usage) if usage is not None:
-                self.outcome.usage = self.outcome.usage + usage
+                self.outcome.usage = add_usage(self.outcome.usage, usage)
                 self.outcome.requests.append(usage)
             case Error(message=message, kind=kind, retrying=False):
                 self.outcome.error, self.outcome.error_kind = message, kind
@@ -142,7 +169,7 @@ class Recorder:
         inner = event.innermost()[1] if isinstance(event, SubagentEvent) else event
         match inner:
             case AssistantMessage(usage=usage) | SideUsage(usage=usage) if usage is not None:
-                self.outcome.usage = self.outcome.usage + usage
+                self.outcome.usage = add_usage(self.outcome.usage, usage)
                 self.outcome.requests.append(usage)
             case ApprovalRequested(call=call, decision="denied"):
                 self.outcome.denials.append(
@@ -174,7 +201,11 @@ def result_message(info: RunInfo, outcome: Outcome) -> dict[str, Any]:
         "num_turns": outcome.num_turns,
         "result": outcome.result,
         "model": info.model,
-        "usage": usage_json(outcome.usage, sum(cache_creation_tokens(u) for u in outcome.requests)),
+        "usage": usage_json(
+            outcome.usage,
+            sum(cache_creation_tokens(u) for u in outcome.requests),
+            estimated=outcome.estimated,
+        ),
         "total_cost_usd": cost_usd(info, outcome),
         "tool_calls": outcome.tool_calls,
         "permission_denials": outcome.denials,
@@ -262,10 +293,18 @@ def summary_lines(outcome: Outcome, info: RunInfo) -> list[str]:
             "(--max-session-turns / model.maxSessionTurns)."
         )
     elif outcome.reason == "cancelled":
-        lines.append("qwen-code: interrupted.")
+        lines.append(f"qwen-code: interrupted{_used(outcome)}.")
     elif outcome.error:
         lines.append(f"qwen-code: error: {outcome.error}")
     return lines
+
+
+def _used(outcome: Outcome) -> str:
+    """` after using ~N tokens`: what an interrupted run had used, when anything."""
+    total = outcome.usage.total_tokens
+    if not total:
+        return ""
+    return f" after using {'~' if outcome.estimated else ''}{total:,} tokens"
 
 
 class JsonPrinter:
@@ -321,22 +360,7 @@ class StreamJsonPrinter:
 
     def start(self, info: RunInfo) -> None:
         self.info = info
-        self._emit(
-            {
-                "type": "system",
-                "subtype": "init",
-                "uuid": str(uuid.uuid4()),
-                "session_id": info.session_id,
-                "cwd": info.cwd,
-                "tools": info.tools,
-                "mcp_servers": info.mcp_servers,
-                "model": info.model,
-                "permission_mode": info.permission_mode,
-                "slash_commands": [],
-                "qwen_code_version": info.version,
-                "claude_code_version": CLAUDE_PROTOCOL_VERSION,
-            }
-        )
+        self._emit(init_message(info, server=info.server))
 
     def event(self, event: Event) -> None:
         if isinstance(event, SubagentEvent):

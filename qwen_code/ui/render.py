@@ -33,9 +33,14 @@ from qwen_code.agent.events import (
     TurnEnd,
     Usage,
 )
+from qwen_code.llm.tokens import is_estimate
+from qwen_code.llm.types import PromptWait
 from qwen_code.ui.markdown_stream import MarkdownStream
 from qwen_code.ui.subagent_lines import RunningAgents
 from qwen_code.ui.terminal import NARROW_WIDTH, Symbols, Thinking, symbols_for
+
+PROCESSING = "Processing the prompt"
+"""The spinner's label while a local server processes the prompt."""
 
 __all__ = ["EventRenderer", "Thinking", "clean", "diff_stats", "render_diff", "shell_output"]
 
@@ -131,6 +136,7 @@ class EventRenderer:
         self._error_shown: str | None = None
         self._in_turn = False
         self._asking = False  # a question is on screen: nothing may redraw below it
+        self._label_before_prompt = "Thinking"  # the spinner's label before PROCESSING
         self.agents = RunningAgents()
         self.thinking.details = lambda: self.agents.lines(self.symbols.dot)
 
@@ -175,10 +181,11 @@ class EventRenderer:
         match event:
             case Usage(request=request, total=total) if self.verbose:
                 self._quiet()
+                this, all_ = ("~" if is_estimate(u) else "" for u in (request, total))
                 self._line(
-                    f"  tokens: {request.prompt_tokens:,} in ({request.cached_tokens:,} "
-                    f"cached) {self.symbols.dot} {request.completion_tokens:,} out "
-                    f"{self.symbols.dot} {total.total_tokens:,} this session",
+                    f"  tokens: {this}{request.prompt_tokens:,} in ({request.cached_tokens:,} "
+                    f"cached) {self.symbols.dot} {this}{request.completion_tokens:,} out "
+                    f"{self.symbols.dot} {all_}{total.total_tokens:,} this session",
                     "dim",
                 )
             case Compressed(before_tokens=before, after_tokens=after, method=method):
@@ -200,6 +207,19 @@ class EventRenderer:
         self._quiet()
         self._line(line)
         self._wait("Running", delay=0.0)
+
+    def prompt_wait(self, wait: PromptWait) -> None:
+        """A local server is processing the prompt (`ChatClient.on_prompt_wait`): the
+        spinner says so, counting from the request (`Processing the prompt… 25s`), until
+        the first chunk comes."""
+        if not self.thinking.running or self._asking:
+            return
+        if wait.done:
+            if self.thinking.label == PROCESSING:  # what it said before (a tool may still run)
+                self.thinking.label = self._label_before_prompt
+        elif self.thinking.label != PROCESSING:
+            self._label_before_prompt = self.thinking.label
+            self.thinking.start(PROCESSING, delay=0.0)
 
     def pause(self) -> None:
         """Stop the spinner and print all pending text, e.g. before a prompt."""

@@ -68,6 +68,7 @@ class Repl:
         self.home = home
         self.stats = SessionStats()
         self.renderer = io.renderer
+        session.client.on_prompt_wait = self.renderer.prompt_wait
         self.pending_context: list[str] = []
         self.served_models: list[dict[str, Any]] = []
         self.shell_mode = False
@@ -170,11 +171,11 @@ class Repl:
         return " · sandboxed" if sandbox.mode_for(mode) == "workspace-write" else " · read-only"
 
     def context_line(self) -> str:
-        used = self.stats.last_prompt_tokens
+        used, about = self.stats.last_prompt_tokens, "~" * self.stats.last_estimated
         window = self.session.context_window
         if not window:
-            return f"context {used:,} tokens"
-        return f"context {used:,} / {window:,} tokens ({used / window:.0%})"
+            return f"context {about}{used:,} tokens"
+        return f"context {about}{used:,} / {window:,} tokens ({used / window:.0%})"
 
     def elapsed(self) -> str:
         seconds = int(time.monotonic() - self.started)

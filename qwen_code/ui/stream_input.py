@@ -109,6 +109,8 @@ async def serve(
         if prompt_tool
         else HeadlessApprover(settings.tools.approval_mode)
     )
+    if first.strip():  # the first turn, whatever stdin brings while the session opens
+        loop.turns.put_nowait(UserTurn(first))
     reading = loop.start(env.stdin)  # before the session: `sdk` MCP servers answer on it
     try:
         session = await open_session(
@@ -129,8 +131,6 @@ async def serve(
         loop.attach(session)
         for line in startup_notes(session, resume):
             _note(env.stderr, line)
-        if first.strip():
-            loop.turns.put_nowait(UserTurn(first))
         return await loop.run(reading)
     finally:
         await session.aclose()
