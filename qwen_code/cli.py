@@ -408,6 +408,33 @@ def _optional_sandbox_value(args: list[str]) -> list[str]:
     return fixed
 
 
+def _usage_error(exc: Exception, stderr: Any) -> None:
+    """A command-line mistake: the usage line, where help is (`qwen-code --help`, not the
+    hidden default command's), and the message without pydantic's "Value error," and
+    with suggestions only for options that are really close."""
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None else "qwen-code"
+    if path == f"qwen-code {DEFAULT_COMMAND}":
+        path = "qwen-code"
+    if ctx is not None:
+        print(ctx.get_usage(), file=stderr)
+    print(f"Try '{path} --help' for help.\n", file=stderr)
+    print(f"Error: {_usage_message(exc, ctx)}", file=stderr)
+
+
+def _usage_message(exc: Exception, ctx: Any) -> str:
+    import difflib
+
+    option = getattr(exc, "option_name", None)
+    if option and getattr(exc, "possibilities", None) is not None and ctx is not None:
+        known = {o for p in ctx.command.params for o in (*p.opts, *p.secondary_opts)}
+        close = difflib.get_close_matches(option, sorted(known), n=3, cutoff=0.75)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        return f"No such option: {option}{hint}"
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    return message.replace("Value error, ", "")
+
+
 def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
     """Entry point: returns the process exit code. `env`: the process as
     `Environment.detect()` reads it, unless given (tests)."""
@@ -433,11 +460,7 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
     except typer.Abort:
         return int(ExitCode.INTERRUPTED)
     except typer.TyperException as exc:
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show(file=env.stderr)
-        else:
-            print(f"qwen-code: {exc.format_message()}", file=env.stderr)
+        _usage_error(exc, env.stderr)
         return int(ExitCode.INPUT)
     except KeyboardInterrupt:
         return int(ExitCode.INTERRUPTED)

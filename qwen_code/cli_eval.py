@@ -26,7 +26,10 @@ PromptsOpt = Annotated[
 
 def eval_run(
     ctx: typer.Context,
-    tasks: Annotated[Path, typer.Argument(help="Task file: JSONL, YAML, or SWE-bench JSONL.")],
+    tasks: Annotated[
+        Path,
+        typer.Argument(metavar="TASKS", help="Task file: JSONL, YAML, or SWE-bench JSONL."),
+    ],
     parallel: Annotated[int, typer.Option("--parallel", "-j", help="Runs at once.")] = 1,
     model: ModelsOpt = None,
     prompts: PromptsOpt = None,
