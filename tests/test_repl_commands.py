@@ -64,6 +64,7 @@ async def test_approval_mode_and_stats(repl: tuple[Repl, PipeInput], fake_llm: F
     stats = output(r)
     assert "run_shell_command" in stats
     assert "Model requests: 2" in stats
+    assert "Context: context" not in stats and "\nContext: " in stats
 
 
 async def test_init_asks_the_agent_to_write_qwen_md(

@@ -155,7 +155,7 @@ async def _stats(repl: Repl, args: str) -> None:
         f"Tokens in: {about}{usage.prompt_tokens:,}   out: {about}{usage.completion_tokens:,}   "
         f"{cached}{'   (~: estimated, the server reports no usage)' if about else ''}",
         cost,
-        f"Context: {repl.context_line()}",
+        f"Context: {repl.context_line().removeprefix('context ')}",
         f"Session time: {repl.elapsed()}",
     ]
     repl.console.print("\n".join(lines))
