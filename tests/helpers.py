@@ -23,6 +23,7 @@ from rich.console import Console
 from qwen_code.agent.approval import ApprovalAnswer, ApprovalRequest, HeadlessApprover
 from qwen_code.agent.events import ToolCall
 from qwen_code.config import Flags, load_settings, qwen_home, resolve_provider
+from qwen_code.environment import Environment
 from tests.fakeserver import FakeLLM, HTTPError, Turn, error_body
 from tests.ordering import order_problem
 
@@ -334,3 +335,17 @@ class TTYStringIO(io.StringIO):
 
     def isatty(self) -> bool:
         return True
+
+
+def captured_env(cwd: Path, home: Path) -> Environment:
+    """An Environment for `qwen_code.cli.main` in-process: captured streams, no terminal."""
+    return Environment(
+        stdin=io.StringIO(),
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+        stdin_isatty=False,
+        stdout_isatty=False,
+        stderr_isatty=False,
+        cwd=cwd,
+        home=home,
+    )

@@ -3,27 +3,17 @@ prefixes, and option suggestions only when they are really close."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
 
 from qwen_code.cli import main
-from qwen_code.environment import Environment
 from qwen_code.errors import ExitCode
+from tests.helpers import captured_env
 
 
 def run(tmp_path: Path, *argv: str) -> str:
-    env = Environment(
-        stdin=io.StringIO(),
-        stdout=io.StringIO(),
-        stderr=io.StringIO(),
-        stdin_isatty=False,
-        stdout_isatty=False,
-        stderr_isatty=False,
-        cwd=tmp_path,
-        home=tmp_path / "home",
-    )
+    env = captured_env(tmp_path, tmp_path / "home")
     assert main(list(argv), env=env) == int(ExitCode.INPUT)
     return env.stderr.getvalue()  # type: ignore[attr-defined]
 

@@ -3,7 +3,6 @@ real git workspaces, the real sandbox, real test commands; resume after a kill; 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -19,22 +18,14 @@ from qwen_code.cli import main
 from qwen_code.environment import Environment
 from tests.eval_helpers import build_tasks, scripted_model
 from tests.fakeserver import FakeLLM
+from tests.helpers import captured_env
 from tests.sandbox_helpers import needs_sandbox
 
 pytestmark = needs_sandbox
 
 
 def cli_env(tmp_path: Path) -> Environment:
-    return Environment(
-        stdin=io.StringIO(),
-        stdout=io.StringIO(),
-        stderr=io.StringIO(),
-        stdin_isatty=False,
-        stdout_isatty=False,
-        stderr_isatty=False,
-        cwd=tmp_path,
-        home=Path(os.environ["QWEN_HOME"]),
-    )
+    return captured_env(tmp_path, Path(os.environ["QWEN_HOME"]))
 
 
 def results(out: Path) -> dict[str, dict[str, Any]]:

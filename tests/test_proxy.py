@@ -26,6 +26,7 @@ from qwen_code.proxy.server import ProxyApp, ProxyServer
 from qwen_code.settings_model import ProxySettings
 from tests import fakeserver
 from tests.fakeserver import FakeLLM, HTTPError, Turn, call, error_body, text, tool_turn
+from tests.helpers import captured_env
 
 ROOT = Path(__file__).resolve().parent.parent
 READ_TOOL = {
@@ -372,16 +373,7 @@ def test_a_key_is_required_when_set(fake_llm: FakeLLM) -> None:
 def cli_env(tmp_path: Path) -> Environment:
     cwd = tmp_path / "project"
     cwd.mkdir(exist_ok=True)
-    return Environment(
-        stdin=io.StringIO(),
-        stdout=io.StringIO(),
-        stderr=io.StringIO(),
-        stdin_isatty=False,
-        stdout_isatty=False,
-        stderr_isatty=False,
-        cwd=cwd,
-        home=tmp_path / "qwen-home",
-    )
+    return captured_env(cwd, tmp_path / "qwen-home")
 
 
 def test_a_non_loopback_bind_needs_a_key(tmp_path: Path) -> None:
