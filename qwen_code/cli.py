@@ -13,10 +13,11 @@ import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperCommand
 
 from qwen_code import cli_compat, cli_eval, cli_mcp, cli_proxy, cli_serve, cli_sessions
 from qwen_code import cli_options as opt
+from qwen_code.cli_help import HelpGroup
 from qwen_code.environment import Environment, from_context
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 DEFAULT_COMMAND = "run"
 
 
-class DefaultCommandGroup(TyperGroup):
+class DefaultCommandGroup(HelpGroup):
     """`qwen-code [flags] [QUERY]` runs the agent; `qwen-code SUBCOMMAND` runs a subcommand."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
@@ -62,9 +63,13 @@ def _split(values: list[str] | None) -> list[str]:
 @app.command(
     DEFAULT_COMMAND,
     cls=RunCommand,
-    epilog="Examples: qwen-code -p 'fix the failing test' --yolo | "
-    "git diff | qwen-code -p 'review this' -o json. "
-    "Other commands: qwen-code serve|cost|sessions|checkpoints|prompts|mcp (each has --help).",
+    epilog="\b\nExamples:\n"
+    "  qwen-code                         # an interactive session\n"
+    "  qwen-code -p 'fix the tests' -y   # one task, headless\n"
+    "  git diff | qwen-code -p 'review this' -o json\n"
+    "  qwen-code -c                      # continue the latest session\n"
+    "\n\b\nOther commands (each has --help):\n"
+    "  serve, proxy, eval, cost, sessions, checkpoints, prompts, mcp",
 )
 def run(
     ctx: typer.Context,
@@ -321,6 +326,7 @@ def _prompt_text(prompt: str | None, query: list[str] | None) -> str:
 
 
 prompts_app = typer.Typer(
+    cls=HelpGroup,
     help="Inspect and customize the prompts sent to the model.",
     no_args_is_help=True,
     rich_markup_mode=None,

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from qwen_code.cli_help import HelpGroup
 from qwen_code.environment import from_context
 
 ModelsOpt = Annotated[
@@ -89,6 +90,7 @@ def eval_report(
 def register(app: typer.Typer) -> None:
     """Add `eval` (run, report) to `app`."""
     eval_app = typer.Typer(
+        cls=HelpGroup,
         no_args_is_help=True,
         rich_markup_mode=None,
         help="Run the agent on task sets in sandboxed workspaces; compare models and prompts.",

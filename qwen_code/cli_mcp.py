@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from qwen_code.cli_help import HelpGroup
 from qwen_code.cli_mcp_edit import (
     SCOPES,
     McpCommandError,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     pass
 
 mcp_app = typer.Typer(
+    cls=HelpGroup,
     help="Manage MCP servers (tools from other programs): add, remove, list, get.",
     no_args_is_help=True,
     rich_markup_mode=None,

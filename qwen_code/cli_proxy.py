@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
+from qwen_code.cli_help import HelpGroup
 from qwen_code.environment import Environment, from_context
 from qwen_code.errors import ConfigError
 
@@ -255,6 +256,7 @@ def _wait(process: Any) -> int:
 def register(app: typer.Typer) -> None:
     """Add `proxy` (with env and run) to `app`."""
     proxy_app = typer.Typer(
+        cls=HelpGroup,
         invoke_without_command=True,
         rich_markup_mode=None,
         help="An Anthropic Messages API on a Qwen model (Claude Code on Qwen3-Coder).",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
+from qwen_code.cli_help import HelpGroup
 from qwen_code.environment import Environment, from_context
 
 if TYPE_CHECKING:
@@ -344,6 +345,7 @@ def _cost(args: dict[str, Any], env: Environment) -> int:
 def register(app: typer.Typer) -> None:
     """Add `serve` (with plan, stop, status) and `cost` to `app`."""
     serve_app = typer.Typer(
+        cls=HelpGroup,
         invoke_without_command=True,
         rich_markup_mode=None,
         help="Plan, start and stop a local inference engine for Qwen3-Coder.",

@@ -12,28 +12,45 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from qwen_code.cli_help import HelpGroup
 from qwen_code.environment import Environment, from_context
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 sessions_app = typer.Typer(
-    help="Saved sessions of this project.", no_args_is_help=True, rich_markup_mode=None
+    cls=HelpGroup,
+    help="Saved sessions of this project.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
 @sessions_app.command("list")
-def sessions_list(ctx: typer.Context) -> None:
-    """List this project's sessions, most recent first (continue one with -r ID)."""
+def sessions_list(
+    ctx: typer.Context,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also list sessions without a prompt.")
+    ] = False,
+) -> None:
+    """List this project's sessions, most recent first (continue one with -r ID); -p marks
+    headless runs."""
     from qwen_code.session.resume import describe
     from qwen_code.session.store import list_sessions
 
     env = from_context(ctx)
-    sessions = list_sessions(env.home, env.cwd)
+    every = list_sessions(env.home, env.cwd, include_empty=True)
+    sessions = every if show_all else [info for info in every if not info.empty]
     if not sessions:
         print("No saved sessions for this project.", file=env.stdout)
     for info in sessions:
         print(describe(info), file=env.stdout)
+    hidden = len(every) - len(sessions)
+    if hidden:
+        print(
+            f"({hidden} session(s) without a prompt not shown; --all lists them)",
+            file=env.stderr,
+        )
 
 
 @sessions_app.command("show")
@@ -85,6 +102,7 @@ def _session_path(env: Environment, session_id: str) -> Path:
 
 
 checkpoints_app = typer.Typer(
+    cls=HelpGroup,
     help="Workspace checkpoints (undo what the agent changed).",
     no_args_is_help=True,
     rich_markup_mode=None,

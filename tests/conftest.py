@@ -108,8 +108,8 @@ def start_repl(project: Path, fake_llm: FakeLLM) -> Iterator[StartRepl]:
     the scripted model; every one started is closed afterwards."""
     running: list[PtyRepl] = []
 
-    def launch(*args: str, wait: bool = True) -> PtyRepl:
-        repl = PtyRepl(project, *args, wait=wait)
+    def launch(*args: str, wait: bool = True, columns: int = 120) -> PtyRepl:
+        repl = PtyRepl(project, *args, wait=wait, columns=columns)
         running.append(repl)
         return repl
 

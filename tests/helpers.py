@@ -168,18 +168,21 @@ CPR_REQUEST = "\x1b[6n"
 
 
 class PtyRepl:
-    """A running `qwen-code ARGS` in `cwd`, in a real pseudo-terminal of 40x120."""
+    """A running `qwen-code ARGS` in `cwd`, in a real pseudo-terminal of 40 lines and
+    `columns` (120) columns."""
 
-    def __init__(self, cwd: Path, *args: str, wait: bool = True, timeout: float = 30) -> None:
+    def __init__(
+        self, cwd: Path, *args: str, wait: bool = True, timeout: float = 30, columns: int = 120
+    ) -> None:
         env = dict(os.environ)
-        env.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
+        env.update(TERM="xterm-256color", COLUMNS=str(columns), LINES="40")
         self.child = pexpect.spawn(
             sys.executable,
             ["-m", "qwen_code", *args],
             cwd=str(cwd),
             env=env,
             encoding="utf-8",
-            dimensions=(40, 120),
+            dimensions=(40, columns),
             timeout=timeout,
         )
         if wait:
@@ -209,7 +212,7 @@ class PtyRepl:
 
 
 StartRepl = Callable[..., PtyRepl]
-"""The `start_repl` fixture: `start_repl(*args, wait=True)` starts a `PtyRepl`."""
+"""The `start_repl` fixture: `start_repl(*args, wait=True, columns=120)` starts a `PtyRepl`."""
 
 
 # --- sessions and the REPL ----------------------------------------------------------------

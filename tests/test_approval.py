@@ -21,7 +21,8 @@ from qwen_code.agent.approval import (
 )
 from qwen_code.agent.permission_rules import parse_rule
 from qwen_code.config import add_allow_rule
-from tests.helpers import tool_call
+from tests.fakeserver import FakeLLM, call, text, tool_turn
+from tests.helpers import run_qwen_code, tool_call
 
 
 @pytest.mark.parametrize(
@@ -256,3 +257,17 @@ def test_the_runner_holds_the_whole_policy(tmp_path: Path) -> None:
     for command, expected in (("ls -la", Allow), ("pwd", Allow), ("ls -R /", Deny)):
         shell = tool_call("run_shell_command", command=command)
         assert isinstance(decide("default", "execute", shell, runner.permissions), expected)
+
+
+def test_headless_plan_mode_says_plan_mode_refuses_changes(
+    project: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(
+        tool_turn(call("write_file", file_path="new.txt", content="x")), text("Here is the plan.")
+    )
+    args = ("-p", "add new.txt", "--approval-mode", "plan", "--allowed-tools", "write_file")
+    result = run_qwen_code(project, *args)
+    assert result.returncode == 0, result.stderr
+    assert "plan mode runs only read-only tools, whatever the allow rules" in result.stderr
+    assert "--allowed-tools" not in result.stderr and "need approval" not in result.stderr
+    assert not (project / "new.txt").exists()

@@ -665,3 +665,37 @@ async def test_compress_command(repl: Repl, fake_llm: FakeLLM) -> None:
     assert messages[-1]["content"] == "f2 read"
     assert_valid(messages)
     assert repl.stats.last_prompt_tokens > 0
+    await commands.dispatch(repl, "/stats")
+    assert "Model requests: 5" in repl.console.export_text()  # the summary request counts
+
+
+async def test_compress_a_short_conversation_asks_the_model_nothing(
+    repl: Repl, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(text("Hello! How can I help?"))
+    await repl.send("hi")
+    requests = len(fake_llm.chat_requests)
+    await commands.dispatch(repl, "/compress")
+    assert "Nothing to compress yet" in repl.console.export_text()
+    assert len(fake_llm.chat_requests) == requests
+    assert repl.session.agent.conversation.messages[1]["content"] == "hi"
+
+
+async def test_compress_keeps_the_history_when_the_summary_is_longer(
+    repl: Repl, fake_llm: FakeLLM
+) -> None:
+    long_summary = "<state_snapshot>" + "detail " * 6_000 + "</state_snapshot>"
+    fake_llm.script(
+        tool_turn(call("read_file", file_path="f1.py")),
+        text("f1 read"),
+        tool_turn(call("read_file", file_path="f2.py")),
+        text("f2 read"),
+        text(long_summary),
+    )
+    await repl.send("Read f1.")
+    await repl.send("Read f2.")
+    before = list(repl.session.agent.conversation.messages)
+    await commands.dispatch(repl, "/compress")
+    assert "Nothing compressed: the model's summary was no shorter" in repl.console.export_text()
+    assert repl.session.agent.conversation.messages == before
+    assert repl.stats.requests == 5

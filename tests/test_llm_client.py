@@ -204,13 +204,14 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
-async def test_connection_refused_is_a_network_error_after_retries() -> None:
+async def test_connection_refused_on_this_machine_fails_at_once() -> None:
     url = f"http://127.0.0.1:{_closed_port()}/v1"
     error, items = await failure(url, max_retries=2)
-    assert error.kind == "network"
-    assert error.message.startswith(f"Cannot connect to {url}")
-    assert "Is the server running?" in error.message
-    assert [i.kind for i in items if isinstance(i, RetryNotice)] == ["network", "network"]
+    assert (error.kind, error.retryable) == ("network", False)
+    assert error.message == (
+        f"Cannot reach the model server: {url} refused the connection (is the server running?)."
+    )
+    assert [i for i in items if isinstance(i, RetryNotice)] == []
 
 
 async def test_timeout(fake_llm: FakeLLM) -> None:

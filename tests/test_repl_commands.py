@@ -67,6 +67,23 @@ async def test_approval_mode_and_stats(repl: tuple[Repl, PipeInput], fake_llm: F
     assert "Context: context" not in stats and "\nContext: " in stats
 
 
+async def test_a_denied_call_is_counted_as_denied_not_as_an_error(
+    repl: tuple[Repl, PipeInput], fake_llm: FakeLLM
+) -> None:
+    r, _ = repl
+    await commands.dispatch(r, "/approval-mode plan")
+    write = call("write_file", file_path="new.txt", content="x")
+    fake_llm.script(tool_turn(write), text("planned"))
+    await r.send("make it")
+    output(r)
+    await commands.dispatch(r, "/stats")
+    stats = r.stats.tools
+    assert (stats["write_file"].calls, stats["write_file"].errors) == (0, 0)
+    assert stats["write_file"].denied == 1
+    assert r.stats.denials == 1
+    assert "denied: 1" in output(r)
+
+
 async def test_init_asks_the_agent_to_write_qwen_md(
     repl: tuple[Repl, PipeInput], fake_llm: FakeLLM
 ) -> None:
@@ -74,6 +91,25 @@ async def test_init_asks_the_agent_to_write_qwen_md(
     fake_llm.script(text("Wrote QWEN.md."))
     await commands.dispatch(r, "/init")
     assert "QWEN.md" in fake_llm.chat_requests[-1].body["messages"][-1]["content"]  # type: ignore[index]
+
+
+async def test_init_puts_the_new_qwen_md_in_use(
+    repl: tuple[Repl, PipeInput], fake_llm: FakeLLM
+) -> None:
+    r, _ = repl
+    await commands.dispatch(r, "/approval-mode yolo")
+    rules = "# Rules\nIndent with tabs.\n"
+    fake_llm.script(
+        tool_turn(call("write_file", file_path="QWEN.md", content=rules)), text("Wrote QWEN.md.")
+    )
+    await commands.dispatch(r, "/init")
+    output(r)
+    await commands.dispatch(r, "/memory show")
+    assert "Indent with tabs." in output(r)  # without /memory refresh
+    fake_llm.script(text("ok"))
+    await r.send("hello")
+    system = fake_llm.chat_requests[-1].body["messages"][0]["content"]  # type: ignore[index]
+    assert "Indent with tabs." in system
 
 
 async def test_always_for_this_project_saves_the_rule(

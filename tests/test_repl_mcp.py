@@ -141,8 +141,8 @@ async def test_server_text_is_not_read_as_markup(project: Path, fake_llm: FakeLL
         prompt = connection.listing.prompts[0]  # type: ignore[union-attr]
         prompt.description = "Review [/b] the [red]file[/red]"
         register_prompts(r.session.mcp)
-        await commands.dispatch(r, "/help")  # /help prints descriptions as markup
-        assert "MCP: tools · Review (/b) the (red)file(/red)" in output(r)
+        await commands.dispatch(r, "/help")  # /help prints descriptions as text
+        assert "MCP: tools · Review [/b] the [red]file[/red]" in output(r)
         await commands.dispatch(r, f"/{REVIEW} help")
         assert "Review [/b] the [red]file[/red]" in output(r)
 

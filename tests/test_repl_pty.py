@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,8 @@ from tests.fakeserver import FakeLLM, Turn, call, text, tool_turn
 from tests.helpers import PtyRepl, StartRepl, user_message
 
 Repl = PtyRepl
+ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+"""Escape sequences (colours, cursor moves), to read what a pty showed as text."""
 
 
 @pytest.fixture
@@ -77,9 +81,12 @@ def test_ctrl_c_cancels_a_long_stream_and_the_next_message_works(
     repl = start_repl()
     repl.send("talk a lot")
     repl.expect("word20")
+    repl.child.logfile_read = seen = io.StringIO()
     repl.child.sendintr()
     repl.expect("Interrupted")
     repl.prompt()
+    footer = ANSI.sub("", seen.getvalue())
+    assert re.search(r"context ~[1-9]", footer), footer[-300:]  # the cut request counts
     repl.send("and now?")
     repl.expect("Fresh reply.")
     body = fake_llm.chat_requests[1].body
@@ -184,3 +191,36 @@ def test_shift_tab_cycles_the_approval_mode(start_repl: StartRepl, fake_llm: Fak
     repl.send("/approval-mode")
     repl.expect("Approval mode:")
     repl.expect("auto-edit")
+
+
+def test_the_approval_legend_keeps_its_indent_on_a_narrow_terminal(
+    start_repl: StartRepl, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(tool_turn(call("run_shell_command", command="touch made")), text("Not run."))
+    repl = start_repl(columns=50)
+    repl.child.logfile_read = seen = io.StringIO()
+    repl.send("make a file")
+    repl.expect("[y/n/a/p/u]")
+    shown = ANSI.sub("", seen.getvalue()).replace("\r", "").replace("\a", "")
+    shown = shown[: shown.index("Allow run_shell_command?")]
+    legend = shown[shown.index("y yes") - 2 :].splitlines()
+    assert len(legend) > 1  # it wraps at 50 columns
+    assert all(line.startswith("  ") for line in legend if line.strip()), legend
+    repl.child.send("n")
+    repl.expect("why (optional)")
+    repl.send("")
+    repl.prompt()
+
+
+def test_tab_then_one_enter_sends_the_completed_mention(
+    start_repl: StartRepl, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(text("calc.py sets A."))
+    repl = start_repl()
+    repl.child.send("explain @cal")
+    repl.expect("calc.py")  # the completion menu
+    repl.child.send("\t")
+    repl.child.send("\r")
+    repl.expect("calc.py sets A.")
+    repl.prompt()
+    assert "explain @calc.py" in user_message(fake_llm)

@@ -1,13 +1,18 @@
-"""/chat save|resume|list|delete and /resume in the session."""
+"""/chat save|resume|list|delete and /resume in the session; how leaving tells the way back."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pexpect
 from prompt_toolkit.input import PipeInput
 
+from qwen_code.config import qwen_home
+from qwen_code.session.store import list_sessions
 from qwen_code.ui import commands
 from qwen_code.ui.repl import Repl
 from tests.fakeserver import FakeLLM, text
-from tests.helpers import output
+from tests.helpers import CPR_REQUEST, PtyRepl, StartRepl, output, user_messages
 
 
 async def test_chat_save_list_resume_delete(
@@ -51,3 +56,46 @@ async def test_resume_another_session_by_id(
     body = fake_llm.chat_requests[-1].body
     assert body is not None
     assert any("plum" in str(m.get("content")) for m in body["messages"])
+
+
+# --- leaving: the command that continues the session (in a pseudo-terminal) -------------
+
+HINT = "Resume this session with: qwen-code -r "
+
+
+def output_until_exit(repl: PtyRepl) -> str:
+    """What the REPL prints until it exits, answering cursor-position requests."""
+    seen = ""
+    while repl.child.expect_exact([pexpect.EOF, CPR_REQUEST]) == 1:
+        seen += repl.child.before or ""
+        repl.child.send("\x1b[20;1R")
+    return seen + (repl.child.before or "")
+
+
+def test_quit_says_how_to_resume_and_that_command_does(
+    start_repl: StartRepl, project: Path, fake_llm: FakeLLM
+) -> None:
+    fake_llm.script(text("noted"), text("it was plum"))
+    repl = start_repl()
+    repl.send("the word is plum")
+    repl.expect("noted")
+    repl.prompt()
+    repl.send("/quit")
+    shown = output_until_exit(repl)
+    (info,) = list_sessions(qwen_home(), project)
+    assert f"{HINT}{info.id}" in shown
+    again = start_repl("-r", info.id, wait=False)
+    again.expect("Resumed session")
+    again.prompt()
+    again.send("which word?")
+    again.expect("it was plum")
+    assert user_messages(fake_llm) == ["the word is plum", "which word?"]
+
+
+def test_leaving_before_any_prompt_saves_nothing_and_hints_nothing(
+    start_repl: StartRepl, project: Path
+) -> None:
+    repl = start_repl()
+    repl.child.sendcontrol("d")
+    assert HINT not in output_until_exit(repl)
+    assert list_sessions(qwen_home(), project, include_empty=True) == []

@@ -238,3 +238,148 @@ def test_continue_in_the_repl_says_it_skipped_damaged_lines(
         repl.prompt()
     finally:
         repl.close()
+
+
+# --- listings: what can be continued, titled by what was asked, headless runs marked ----
+
+
+def test_the_header_comes_with_the_first_message_and_says_what_the_session_is(
+    tmp_path: Path,
+) -> None:
+    from qwen_code.session.store import SessionWriter, peek
+
+    path = tmp_path / "s.jsonl"
+    writer = SessionWriter(path, session_id="s", cwd=tmp_path, model="m")
+    writer.label(title="explain   this\n", headless=True)
+    writer.sync([])
+    assert not path.exists()  # opened and left: nothing to list
+    history = [{"role": "user", "content": "A = 1\n\nexplain this"}]
+    writer.sync(history)
+    writer.close()
+    info = peek(path)
+    assert (info.title, info.first_message, info.headless) == (
+        "explain this",
+        "A = 1 explain this",
+        True,
+    )
+    assert not info.empty
+    resumed = SessionWriter(path, session_id="s", cwd=tmp_path, model="m")
+    resumed.label(title="something else", headless=False)  # a continued session keeps its own
+    resumed.adopt(history)
+    resumed.sync([*history, {"role": "assistant", "content": "It sets A."}])
+    resumed.close()
+    loaded = load(path)
+    assert (loaded.info.title, loaded.info.headless, loaded.info.messages) == (
+        "explain this",
+        True,
+        2,
+    )
+    assert [r["type"] for r in map(json.loads, path.read_text().splitlines())] == [
+        "session",
+        "message",
+        "message",
+    ]
+
+
+def test_a_history_that_starts_with_a_replace_record_still_has_its_prompt(tmp_path: Path) -> None:
+    from qwen_code.session.store import SessionWriter, peek
+
+    path = tmp_path / "s.jsonl"
+    writer = SessionWriter(path, session_id="s", cwd=tmp_path, model="m")
+    writer.replace([{"role": "user", "content": "restored task"}])
+    writer.close()
+    assert (peek(path).title, peek(path).empty) == ("restored task", False)
+
+
+def old_empty_session(root: Path, session_id: str) -> Path:
+    """What a REPL opened and left wrote before the header waited for a message."""
+    from qwen_code.session.store import sessions_dir
+
+    path = sessions_dir(qwen_home(), root) / f"{session_id}.jsonl"
+    header = {"type": "session", "id": session_id, "cwd": str(root), "model": "m", "created": 1}
+    path.write_text(json.dumps(header) + "\n")
+    later = time.time() + 60  # the newest file: listings must look past it
+    os.utime(path, (later, later))
+    return path
+
+
+def test_sessions_without_a_prompt_are_hidden_but_can_still_be_named(
+    tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    root = make_repo(tmp_path / "proj", A_PY)
+    fake_llm.script(text("Hello."), text("Going on."), text("Started."))
+    first = run_qwen_code(root, "-p", "say hello", "-o", "json")
+    assert first.returncode == 0, first.stderr
+    hello_id = json.loads(first.stdout)["session_id"]
+    empty_id = "0123abcd-0000-4000-8000-000000000000"
+    old_empty_session(root, empty_id)
+
+    listing = run_qwen_code(root, "sessions", "list")
+    (line,) = listing.stdout.splitlines()
+    assert line.startswith(hello_id[:8]) and line.endswith(" KB  -p  say hello")
+    assert "1 session(s) without a prompt not shown; --all lists them" in listing.stderr
+    every = run_qwen_code(root, "sessions", "list", "--all")
+    assert empty_id[:8] in every.stdout and "(no message)" in every.stdout
+
+    latest = run_qwen_code(root, "-c", "-p", "go on", "-o", "json")  # skips the empty one
+    assert latest.returncode == 0, latest.stderr
+    assert json.loads(latest.stdout)["session_id"] == hello_id
+    named = run_qwen_code(root, "-r", empty_id[:8], "-p", "start here", "-o", "json")
+    assert named.returncode == 0, named.stderr
+    assert json.loads(named.stdout)["session_id"] == empty_id
+    assert user_messages_of(fake_llm) == ["start here"]
+
+
+def user_messages_of(fake: FakeLLM) -> list[str]:
+    body = fake.chat_requests[-1].body
+    assert body is not None
+    return [m["content"] for m in body["messages"] if m["role"] == "user"]
+
+
+async def test_a_headless_session_named_by_its_prompt_and_the_hint_to_resume_it(
+    tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    """What `cat calc.py | qwen-code -p "explain this"` records: the first user message is the
+    piped file, then the prompt; the listing shows the prompt, marked `-p`."""
+    from qwen_code.agent.approval import HeadlessApprover
+    from qwen_code.config import Flags, load_settings, resolve_provider
+    from qwen_code.session.persistence import name_session
+    from qwen_code.session.resume import describe, resume_hint
+    from qwen_code.session.setup import open_session
+
+    root = make_repo(tmp_path / "proj", A_PY)
+    settings = load_settings(Flags(), cwd=root)
+    session = await open_session(
+        settings,
+        resolve_provider(settings),
+        cwd=root,
+        home=qwen_home(),
+        approver=HeadlessApprover("default"),
+        headless=True,
+    )
+    name_session(session, "explain this")
+    fake_llm.script(text("It adds."))
+    try:
+        assert resume_hint(session) is None  # nothing saved yet
+        [event async for event in session.run("def add(a, b):\n    return a + b\n\nexplain this")]
+        assert resume_hint(session) == f"Resume this session with: qwen-code -r {session.id}"
+    finally:
+        await session.aclose()
+    (info,) = list_sessions(qwen_home(), root)
+    assert (info.title, info.headless) == ("explain this", True)
+    assert info.first_message.startswith("def add(a, b):")
+    assert describe(info).endswith(" KB  -p  explain this")
+
+
+def test_piped_stdin_is_listed_by_the_prompt_and_marked_headless(
+    tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    root = make_repo(tmp_path / "proj", A_PY)
+    fake_llm.script(text("It sets A."))
+    done = run_qwen_code(root, "-p", "explain this", stdin="A = 1\nB = 2\n")
+    assert done.returncode == 0, done.stderr
+    assert user_messages_of(fake_llm) == ["A = 1\nB = 2\n\nexplain this"]
+    (info,) = list_sessions(qwen_home(), root)
+    assert (info.title, info.headless) == ("explain this", True)
+    listing = run_qwen_code(root, "sessions", "list")
+    assert listing.stdout.rstrip().endswith(" KB  -p  explain this")

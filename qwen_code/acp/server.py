@@ -151,7 +151,7 @@ class QwenAgent:
                 SessionInfo(
                     session_id=info.id,
                     cwd=str(folder),
-                    title=info.first_message[:100] or None,
+                    title=info.title[:100] or None,
                     updated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(info.modified)),
                 )
                 for info in found

@@ -47,6 +47,9 @@ USER_SPLIT_SLACK = 0.15
 the best split."""
 MIN_SUMMARIZED_SHARE = 0.05
 """Automatic compression skips the summary when less than this would be summarized."""
+MIN_MANUAL_SUMMARIZED_TOKENS = 1_000
+"""/compress asks for a summary only when the part it would replace is at least this
+large: a summary (a few hundred tokens) of less would not free anything."""
 TEMPLATE = "compress.md"
 IMAGE_REMOVED = "[image removed to save context]"
 
@@ -187,6 +190,8 @@ class Compressor:
     user_dir: Path | None = None
     hooks: Hooks | None = None
     """The user's hooks (`PreCompact`, `PostCompact`), if any."""
+    unused_usage: UsageInfo | None = None
+    """What the last /compress spent on a summary it could not use (`take_unused_usage`)."""
     _template: str | None = None
 
     def instruction(self, focus: str = "") -> str:
@@ -197,6 +202,10 @@ class Compressor:
         if focus.strip():
             return f"{self._template}\n\nThe user asks the summary to focus on: {focus.strip()}"
         return self._template
+
+    def take_unused_usage(self) -> UsageInfo | None:
+        usage, self.unused_usage = self.unused_usage, None
+        return usage
 
     def count(self, message: Message) -> int:
         return message_tokens(message, self.budget.chars_per_token)
@@ -253,12 +262,14 @@ class Compressor:
         if images_gone and budget.estimate_all(messages, tools) <= targets.goal:
             return self._commit(conversation, Shrunk(messages, "elided"), tools, before, reason)
         split = split_point(messages, self.count, self.keep_fraction)
+        if reason == "manual":
+            return await self._summarize_on_request(
+                conversation, model, tools, split, targets, before, focus
+            )
         summarized = SummaryAttempt()
         if split is not None and self._worth_summarizing(messages, split, reason):
             with contextlib.suppress(ModelError, ConfigError):  # else shrink without the model
                 summarized = await self._summarize(messages, split, model, tools, targets, focus)
-        elif reason == "manual":
-            return None
         result = summarized.history or shrink(
             messages,
             pinned=1,
@@ -272,6 +283,30 @@ class Compressor:
         if result is None or result.method is None:
             return self._no_help(messages, tools, before, reason)
         return self._commit(conversation, result, tools, before, reason, summarized.usage)
+
+    async def _summarize_on_request(
+        self,
+        conversation: Conversation,
+        model: ChatModel,
+        tools: Sequence[dict[str, Any]],
+        split: int | None,
+        targets: Targets,
+        before: int,
+        focus: str,
+    ) -> Compressed | None:
+        """/compress: a summary of the older part, or nothing. The model is asked only when
+        there is enough to summarize; a summary no shorter than the history it would
+        replace is not used (what it cost is kept in `unused_usage`). Model errors raise."""
+        messages = conversation.messages
+        self.budget.settled(before)
+        if split is None or not self._worth_summarizing(messages, split, "manual"):
+            return None
+        summarized = await self._summarize(messages, split, model, tools, targets, focus)
+        history = summarized.history
+        if history is None or self.budget.estimate_all(history.messages, tools) >= before:
+            self.unused_usage = summarized.usage
+            return None
+        return self._commit(conversation, history, tools, before, "manual", summarized.usage)
 
     def _commit(
         self,
@@ -318,10 +353,12 @@ class Compressor:
             out[index], removed = lighter, removed + 1
         return out, removed
 
-    def _worth_summarizing(self, messages: list[Message], split: int, reason: str) -> bool:
-        if reason == "manual":
-            return True
+    def _worth_summarizing(
+        self, messages: list[Message], split: int, reason: CompressionReason
+    ) -> bool:
         old = sum(self.count(m) for m in messages[1:split])
+        if reason == "manual":
+            return old >= MIN_MANUAL_SUMMARIZED_TOKENS
         return old >= MIN_SUMMARIZED_SHARE * sum(self.count(m) for m in messages[1:])
 
     def _no_help(
@@ -333,7 +370,7 @@ class Compressor:
     ) -> None:
         """Nothing could be compressed: fine unless the request is known not to fit."""
         hard = self.budget.hard_limit
-        if reason == "manual" or (reason == "threshold" and hard is not None and before <= hard):
+        if reason == "threshold" and hard is not None and before <= hard:
             self.budget.settled(before)
             return None
         least = self.budget.estimate_all([messages[0], _last_user(messages)], tools)

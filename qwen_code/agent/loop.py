@@ -310,13 +310,21 @@ class Agent:
         yield Error(message=stop.reason, kind="loop")
         yield Stopped(text=response.text, end=TurnEnd(reason="error", error=stop.reason))
 
-    async def compress(self, *, force: bool = True, focus: str = "") -> Compressed | None:
+    async def compress(
+        self, *, force: bool = True, focus: str = ""
+    ) -> Compressed | SideUsage | None:
         """Compress the history now (`/compress`), or only when over budget (`force=False`).
-        None when there was nothing worth compressing."""
+        None when there was nothing worth compressing; `SideUsage` when a summary was
+        asked for and turned out no shorter (nothing changed, but the request was paid)."""
         tools = self.tools.registry.schemas()
         if not force:
             return await self._timed(self.compressor.fit(self.conversation, self.model, tools))
-        return await self._compress("manual", tools, focus=focus)
+        compressed = await self._compress("manual", tools, focus=focus)
+        unused = self.compressor.take_unused_usage()
+        if compressed is None and unused is not None:
+            self.usage = add_usage(self.usage, unused)
+            return SideUsage(usage=unused)
+        return compressed
 
     async def _request(self) -> AsyncIterator[Event | Compressed | ModelResponse]:
         """One model request that fits the context budget (compressing first when needed):

@@ -27,7 +27,9 @@ from qwen_code.llm.tokens import add_usage, is_estimate
 @dataclass(slots=True)
 class ToolStats:
     calls: int = 0
+    """Calls that ran (denied ones are counted in `denied`, not here)."""
     errors: int = 0
+    denied: int = 0
     total_ms: int = 0
 
 
@@ -48,6 +50,8 @@ class SessionStats:
     costs: CostTotals = field(default_factory=CostTotals)
     """Cost of the requests priced so far (see `settle`)."""
     _unpriced: list[UsageInfo] = field(default_factory=list, init=False, repr=False)
+    _denied_calls: set[str] = field(default_factory=set, init=False, repr=False)
+    """Ids of calls denied and not yet answered: their results are refusals, not errors."""
 
     def observe(self, event: Event) -> None:
         if isinstance(event, SubagentEvent):
@@ -65,22 +69,31 @@ class SessionStats:
                     self._unpriced.append(usage)
                     self.last_prompt_tokens = usage.prompt_tokens + usage.completion_tokens
                     self.last_estimated = is_estimate(usage)
-            case ToolResult(call=call, is_error=is_error, duration_ms=ms):
-                entry = self.tools.setdefault(call.name, ToolStats())
-                entry.calls += 1
-                entry.errors += int(is_error)
-                entry.total_ms += ms
-            case ApprovalRequested(decision="denied"):
+            case ToolResult():
+                self._tool_result(event)
+            case ApprovalRequested(decision="denied", call=call):
                 self.denials += 1
+                self._denied_calls.add(call.id)
             case Compressed(usage=usage, after_tokens=after):
                 self.compressions += 1
                 self.last_prompt_tokens = after
-                self._extra(usage)  # the summarizing request
+                self.requests += usage is not None  # the summarizing request
+                self._extra(usage)
             case TurnEnd():
                 self.prompts += 1
             case SideUsage(usage=usage):  # a tool's own request (a page summary)
                 self.requests += 1
                 self._extra(usage)
+
+    def _tool_result(self, event: ToolResult) -> None:
+        entry = self.tools.setdefault(event.call.name, ToolStats())
+        if event.call.id in self._denied_calls:  # a refusal, not a failure of the tool
+            self._denied_calls.discard(event.call.id)
+            entry.denied += 1
+        else:
+            entry.calls += 1
+            entry.errors += int(event.is_error)
+            entry.total_ms += event.duration_ms
 
     def _extra(self, usage: UsageInfo | None) -> None:
         """A request outside the conversation's own (a summary, a tool's side request)."""

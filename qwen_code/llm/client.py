@@ -377,7 +377,7 @@ class ChatClient:
         again = " The answer so far is discarded and starts over." if restart else ""
         return RetryNotice(
             message=f"{retry.sentence(failure.error.message)} Retrying in {delay:.1f} s "
-            f"(retry {count} of {self.config.max_retries}).{again}",
+            f"(retry {count} of {retry.retry_limit(failure, self.config)}).{again}",
             attempt=count,
             delay_s=delay,
             kind=failure.error.kind,

@@ -8,12 +8,15 @@ no HTTP library.
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import re
+import socket
 import time
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from qwen_code.errors import ModelError
 from qwen_code.llm.transport_errors import (
@@ -103,6 +106,11 @@ class Failure:
     status: int | None = None
     retry_after_s: float | None = None
     cause: BaseException | None = None
+    max_retries: int | None = None
+    """At most this many retries for this failure (fewer than the settings allow: a server
+    that refused the connection); None: the settings' `max_retries`."""
+    max_delay_s: float | None = None
+    """No wait before its retry longer than this (a quick second try)."""
 
     @property
     def retryable(self) -> bool:
@@ -204,6 +212,9 @@ def _classify(exc: BaseException, config: ModelConfig) -> Failure:
         message = f"The server at {url} did not respond within {config.timeout_s:g} s."
         return Failure(make_error("timeout", message))
     if isinstance(exc, ConnectionFailed):
+        unreachable = _unreachable(exc, url)
+        if unreachable is not None:
+            return unreachable
         cause = _describe_cause(exc)
         if _never_connected(exc):
             return Failure(
@@ -277,9 +288,10 @@ def output_exceeded(limit: int) -> Failure:
 
 
 def gave_up(failure: Failure, retries: int, elapsed_s: float) -> ModelError:
-    """The error to raise once retries are used up (count or total time)."""
+    """The error to raise once retries are used up (count or total time); a quick failure
+    (`Failure.max_retries`) says what it says, without counting its one retry."""
     error = failure.error
-    if not error.retryable or retries == 0:
+    if not error.retryable or retries == 0 or failure.max_retries is not None:
         return error
     note = (
         f" (gave up after {retries} {'retry' if retries == 1 else 'retries'} in {elapsed_s:.0f} s)"
@@ -308,6 +320,83 @@ _CONNECT_ERRORS = frozenset({"ConnectError", "ConnectTimeout", "ConnectionRefuse
 _BROKEN_ERRORS = frozenset(
     {"ReadError", "RemoteProtocolError", "ConnectionResetError", "BrokenPipeError", "ReadTimeout"}
 )
+
+
+UNREACHABLE = "Cannot reach the model server"
+REFUSED_RETRIES = 2
+"""Retries after a refusal by a host on the network (a server restarting behind a load
+balancer); a refusal on this machine means nothing listens: no retry."""
+QUICK_RETRY_S = 0.5
+"""The longest wait before the retry of a refused connection or a failed name lookup."""
+_EAI_AGAIN = getattr(socket, "EAI_AGAIN", None)
+"""getaddrinfo's "temporary failure in name resolution" (the resolver is unreachable)."""
+
+
+def _unreachable(exc: BaseException, url: str) -> Failure | None:
+    """A connection that can never succeed as configured, failed fast: a host name that
+    does not resolve (no retry; one quick retry when the resolver itself failed: no
+    network yet), a port on this machine where nothing listens (no retry), a remote
+    port refused (`REFUSED_RETRIES` quick retries). None for other connect failures,
+    which are retried as usual (a connect timeout, a reset)."""
+    every, ends = _os_errors(exc)
+    lookups = [e for e in every if isinstance(e, socket.gaierror)]
+    if lookups:
+        host = urlsplit(url).hostname or url
+        message = (
+            f"{UNREACHABLE}: the host {host} could not be resolved "
+            "(check the base URL or your network)."
+        )
+        temporary = any(e.errno == _EAI_AGAIN for e in lookups)
+        return _fast(message, retries=1 if temporary else 0)
+    if ends and all(isinstance(e, ConnectionRefusedError) for e in ends):
+        message = f"{UNREACHABLE}: {url} refused the connection (is the server running?)."
+        return _fast(message, retries=0 if is_loopback(url) else REFUSED_RETRIES)
+    return None
+
+
+def _fast(message: str, *, retries: int) -> Failure:
+    """A network failure retried at most `retries` times, each after a short wait."""
+    error = ModelError(message, kind="network", hint="", retryable=retries > 0)
+    return Failure(error, max_retries=retries, max_delay_s=QUICK_RETRY_S)
+
+
+def _os_errors(exc: BaseException) -> tuple[list[OSError], list[OSError]]:
+    """Every OSError along the cause chain, and those at its ends (each member of an
+    exception group counts: a name with several addresses fails on each)."""
+    every: list[OSError] = []
+    ends: list[OSError] = []
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+            continue
+        cause = current.__cause__ or current.__context__
+        if cause is not None:
+            pending.append(cause)
+        if isinstance(current, OSError):
+            every.append(current)
+            if cause is None:
+                ends.append(current)
+    return every, ends
+
+
+def is_loopback(url: str) -> bool:
+    """True for a server on this machine: localhost (and *.localhost), 127.0.0.0/8, ::1."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 def _describe_cause(exc: BaseException) -> str:
@@ -360,7 +449,17 @@ def retry_delay(failure: Failure, attempt: int, config: ModelConfig) -> float:
     delay = failure.retry_after_s
     if delay is None:
         delay = backoff_delay(attempt, base=config.backoff_base_s)
-    return max(0.0, min(delay, config.max_retry_wait_s))
+    cap = config.max_retry_wait_s
+    if failure.max_delay_s is not None:
+        cap = min(cap, failure.max_delay_s)
+    return max(0.0, min(delay, cap))
+
+
+def retry_limit(failure: Failure, config: ModelConfig) -> int:
+    """How many retries this failure gets: the settings' `max_retries`, or fewer."""
+    if failure.max_retries is None:
+        return config.max_retries
+    return min(config.max_retries, failure.max_retries)
 
 
 def should_retry(
@@ -375,7 +474,7 @@ def should_retry(
     """Retry when the error is retryable, retries are left, and waiting `delay_s` plus an
     attempt expected to take `attempt_s` (one that failed before any data: as long as that
     one took) keeps the time since the first failure within `max_retry_time_s`."""
-    if not failure.retryable or attempt >= config.max_retries:
+    if not failure.retryable or attempt >= retry_limit(failure, config):
         return False
     if failure.error.kind == "rate_limit" and not config.retry_rate_limits:
         return False

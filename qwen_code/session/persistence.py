@@ -51,6 +51,9 @@ class Persistence(SessionObserver):
     """Why the transcript is not fully saved right now (None when it is): set at the first
     failed save and logged once, cleared when a later save catches up."""
     _notice_shown: bool = field(default=False, repr=False)
+    title: str | None = None
+    """The session's title for listings, when the front end knows it better than the first
+    user message does (a headless run with piped stdin: the `-p` text). See `name_session`."""
 
     @classmethod
     def create(
@@ -91,6 +94,7 @@ class Persistence(SessionObserver):
         self.turn += 1
         self._checkpointed = False
         self._snapshot = None
+        self._label(session)
 
     async def on_event(self, session: Session, event: Event) -> None:
         """Save the transcript as messages are added. The first event means the request
@@ -109,6 +113,7 @@ class Persistence(SessionObserver):
         await self.checkpoint_before(call, kind, session.agent.conversation)
 
     async def on_conversation_replaced(self, session: Session) -> None:
+        self._label(session)
         self.sync(session.agent.conversation)
 
     async def on_cleared(self, session: Session) -> None:
@@ -120,6 +125,14 @@ class Persistence(SessionObserver):
         self.close()
 
     # --- the work ----------------------------------------------------------------------------
+
+    def _label(self, session: Session) -> None:
+        """Tell the writer of a new file what its header says: the title, and whether
+        nobody can be asked (a headless run), so listings tell those from conversations."""
+        if self.writer is not None:
+            sandbox = session.tool_ctx.sandbox
+            headless = sandbox is not None and sandbox.headless
+            self.writer.label(title=self.title, headless=headless)
 
     def sync(self, conversation: Conversation) -> None:
         """Save what is new. A failure (a full disk) never ends the session: it is reported
@@ -192,10 +205,21 @@ class Persistence(SessionObserver):
         self.close()
         self.session_id = session_id
         self.turn = 0
+        self.title = None  # a new conversation: its own first prompt names it
         self.save_problem = None  # the new file gets its own report
         if self.writer is not None:
             path = sessions_dir(home, cwd) / f"{session_id}.jsonl"
             self.writer = SessionWriter(path, session_id=session_id, cwd=cwd, model=model)
+
+
+def name_session(session: Session, title: str | None) -> None:
+    """Title a new session by what the user asked, before its first prompt runs: a
+    headless run's `-p` text, which the first user message holds after piped stdin
+    (`cat f | qwen-code -p "explain this"` is listed as "explain this"). A continued
+    session keeps the title it began with."""
+    persistence = session.observer(Persistence)
+    if persistence is not None and title and title.strip():
+        persistence.title = title
 
 
 def _last_user_index(messages: list[dict[str, Any]]) -> int | None:

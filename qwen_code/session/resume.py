@@ -6,22 +6,46 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qwen_code.config import project_id
 from qwen_code.errors import InputError
 from qwen_code.session.store import LoadedSession, SessionInfo, find_session, list_sessions, load
 
+if TYPE_CHECKING:
+    from qwen_code.session.live import Session
+
 PICK = "__pick__"
 """`--resume` given without an id: let the user pick."""
 
+HEADLESS_TAG = "-p"
+"""Marks a headless run (`qwen-code -p`, a program) in session listings."""
+
 
 def describe(info: SessionInfo) -> str:
+    """One line of a session listing: id, time, size, then `-p` for a headless run and the
+    title (what the user asked first)."""
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
-    first = info.first_message or "(no message)"
+    title = info.title or "(no message)"
+    tag = HEADLESS_TAG if info.headless else ""
     return (
-        f"{info.id[:8]}  {when}  {info.messages:>4} msgs  {info.size / 1024:>7.1f} KB  {first[:60]}"
+        f"{info.id[:8]}  {when}  {info.messages:>4} msgs  {info.size / 1024:>7.1f} KB  "
+        f"{tag:<{len(HEADLESS_TAG)}}  {title[:60]}"
     )
+
+
+def resume_hint(session: Session) -> str | None:
+    """What to print when the REPL ends: the command that continues this session; None
+    when nothing of it is saved (no prompt sent yet, recording off)."""
+    from qwen_code.session.persistence import Persistence
+
+    persistence = session.observer(Persistence)
+    writer = persistence.writer if persistence is not None else None
+    if writer is None or not writer.path.is_file():
+        return None
+    if not any(m.get("role") == "user" for m in session.agent.conversation.messages):
+        return None
+    return f"Resume this session with: qwen-code -r {session.id}"
 
 
 def resolve(home: Path, cwd: Path, *, latest: bool, session_id: str | None) -> LoadedSession | None:

@@ -1,12 +1,13 @@
 """Session transcripts: one append-only JSONL file per session, written as it happens.
 
 `$QWEN_HOME/projects/<project-id>/sessions/<session-id>.jsonl`. The first line describes
-the session; then one line per conversation message (the system prompt is not stored:
-a resumed session gets a fresh one). When the history is rewritten (compression,
-`/clear`, `/restore`), a `replace` line carries the whole new history. Each line is
-appended on an O_APPEND descriptor, whole or (a full disk) not at all, so a process killed
-at any moment leaves at most one torn last line, which loading skips and counts. API keys
-are never written.
+the session (its title, whether it ran headless); then one line per conversation message
+(the system prompt is not stored: a resumed session gets a fresh one). The file is created
+with its first message: a session left without one leaves nothing behind. When the history
+is rewritten (compression, `/clear`, `/restore`), a `replace` line carries the whole new
+history. Each line is appended on an O_APPEND descriptor, whole or (a full disk) not at
+all, so a process killed at any moment leaves at most one torn last line, which loading
+skips and counts. API keys are never written.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from qwen_code.config import project_id
 from qwen_code.textsafe import clean_json
 
 Message = dict[str, Any]
+TITLE_CHARS = 200
 
 
 def sessions_dir(home: Path, cwd: Path) -> Path:
@@ -41,6 +43,18 @@ class SessionInfo:
     first_message: str
     messages: int
     model: str = ""
+    title: str = ""
+    """The user's prompt that began the session: the header's `title` (a headless run's
+    `-p` text, without what was piped in), else the first user message."""
+    headless: bool = False
+    """Run by `qwen-code -p` or a program, not a conversation in the REPL."""
+    has_prompt: bool = True
+    """Whether any user message was found (a session opened and left has none)."""
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to continue: no messages, or none from the user. Listings hide these."""
+        return self.messages == 0 or not self.has_prompt
 
 
 @dataclass(slots=True)
@@ -77,8 +91,17 @@ class SessionWriter:
             "created": time.time(),
             "version": __version__,
         }
-        with contextlib.suppress(OSError):  # tried again (and raised) by the next write
-            self._open()
+        """Written with the first record (an existing file keeps its own): a session that
+        never gets a message leaves no file to list."""
+
+    def label(self, *, title: str | None = None, headless: bool | None = None) -> None:
+        """What the header of a new file says about the session; no effect once written."""
+        if self._header is None:
+            return
+        if title and title.strip():
+            self._header["title"] = " ".join(title.split())[:TITLE_CHARS]
+        if headless is not None:
+            self._header["headless"] = headless
 
     def adopt(self, messages: list[Message]) -> None:
         """Messages already in the file (a resumed session): not written again."""
@@ -193,21 +216,36 @@ def load(path: Path) -> LoadedSession:
 
 
 def _info(path: Path, header: dict[str, Any], messages: list[Message]) -> SessionInfo:
-    first = next((_text(m) for m in messages if m.get("role") == "user"), "")
+    first = _first_user(messages)
     return _describe(path, header, first, len(messages))
 
 
-def _describe(path: Path, header: dict[str, Any], first: str, messages: int) -> SessionInfo:
+def _first_user(messages: list[Any]) -> str | None:
+    """The text of the first user message; None when there is none."""
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _text(message)
+    return None
+
+
+def _describe(path: Path, header: dict[str, Any], first: str | None, messages: int) -> SessionInfo:
     stat = path.stat()
+    first_message = " ".join((first or "").split())[:TITLE_CHARS]
+    title = header.get("title")
+    if not isinstance(title, str) or not title.strip():
+        title = first_message  # not recorded: an older file, or nothing told the writer
     return SessionInfo(
         id=path.stem,
         path=path,
         created=float(header.get("created") or stat.st_mtime),
         modified=stat.st_mtime,
         size=stat.st_size,
-        first_message=" ".join(first.split())[:200],
+        first_message=first_message,
         messages=messages,
         model=str(header.get("model") or ""),
+        title=" ".join(title.split())[:TITLE_CHARS],
+        headless=header.get("headless") is True,
+        has_prompt=first is not None,
     )
 
 
@@ -220,9 +258,13 @@ def _text(message: Message) -> str:
     return ""
 
 
-def list_sessions(home: Path, cwd: Path, *, limit: int | None = None) -> list[SessionInfo]:
+def list_sessions(
+    home: Path, cwd: Path, *, limit: int | None = None, include_empty: bool = False
+) -> list[SessionInfo]:
     """This project's sessions, most recently used first (the newest `limit` of them).
-    Sorted by file time and described with `peek`: fast with hundreds of long sessions."""
+    Sessions with nothing to continue (`SessionInfo.empty`: opened and left, or cleared)
+    are left out unless `include_empty`. Sorted by file time and described with `peek`:
+    fast with hundreds of long sessions."""
     folder = sessions_dir(home, cwd)
     if not folder.is_dir():
         return []
@@ -231,10 +273,14 @@ def list_sessions(home: Path, cwd: Path, *, limit: int | None = None) -> list[Se
         with contextlib.suppress(OSError):  # deleted meanwhile
             dated.append((path.stat().st_mtime, path))
     dated.sort(key=lambda item: item[0], reverse=True)
-    infos = []
-    for _, path in dated[:limit]:
+    infos: list[SessionInfo] = []
+    for _, path in dated:
+        if limit is not None and len(infos) >= limit:
+            break
         with contextlib.suppress(OSError):
-            infos.append(peek(path))
+            info = peek(path)
+            if include_empty or not info.empty:
+                infos.append(info)
     return infos
 
 
@@ -250,14 +296,17 @@ def peek(path: Path) -> SessionInfo:
     data = path.read_bytes()
     lines = data.splitlines()
     header: dict[str, Any] = {}
-    first = ""
+    first: str | None = None
     for raw in lines:
         record = _record(raw)
-        if record.get("type") == "session":
+        kind = record.get("type")
+        if kind == "session":
             header = record
-        message = record.get("message")
-        if isinstance(message, dict) and message.get("role") == "user":
-            first = _text(message)
+        elif kind == "message":
+            first = _first_user([record.get("message")])
+        elif kind == "replace" and isinstance(record.get("messages"), list):
+            first = _first_user(record["messages"])
+        if first is not None:
             break
     count, base = 0, 0
     for raw in reversed(lines):

@@ -18,6 +18,7 @@ from prompt_toolkit.input import Input
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.output import Output
 from rich.console import Console
+from rich.padding import Padding
 from rich.text import Text
 
 from qwen_code.agent.approval import ApprovalAnswer, ApprovalRequest
@@ -72,6 +73,12 @@ def _choice_bindings() -> KeyBindings:
     bindings.add("c-c")(lambda event: _answer(event, "cancel"))
     bindings.add("<any>")(lambda event: None)
     return bindings
+
+
+def _indented(line: str, style: str) -> Padding:
+    """A line two columns in, whose wrapped continuation lines keep that indent (a narrow
+    terminal must not fold the legend back to the margin)."""
+    return Padding(Text(line, style=style), (0, 0, 0, 2), expand=False)
 
 
 def _waiting_line(request: ApprovalRequest) -> str:
@@ -160,15 +167,15 @@ class InteractiveApprover:
             self.console.print(line)
         if call.name == "run_shell_command":
             command = str(call.arguments.get("command", ""))
-            self.console.print(Text(f"  $ {command}", style="bold"))
+            self.console.print(_indented(f"$ {command}", "bold"))
             where = call.arguments.get("directory")
             if where:
-                self.console.print(Text(f"  in {where}", style="dim"))
+                self.console.print(_indented(f"in {where}", "dim"))
         elif request.preview:
             self.console.print(render_diff(request.preview))
         if request.source != "mode":
-            self.console.print(Text(f"  {request.reason}", style="yellow"))
-        self.console.print(Text(f"  {_choices(request)}", style="dim"))
+            self.console.print(_indented(request.reason, "yellow"))
+        self.console.print(_indented(_choices(request), "dim"))
 
     @staticmethod
     def _question(request: ApprovalRequest) -> str:

@@ -98,7 +98,7 @@ async def dispatch(repl: Repl, text: str) -> None:
     if entry is None:
         close = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.5)
         hint = f" Did you mean /{close[0]}?" if close else " Type /help for the list."
-        repl.console.print(f"[red]Unknown command /{name}.[/red]{hint}")
+        repl.console.print(Text.assemble((f"Unknown command /{name}.", "red"), hint))
         return
     await entry.handler(repl, args)
 
@@ -158,15 +158,16 @@ async def _stats(repl: Repl, args: str) -> None:
         f"Context: {repl.context_line().removeprefix('context ')}",
         f"Session time: {repl.elapsed()}",
     ]
-    repl.console.print("\n".join(lines))
+    repl.console.print(Text("\n".join(lines)))  # the model's name is the user's text
     if stats.tools:
-        table = Table("tool", "calls", "errors", "total time", "avg", box=None)
+        table = Table("tool", "calls", "errors", "denied", "total time", "avg", box=None)
         for name, entry in sorted(stats.tools.items()):
             avg = entry.total_ms / entry.calls if entry.calls else 0
             table.add_row(
-                name,
+                Text(name),
                 str(entry.calls),
                 str(entry.errors),
+                str(entry.denied),
                 f"{entry.total_ms / 1000:.2f} s",
                 f"{avg:.0f} ms",
             )
@@ -178,7 +179,7 @@ async def _tools(repl: Repl, args: str) -> None:
     table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
     for tool in repl.session.registry:
         first = tool.description.strip().split(". ")[0].rstrip(".") + "."
-        table.add_row(tool.name, first)
+        table.add_row(Text(tool.name), Text(first))  # an MCP server's text, never markup
     repl.console.print(table)
 
 
@@ -190,38 +191,34 @@ def _model_ids(repl: Repl) -> list[str]:
 async def _model(repl: Repl, args: str) -> None:
     if not args:
         served = await repl.fetch_models()
-        repl.console.print(f"Model: [bold]{repl.session.model}[/bold]")
+        repl.console.print(Text.assemble("Model: ", (repl.session.model, "bold")))
         if served:
-            repl.console.print("Served by the endpoint: " + ", ".join(m["id"] for m in served))
+            ids = ", ".join(m["id"] for m in served)
+            repl.console.print(Text(f"Served by the endpoint: {ids}"))
         return
     served = await repl.fetch_models()
     ids = [m["id"] for m in served]
     if ids and args not in ids:
         repl.console.print(
-            f"[yellow]{args!r} is not in the server's list ({', '.join(ids)}); "
-            "switching anyway.[/yellow]"
+            Text(
+                f"{args!r} is not in the server's list ({', '.join(ids)}); switching anyway.",
+                style="yellow",
+            )
         )
     repl.session.switch_model(args, served)
-    repl.console.print(f"Model: [bold]{args}[/bold]")
+    repl.console.print(Text.assemble("Model: ", (args, "bold")))
 
 
 @command("approval-mode", "Show or set: plan, default, auto-edit, yolo", args=lambda r: MODES)
 async def _approval_mode(repl: Repl, args: str) -> None:
     if not args:
-        repl.console.print(f"Approval mode: [bold]{repl.session.runner.mode}[/bold]")
+        repl.console.print(Text.assemble("Approval mode: ", (repl.session.runner.mode, "bold")))
         return
     if args not in MODES:
-        repl.console.print(f"[red]Unknown mode {args!r}.[/red] Choose one of {', '.join(MODES)}.")
+        choose = f" Choose one of {', '.join(MODES)}."
+        repl.console.print(Text.assemble((f"Unknown mode {args!r}.", "red"), choose))
         return
     repl.set_mode(args)  # type: ignore[arg-type]
-
-
-@command("init", "Analyse the project and write a QWEN.md")
-async def _init(repl: Repl, args: str) -> None:
-    from qwen_code.prompts import load
-
-    prompt = load("init.md", {}, project_dir=repl.session.cwd, user_dir=repl.home)
-    await repl.send(prompt)
 
 
 @command("about", "Version, model, endpoint and settings in use")
@@ -241,7 +238,7 @@ async def _about(repl: Repl, args: str) -> None:
     ]
     table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(key, Text(value))  # paths and names may hold `[`
     repl.console.print(table)
 
 

@@ -116,10 +116,9 @@ def report(repl: Repl, *, problems_only: bool = False) -> None:
     """The custom commands in use (unless `problems_only`), then what was skipped."""
     if not problems_only:
         if not _FOUND:
-            repl.console.print(
-                "No custom commands. Add Markdown or TOML files to .qwen/commands/ "
-                f"or {repl.home / 'commands'}."
-            )
+            where = repl.home / "commands"
+            add = f"Add Markdown or TOML files to .qwen/commands/ or {where}."
+            repl.console.print(Text(f"No custom commands. {add}"))
         for name, custom in sorted(_FOUND.items()):
             line = Text(f"/{name}", style="bold")
             line.append(f"  {custom.help}  ")
@@ -151,6 +150,6 @@ async def _commands(repl: Repl, args: str) -> None:
         report(repl, problems_only=True)
         return
     if args:
-        repl.console.print("[red]Usage: /commands [reload][/red]")
+        repl.console.print(Text("Usage: /commands [reload]", style="red"))
         return
     report(repl)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.text import Text
+
 from qwen_code.tools.base import ToolError
 from qwen_code.ui import commands_memory
 from qwen_code.ui.commands import command
@@ -28,7 +30,7 @@ async def _directory(repl: Repl, args: str) -> None:
     elif action == "add" and rest.strip():
         add(repl, [p.strip() for p in rest.split(",") if p.strip()])
     else:
-        repl.console.print(f"[red]{USAGE}[/red]")
+        repl.console.print(Text(USAGE, style="red"))
 
 
 def show(repl: Repl) -> None:
@@ -48,7 +50,7 @@ def add(repl: Repl, raw_paths: list[str]) -> None:
         try:
             root = workspace.add_root(path if path.is_absolute() else repl.session.cwd / path)
         except ToolError as exc:
-            repl.console.print(f"[red]{exc}[/red]", highlight=False)
+            repl.console.print(Text(str(exc), style="red"))
             continue
         repl.console.print(f"Added {root} to the workspace.", markup=False, highlight=False)
         added = True

@@ -1,7 +1,9 @@
-"""`/memory show | add TEXT | refresh`: the instruction files (QWEN.md, AGENTS.md)."""
+"""`/memory show | add TEXT | refresh` and `/init`: the instruction files (QWEN.md,
+AGENTS.md)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.markdown import Markdown
@@ -29,12 +31,38 @@ async def _memory(repl: Repl, args: str) -> None:
     elif action == "add" and rest.strip():
         name = memory.memory_file_name(repl.session.settings.context.file_names())
         path = memory.add_memory(rest, repl.home, name)
-        repl.console.print(f"Saved to {path}.")
+        repl.console.print(Text(f"Saved to {path}."))
         refresh(repl)
     elif action == "refresh":
         refresh(repl)
     else:
         repl.console.print(f"[red]{USAGE}[/red]")
+
+
+@command("init", "Analyse the project and write a QWEN.md")
+async def _init(repl: Repl, args: str) -> None:
+    from qwen_code.prompts import load
+
+    before = _project_files(repl)
+    prompt = load("init.md", {}, project_dir=repl.session.cwd, user_dir=repl.home)
+    await repl.send(prompt)
+    if _project_files(repl) != before:  # the model wrote QWEN.md: use it from now on
+        refresh(repl)
+
+
+def _project_files(repl: Repl) -> dict[Path, tuple[int, int] | None]:
+    """The project's own instruction files and their (mtime, size), None when absent."""
+    names = repl.session.settings.context.file_names()
+    found: dict[Path, tuple[int, int] | None] = {}
+    for name in names:
+        path = repl.session.cwd / name
+        try:
+            info = path.stat()
+        except OSError:
+            found[path] = None
+        else:
+            found[path] = (info.st_mtime_ns, info.st_size)
+    return found
 
 
 def show(repl: Repl) -> None:
@@ -47,10 +75,10 @@ def show(repl: Repl) -> None:
         )
         return
     for file in files:
-        repl.console.rule(str(file.path))
+        repl.console.rule(Text(str(file.path)))
         repl.console.print(Markdown(file.content))
         for imported in file.imports:
-            repl.console.print(f"[dim]imports {imported}[/dim]")
+            repl.console.print(Text(f"imports {imported}", style="dim"))
 
 
 def refresh(repl: Repl) -> None:

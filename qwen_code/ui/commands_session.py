@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from rich.table import Table
+from rich.text import Text
 
 from qwen_code.errors import InputError
 from qwen_code.session import resume
@@ -32,19 +33,19 @@ async def _chat(repl: Repl, args: str) -> None:
         if action == "save" and tag:
             messages = session.agent.conversation.messages[1:]
             path = resume.save_chat(repl.home, session.cwd, tag, messages, session.model)
-            repl.console.print(f"Saved the conversation as {tag!r} ({path}).")
+            repl.console.print(Text(f"Saved the conversation as {tag!r} ({path})."))
         elif action == "resume" and tag:
             await session.replace_conversation(resume.load_chat(repl.home, session.cwd, tag))
-            repl.console.print(f"Resumed the conversation {tag!r}.")
+            repl.console.print(Text(f"Resumed the conversation {tag!r}."))
         elif action == "delete" and tag:
             done = resume.delete_chat(repl.home, session.cwd, tag)
-            repl.console.print(f"Deleted {tag!r}." if done else f"No saved chat {tag!r}.")
+            repl.console.print(Text(f"Deleted {tag!r}." if done else f"No saved chat {tag!r}."))
         elif action == "list":
             _list_chats(repl)
         else:
             repl.console.print(f"[red]{CHAT_USAGE}[/red]")
     except InputError as exc:
-        repl.console.print(f"[red]{exc}[/red]")
+        repl.console.print(Text(str(exc), style="red"))
 
 
 def _list_chats(repl: Repl) -> None:
@@ -54,7 +55,7 @@ def _list_chats(repl: Repl) -> None:
         return
     table = Table("tag", "saved", "messages", box=None)
     for tag, saved, count in chats:
-        table.add_row(tag, time.strftime("%Y-%m-%d %H:%M", time.localtime(saved)), str(count))
+        table.add_row(Text(tag), time.strftime("%Y-%m-%d %H:%M", time.localtime(saved)), str(count))
     repl.console.print(table)
 
 
@@ -68,7 +69,7 @@ async def _resume(repl: Repl, args: str) -> None:
         return
     path = find_session(repl.home, repl.session.cwd, session_id)
     if path is None:
-        repl.console.print(f"[red]No saved session {session_id!r}.[/red]")
+        repl.console.print(Text(f"No saved session {session_id!r}.", style="red"))
         return
     saved = load(path)
     await repl.session.replace_conversation(saved.messages)
@@ -86,19 +87,22 @@ async def _restore(repl: Repl, args: str) -> None:
         current = session.agent.conversation.messages[1:]
         restored = checkpoints.restore(args.strip(), current=current)
     except CheckpointError as exc:
-        repl.console.print(f"[red]{exc}[/red]")
+        repl.console.print(Text(str(exc), style="red"))
         return
     if restored.messages is not None:
         await session.replace_conversation(restored.messages)
         repl.recount_context()
     files = len(restored.restored) + len(restored.deleted)
     repl.console.print(
-        f"Restored checkpoint {restored.checkpoint.id[:8]}: {files} file(s) put back "
-        f"({len(restored.deleted)} created since were removed); the conversation is back "
-        f"to before {restored.checkpoint.prompt[:60]!r}."
+        Text(
+            f"Restored checkpoint {restored.checkpoint.id[:8]}: {files} file(s) put back "
+            f"({len(restored.deleted)} created since were removed); the conversation is back "
+            f"to before {restored.checkpoint.prompt[:60]!r}."
+        )
     )
     if restored.undo_id:
-        repl.console.print(f"[dim]Changed your mind? /restore {restored.undo_id[:8]}[/dim]")
+        undo = f"Changed your mind? /restore {restored.undo_id[:8]}"
+        repl.console.print(Text(undo, style="dim"))
 
 
 def _list_checkpoints(repl: Repl, checkpoints: Checkpoints) -> None:
@@ -114,7 +118,11 @@ def _list_checkpoints(repl: Repl, checkpoints: Checkpoints) -> None:
         when = time.strftime("%H:%M:%S", time.localtime(checkpoint.created))
         changed = ", ".join(checkpoint.changed[:4]) + (" …" if len(checkpoint.changed) > 4 else "")
         table.add_row(
-            checkpoint.id[:8], str(checkpoint.turn), checkpoint.prompt[:40], when, changed or "none"
+            checkpoint.id[:8],
+            str(checkpoint.turn),
+            Text(checkpoint.prompt[:40]),
+            when,
+            Text(changed or "none"),
         )
     repl.console.print(table)
     repl.console.print("[dim]/restore ID puts the files and the conversation back.[/dim]")

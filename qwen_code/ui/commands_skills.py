@@ -35,7 +35,7 @@ def setup(repl: Repl) -> None:
         name = skill.name.lower()
         if not skill.user_invocable or name in COMMANDS:
             continue
-        description = f"Skill: {skill.description}".replace("[", "(").replace("]", ")")
+        description = f"Skill: {' '.join(skill.description.split())}"  # /help prints it as text
         entry = Command(name, description[:200], _runner(skill))
         COMMANDS[name] = entry
         _OWN[name] = entry

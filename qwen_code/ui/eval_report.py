@@ -27,7 +27,7 @@ def _render_flips(console: Console, comparison: Comparison, max_rows: int) -> No
     groups = comparison.groups
     console.print(
         f"{len(comparison.flips)} task(s) flip between {', '.join(escape(g) for g in groups)} "
-        f"(solved = at least one run passed; {comparison.common_tasks} task(s) in all)"
+        f"(solved = at least one run passed; {comparison.common_tasks:,} task(s) in all)"
     )
     if not comparison.flips:
         return

@@ -84,6 +84,7 @@ def main(
             limits=start.limits,
             new_session_id=new_session_id,
             fork=fork,
+            title=prompt,
         )
     )
 
@@ -299,10 +300,12 @@ async def run_headless(
     limits: RunLimits | None = None,
     new_session_id: str | None = None,
     fork: bool = False,
+    title: str | None = None,
 ) -> int:
     """Run one prompt in `cwd` to completion, printing to `out` and `err`, and return the
     exit code. `home`: qwen-code's own directory (QWEN_HOME). With `resume`, the saved
     conversation continues. `limits`: `--json-schema`, budgets (see `run_limits`)."""
+    from qwen_code.session.persistence import name_session
     from qwen_code.session.setup import open_session
 
     mode = settings.tools.approval_mode
@@ -317,6 +320,7 @@ async def run_headless(
         session_id=new_session_id,
         fork=fork,
     )
+    name_session(session, title)  # the -p text, not piped stdin, titles the session
     recorder = Recorder()
     try:
         guard = _open_guard(session, limits or RunLimits(), recorder)
@@ -326,12 +330,17 @@ async def run_headless(
     for line in startup_notes(session, resume):
         _note(err, line)
     info = run_info(session, mode)
-    printer = printer_for(output_format, out=out, err=err, partial=partial)
-    printer.start(info)
+    printer = printer_for(
+        output_format, out=out, err=err, partial=partial, structured=guard.structured
+    )
     if session.subagents is not None:  # background agents' steps, outside any call
         session.subagents.watchers.append(lambda event: _drive_one(event, printer, recorder))
+    started = False
     try:
+        # the prompt's own notes (a custom command's, an image's) go before any progress
         prompt, media = await _full_prompt(session, prompt, err, structured=guard.structured)
+        printer.start(info)
+        started = True
         await _drive_limited(session.run(prompt, media=media), printer, recorder, guard)
     except asyncio.CancelledError:
         recorder.outcome.reason = "cancelled"
@@ -341,6 +350,8 @@ async def run_headless(
         settle(guard, recorder.outcome)
         recorder.outcome.api_seconds = session.agent.api_seconds
         await session.aclose()
+        if not started:  # stream-json's `init` comes before its `result`, always
+            printer.start(info)
         printer.finish(info, recorder.outcome)
     return recorder.outcome.exit_code()
 

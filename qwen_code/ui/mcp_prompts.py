@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from qwen_code.ui.repl import Repl
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_-]")
-_NO_BRACKETS = str.maketrans("[]", "()")
 
 _OWN: dict[str, Command] = {}
 """The prompt commands this module put into `COMMANDS` (replaced on each registration)."""
@@ -77,13 +76,9 @@ def register_prompts(manager: McpManager | None) -> list[str]:
 
 
 def _prompt_description(server: str, prompt: Any) -> str:
-    """`MCP: SERVER · description`, without square brackets (/help prints descriptions
-    as rich markup, where a server's `[...]` would be taken for a style)."""
+    """`MCP: SERVER · description` (/help prints it as text: `[...]` stays as written)."""
     text = first_sentence(getattr(prompt, "description", None) or "")
-    described = (
-        f"MCP: {plain_line(server)} · {text}" if text else f"MCP: {plain_line(server)} prompt"
-    )
-    return described.translate(_NO_BRACKETS)
+    return f"MCP: {plain_line(server)} · {text}" if text else f"MCP: {plain_line(server)} prompt"
 
 
 def _prompt_handler(name: str) -> commands.Handler:

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.text import Text
 
 from qwen_code import __version__
-from qwen_code.agent.events import SubagentEvent, TurnEnd
+from qwen_code.agent.events import AssistantMessage, SubagentEvent, TurnEnd
 from qwen_code.agent.stats import SessionStats
 from qwen_code.config import ApprovalMode, Provider, Settings, project_id
 from qwen_code.environment import Environment
@@ -116,7 +116,10 @@ class Repl:
                 buffer.delete_before_cursor(1)
                 buffer.insert_text("\n")
             elif buffer.complete_state and buffer.complete_state.current_completion:
-                buffer.apply_completion(buffer.complete_state.current_completion)
+                completion = buffer.complete_state.current_completion
+                buffer.apply_completion(completion)
+                if not completion.text.endswith("/"):  # a folder: go on typing inside it
+                    buffer.validate_and_handle()  # as in the peers: one Enter accepts and sends
             else:
                 buffer.validate_and_handle()
 
@@ -191,7 +194,7 @@ class Repl:
             persistence.start_warm_up()
         try:
             if first_message:
-                self.console.print(f"[bold]>[/bold] {first_message}")
+                self.console.print(Text.assemble((">", "bold"), f" {first_message}"))
                 await self.handle(first_message)
             await self._loop()
         finally:
@@ -248,11 +251,12 @@ class Repl:
             self.console.print("[yellow]Shell command interrupted.[/yellow]")
             return
         status = (
-            "[green]exit 0[/green]"
+            Text("exit 0", style="green")
             if result.exit_code == 0
-            else f"[red]exit {result.exit_code}[/red]"
+            else Text(f"exit {result.exit_code}", style="red")
         )
-        self.console.print(f"[dim]{status} · the output goes with your next message[/dim]")
+        note = " · the output goes with your next message"
+        self.console.print(Text.assemble(status, note, style="dim"))
         self.pending_context.append(result.as_context())
 
     def _shell_line(self, line: str) -> None:
@@ -261,7 +265,7 @@ class Repl:
     async def send(self, text: str, *, echo: str | None = None) -> None:
         """Send a message to the agent, with @path attachments and pending shell output."""
         if echo:
-            self.console.print(f"[bold]>[/bold] {echo}")
+            self.console.print(Text.assemble((">", "bold"), f" {echo}"))
         workspace = self.session.tool_ctx.workspace
         expanded = await asyncio.to_thread(expand_at_references, text, workspace)
         servers = {f"{ref.server}:" for ref in find_mcp_references(text, self.session.mcp)}
@@ -281,9 +285,19 @@ class Repl:
         done, _ = await self.io.run_cancellable(task)
         if not done:
             self.renderer.abort()
+            self._count_interrupted()
             self.console.print("[yellow]Interrupted.[/yellow] [dim]What next?[/dim]")
             return
         self._turn_done(started)
+
+    def _count_interrupted(self) -> None:
+        """A cancelled turn's cut-short request still used tokens and fills the context:
+        count it (estimated), so /stats and the footer's context figure stay true."""
+        cut = self.session.agent.take_unreported()
+        for usage in cut:
+            self.stats.observe(AssistantMessage(text="", usage=usage))
+        if not cut:
+            self.recount_context()
 
     def _turn_done(self, started: float) -> None:
         """Notify that the turn ended, when it ran long enough since the user last acted
@@ -316,11 +330,11 @@ class Repl:
 
     def _note_attachment(self, item: Attachment) -> None:
         if item.error:
-            self.console.print(f"  [yellow]⚠ {item.error}[/yellow]")
+            self.console.print(Text(f"  ⚠ {item.error}", style="yellow"))
             return
         cut = " (truncated)" if item.truncated else ""
         where = self.session.tool_ctx.workspace.display(item.path) if item.path else item.ref
-        self.console.print(f"  [dim]⎿ attached {where} ({item.bytes:,} bytes){cut}[/dim]")
+        self.console.print(Text(f"  ⎿ attached {where} ({item.bytes:,} bytes){cut}", style="dim"))
 
     async def _consume(self, message: str, media: tuple[dict[str, Any], ...] = ()) -> None:
         self.renderer.start_turn()
@@ -329,7 +343,7 @@ class Repl:
                 self.stats.observe(event)
                 self.renderer.handle(event)
         except ModelError as exc:  # raised before the loop could report it
-            self.console.print(f"[red]{exc}[/red]")
+            self.console.print(Text(str(exc), style="red"))
 
     def _background_step(self, event: SubagentEvent) -> None:
         """A background agent's step: counted, shown live during a turn; its end is
@@ -358,7 +372,7 @@ class Repl:
     def set_mode(self, mode: ApprovalMode, *, quiet: bool = False) -> None:
         self.session.runner.set_mode(mode)
         if not quiet:
-            self.console.print(f"Approval mode: [bold]{mode}[/bold]")
+            self.console.print(Text.assemble("Approval mode: ", (mode, "bold")))
 
     async def fetch_models(self) -> list[dict[str, Any]]:
         if not self.served_models:
@@ -383,14 +397,18 @@ class Repl:
         self.stats.last_prompt_tokens = agent.budget.estimate_all(
             agent.conversation.messages, schemas
         )
+        self.stats.last_estimated = True
 
     def show_resumed(self, messages: list[dict[str, Any]]) -> None:
         """After resuming: say so, and show the last exchange for context."""
         self.recount_context()
         users = [m for m in messages if m.get("role") == "user"]
         self.console.print(
-            f"[dim]Resumed session {self.session.id[:8]} ({len(messages)} messages, "
-            f"{len(users)} prompts).[/dim]"
+            Text(
+                f"Resumed session {self.session.id[:8]} ({len(messages)} messages, "
+                f"{len(users)} prompts).",
+                style="dim",
+            )
         )
         last = next(
             (
@@ -409,8 +427,10 @@ class Repl:
     def _banner(self) -> None:
         session = self.session
         self.console.print(
-            f"[bold]qwen-code[/bold] {__version__} · {session.model} · "
-            f"{session.runner.mode} mode · {session.cwd}"
+            Text.assemble(
+                ("qwen-code", "bold"),
+                f" {__version__} · {session.model} · {session.runner.mode} mode · {session.cwd}",
+            )
         )
         self.console.print("[dim]/help for commands · @file to attach · !cmd for the shell[/dim]")
         for note in self.notes:
@@ -457,6 +477,8 @@ async def run_interactive(
         return await repl.run(first_message)
     finally:
         await session.aclose()
+        if (hint := resume.resume_hint(session)) is not None:
+            console.print(Text(hint, style="dim"))
 
 
 def alerts_for(io: ReplIO, settings: Settings) -> Alerts:
