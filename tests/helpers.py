@@ -202,10 +202,12 @@ class PtyRepl:
             self.child.send("\x1b[20;1R")
 
     def close(self) -> None:
-        """Leave with Ctrl+D (sent again if it arrived while a turn was still printing)."""
+        """Leave with Ctrl+C (clears text left on the input line) then Ctrl+D, sent again if
+        they arrived while a turn was still printing."""
         for _ in range(5):
             if not self.child.isalive():
                 break
+            self.child.sendcontrol("c")
             self.child.sendcontrol("d")
             self.child.expect_exact([pexpect.EOF, pexpect.TIMEOUT, CPR_REQUEST], timeout=3)
         self.child.close(force=True)

@@ -641,18 +641,23 @@ async def repl(workspace: Path, fake_llm: FakeLLM) -> AsyncIterator[Repl]:
         yield running
 
 
-async def test_compress_command(repl: Repl, fake_llm: FakeLLM) -> None:
-    await commands.dispatch(repl, "/compress")
-    assert "Nothing to compress" in repl.console.export_text()
+async def read_two_files(repl: Repl, fake_llm: FakeLLM, *, summary: str) -> None:
+    """Two prompts that read f1.py and f2.py; the model's next reply is `summary`."""
     fake_llm.script(
         tool_turn(call("read_file", file_path="f1.py")),
         text("f1 read"),
         tool_turn(call("read_file", file_path="f2.py")),
         text("f2 read"),
-        text(SNAPSHOT),
+        text(summary),
     )
     await repl.send("Read f1.")
     await repl.send("Read f2.")
+
+
+async def test_compress_command(repl: Repl, fake_llm: FakeLLM) -> None:
+    await commands.dispatch(repl, "/compress")
+    assert "Nothing to compress" in repl.console.export_text()
+    await read_two_files(repl, fake_llm, summary=SNAPSHOT)
     await commands.dispatch(repl, "/compress the config loader")
     shown = repl.console.export_text()
     assert "Compressed the conversation (older messages summarized by the model)" in shown
@@ -685,15 +690,7 @@ async def test_compress_keeps_the_history_when_the_summary_is_longer(
     repl: Repl, fake_llm: FakeLLM
 ) -> None:
     long_summary = "<state_snapshot>" + "detail " * 6_000 + "</state_snapshot>"
-    fake_llm.script(
-        tool_turn(call("read_file", file_path="f1.py")),
-        text("f1 read"),
-        tool_turn(call("read_file", file_path="f2.py")),
-        text("f2 read"),
-        text(long_summary),
-    )
-    await repl.send("Read f1.")
-    await repl.send("Read f2.")
+    await read_two_files(repl, fake_llm, summary=long_summary)
     before = list(repl.session.agent.conversation.messages)
     await commands.dispatch(repl, "/compress")
     assert "Nothing compressed: the model's summary was no shorter" in repl.console.export_text()

@@ -5,6 +5,7 @@ terminal gets a transient live region (no full-screen redraws)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import random
 import re
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 from rich.cells import cell_len
 from rich.console import Console
+from rich.text import Text
 
 from qwen_code.ui.markdown_stream import (
     CODE_CHUNK_LINES,
@@ -209,18 +211,35 @@ def test_cjk_text_is_measured_in_cells() -> None:
     assert all(cell_len(line) <= 30 for line in text.splitlines())
 
 
-def test_abort_prints_the_text_as_is() -> None:
+def test_abort_renders_the_tail_as_it_was_shown() -> None:
+    """Interrupted: the unfinished tail is rendered as the live region showed it (an open
+    fence as code, a half-streamed table as a table), never left as raw markdown."""
     console = recording(width=WIDTH)
     stream = MarkdownStream(console)
-    for delta in deltas("Done with **bold**.\n\n```py\nx = 1", fixed(3)):
+    source = "Done with **bold**.\n\n```py\nx = 1"
+    for delta in deltas(source, fixed(3)):
         stream.update(delta)
     stream.abort()
     text = console.export_text()
-    assert "Done with bold." in text  # the finished paragraph was rendered as markdown
-    assert "```py\nx = 1" in text  # the unfinished tail is printed raw
+    assert "Done with bold." in text and "x = 1" in text
+    assert "```" not in text and "**" not in text
+    assert text == whole(source)
     stream.update("more")
     stream.finish()
     assert console.export_text() == ""
+
+
+def test_abort_mid_table_prints_the_rows_so_far_as_a_table() -> None:
+    console = recording(width=WIDTH)
+    stream = MarkdownStream(console)
+    source = "| name | count |\n|---|---:|\n| apples | 3 |\n| pea"
+    for delta in deltas(source, fixed(2)):
+        stream.update(delta)
+    stream.abort()
+    text = console.export_text()
+    assert "|---" not in text and "| apples" not in text
+    assert re.search(r"apples +│? *3", text) and "pea" in text
+    assert text == whole(source)
 
 
 def test_finish_is_idempotent_and_empty_stream_prints_nothing() -> None:
@@ -258,7 +277,10 @@ def test_safe_cut_falls_back_to_a_space_past_the_hard_limit() -> None:
     assert 100 <= cut <= 200 and text[cut - 1] == " "
 
 
-def test_live_region_on_a_real_terminal_never_clears_the_screen() -> None:
+def test_live_region_on_a_real_terminal_never_clears_the_screen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
     master, slave = os.openpty()
     chunks: list[bytes] = []
     reader = threading.Thread(target=drain, args=(master, chunks), daemon=True)
@@ -280,12 +302,13 @@ def test_live_region_on_a_real_terminal_never_clears_the_screen() -> None:
     raw = b"".join(chunks).decode("utf-8", errors="replace")
     assert "Final words" in raw and "Section two" in raw
     assert "\x1b[2J" not in raw and "\x1b[?1049h" not in raw  # no clear, no alternate screen
-    assert "\x1b[2K" in raw  # the live region was redrawn in place
+    assert raw.startswith("\x1b[?25l") and raw.endswith("\x1b[?25h")  # a live region was up
 
 
-async def test_tail_is_shown_when_the_model_goes_quiet() -> None:
+async def test_tail_is_shown_when_the_model_goes_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
     """A throttled delta is drawn by a deferred frame on the event loop, not only when the
     next delta comes (the model may spend seconds writing tool arguments)."""
+    monkeypatch.setenv("TERM", "xterm-256color")
     master, slave = os.openpty()
     chunks: list[bytes] = []
     reader = threading.Thread(target=drain, args=(master, chunks), daemon=True)
@@ -302,3 +325,30 @@ async def test_tail_is_shown_when_the_model_goes_quiet() -> None:
         stream.finish()
     os.close(master)
     reader.join(timeout=5)
+
+
+async def test_status_spinner_turns_while_the_model_is_quiet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While text comes the spinner stands (the text shows the answer is alive); when the
+    model goes quiet, the event loop turns it."""
+    monkeypatch.setenv("TERM", "xterm-256color")
+    calls: list[bool] = []
+
+    def status(chars: int, spin: bool) -> Text:
+        calls.append(spin)
+        return Text(f"{'/-'[len(calls) % 2] if spin else '|'} Responding {chars}")
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, force_interactive=True, width=60)
+    stream = MarkdownStream(console, status=status)
+    stream.update("Let me think about that")
+    assert calls == [False]
+    await asyncio.sleep(0.5)
+    assert True in calls  # the ticker drew the status line alone
+    stream.finish()
+    await asyncio.sleep(0.3)
+    ticks = len(calls)
+    await asyncio.sleep(0.3)
+    assert len(calls) == ticks  # the ticker stopped with the stream
+    assert "Let me think about that" in out.getvalue()

@@ -31,8 +31,15 @@ from qwen_code.agent.events import (
 from qwen_code.tools.base import ToolContext
 from qwen_code.tools.edit import EditTool
 from qwen_code.tools.shell import ShellTool
+from qwen_code.ui.live_region import SYNC_BEGIN, SYNC_END
 from qwen_code.ui.render import EventRenderer, Thinking, clean, diff_stats, render_diff
-from qwen_code.ui.terminal import ASCII_SYMBOLS, Terminal, make_console
+from qwen_code.ui.terminal import (
+    ASCII_SYMBOLS,
+    INTERRUPT_HINT,
+    ResponseStatus,
+    Terminal,
+    make_console,
+)
 from tests.helpers import drain, recording, tool_call
 
 DIFF = (
@@ -301,7 +308,8 @@ def test_thinking_is_a_no_op_without_a_terminal() -> None:
     assert console.export_text() == ""
 
 
-def test_thinking_on_a_pty_is_transient() -> None:
+def test_thinking_on_a_pty_is_transient(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
     master, slave = os.openpty()
     chunks: list[bytes] = []
     reader = threading.Thread(target=lambda: drain(master, chunks), daemon=True)
@@ -322,3 +330,67 @@ def test_thinking_on_a_pty_is_transient() -> None:
     reader.join(timeout=5)
     raw = b"".join(chunks).decode("utf-8", errors="replace")
     assert "Thinking… " in raw and "Answer." in raw and "\x1b[2J" not in raw
+
+
+def test_thinking_redraws_are_synchronized_and_leave_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("QWEN_CODE_SYNC_OUTPUT", raising=False)
+    master, slave = os.openpty()
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: drain(master, chunks), daemon=True)
+    reader.start()
+    with os.fdopen(slave, "w", encoding="utf-8") as out:
+        console = Console(file=out, force_terminal=True, force_interactive=True, width=60)
+        thinking = Thinking(console, hint=INTERRUPT_HINT)
+        thinking.start("Thinking")
+        region = thinking._region
+        assert region is not None
+        thinking.label = "Running"
+        thinking._draw(region)  # what the spinner's thread does 8 times a second
+        thinking.stop()
+        out.flush()
+        time.sleep(0.2)
+    os.close(master)
+    reader.join(timeout=5)
+    raw = b"".join(chunks).decode("utf-8", errors="replace")
+    assert "Thinking… 0s · ctrl+c to interrupt" in raw and "Running" in raw
+    assert raw.count(SYNC_BEGIN) == raw.count(SYNC_END) >= 1  # the relabel overwrote
+    assert raw.endswith("\x1b[J\x1b[?2026l\x1b[?25h")  # erased, cursor back
+
+
+def test_response_status_line() -> None:
+    now = [1000.0]
+    console = recording(width=80)
+    status = ResponseStatus(console, started=988.0, clock=lambda: now[0])
+    line = status(1200, False)
+    assert line.plain == "⠋ Responding… 12s · ↓ 300 tokens · ctrl+c to interrupt"
+    now[0] += 0.5
+    assert status(4000, True) is not line  # the spinner turned: a new line
+    assert status(4000, False).plain.endswith("↓ 300 tokens · ctrl+c to interrupt")  # same second
+    now[0] += 0.5
+    assert "13s · ↓ 1.0k tokens" in status(4000, False).plain
+    now[0] += 60
+    assert "1m 13s · ↓ 12k tokens" in status(48_000, False).plain
+    narrow = ResponseStatus(recording(width=40), started=now[0], clock=lambda: now[0])
+    assert narrow(4, False).plain == "⠋ Responding… 0s · ↓ 1 token"
+    plain = ResponseStatus(console, started=now[0], symbols=ASCII_SYMBOLS, clock=lambda: now[0])
+    assert plain(40, False).plain == "- Responding... 0s - 10 tokens - ctrl+c to interrupt"
+
+
+def test_streamed_text_shows_a_status_line_on_a_terminal_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, force_interactive=True, width=80)
+    renderer = EventRenderer(console)
+    renderer.handle(TextDelta(text="Hello"))
+    stream = renderer._stream
+    assert stream is not None and isinstance(stream.status, ResponseStatus)
+    renderer.handle(AssistantMessage(text="Hello"))
+    assert "Responding…" in out.getvalue()
+    piped = EventRenderer(recording())
+    piped.handle(TextDelta(text="Hello"))
+    assert piped._stream is not None and piped._stream.status is None

@@ -2,8 +2,10 @@
 
 Each top-level block (paragraph, heading, list, table, fenced code) is rendered with rich
 `Markdown` and printed to the scrollback once, when it is complete. Only the unfinished
-tail is shown, in a transient `Live` region of a few lines redrawn at most 15 times a second
-(less when rendering is slow, as in aider's mdstream.py). Growing blocks are cut so the tail
+tail is shown, in a transient `LiveRegion` of a few lines (and a status line under them)
+redrawn at most 15 times a second (less when rendering is slow, as in aider's mdstream.py);
+a frame rewrites only the cells that changed, and a finished block that reads as the tail
+showed it costs nothing more to print. Growing blocks are cut so the tail
 stays small: an open fence prints finished lines in chunks, a long list its finished items,
 a long paragraph everything up to a sentence end. Boundaries come from a small line
 classifier (CommonMark's block rules, simplified) that cuts only where a block surely ends:
@@ -17,6 +19,7 @@ import contextlib
 import copy
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -25,11 +28,12 @@ from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
-from rich.live import Live
 from rich.markdown import CodeBlock, Heading, Markdown
-from rich.segment import SegmentLines, Segments
+from rich.segment import Segment, Segments
 from rich.syntax import Syntax
 from rich.text import Text
+
+from qwen_code.ui.live_region import LiveRegion
 
 CODE_THEME = "monokai"
 MAX_LIVE_LINES = 12  # the most lines the live region takes (fewer on short terminals)
@@ -37,6 +41,7 @@ CODE_CHUNK_LINES = 6  # an open fence prints its finished lines once this many w
 LIST_FLUSH_LINES = 16  # a list prints its finished items once it has this many lines
 PREVIEW_LINES = 24  # the most source lines of the tail that a frame renders
 MIN_FRAME_S = 1 / 15  # the shortest time between two frames of the live region
+TICK_S = 1 / 8  # the status line's spinner turns this often while no text comes
 
 _FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
 _FENCE_CLOSE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*$")
@@ -47,8 +52,11 @@ _LIST_ITEM = re.compile(r"^( {0,3})([-+*]|\d{1,9}[.)])(?:[ \t]|$)")
 _NOT_PLAIN = re.compile(r"^(?: {4}|\t| {0,3}(?:[|>#<]|[-+*](?:\s|$)|\d{1,9}[.)]|```|~~~)|\s*$)")
 """Lines that are not paragraph text: no cuts inside such a block."""
 _LEFT = dict.fromkeys(("h1", "h2", "h3", "h4", "h5", "h6"), "left")
-_LIVE_OPTIONS = {"transient": True, "redirect_stdout": False, "redirect_stderr": False}
 _INLINE = re.compile(r"`+|\*\*|~~|\[|\]|[.!?;:](?=[ \t]+[^\W\d_])|[。！？；](?=[^\W\d_])")
+
+StatusLine = Callable[[int, bool], RenderableType | None]
+"""The line under the tail: called with the characters streamed so far and whether the
+spinner should turn (no text came for a while); None shows no line."""
 
 
 class _CodeBlock(CodeBlock):
@@ -129,13 +137,20 @@ def safe_cut(text: str, hard_limit: int) -> int:
 
 class MarkdownStream:
     """Finished blocks print once; the unfinished tail shows in a live region. `update()`
-    with each delta, then `finish()`, or `abort()` to print the tail as plain text. With no
-    interactive terminal (a pipe, a file, `record=True`) blocks just print as they end."""
+    with each delta, then `finish()` (or `abort()` when interrupted: the same, what came
+    is rendered as the tail showed it). With no interactive terminal (a pipe, a file,
+    `record=True`) blocks just print as they end, and there is no status line."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, status: StatusLine | None = None) -> None:
         self.console = console
-        self.live_enabled = console.is_interactive and not console.record
-        self._live: Live | None = None
+        self.live_enabled = (
+            console.is_interactive and not console.record and not console.legacy_windows
+        )
+        self.status = status if self.live_enabled else None
+        self._region: LiveRegion | None = None
+        self._tail: list[list[Segment]] = []  # the tail's lines in the last frame
+        self._chars = 0  # characters streamed, for the status line's token estimate
+        self._status_rows: tuple[object, int, list[list[Segment]]] = (None, 0, [])
         self._min_delay, self._last_render = MIN_FRAME_S, 0.0
         self._partial: list[str] = []
         self._partial_len = 0
@@ -148,12 +163,14 @@ class MarkdownStream:
         self._next_cut_at = 0
         self._out: list[RenderableType] = []  # pieces for the next frame: one write each
         self._timer: asyncio.TimerHandle | None = None
+        self._ticker: asyncio.TimerHandle | None = None
         self._closed = False
 
     def update(self, text_delta: str) -> None:
         if self._closed or not text_delta:
             return
         text_delta = text_delta.replace("\r", "")
+        self._chars += len(text_delta)
         if "\n" in text_delta:
             first, *lines, last = text_delta.split("\n")
             self._partial.append(first)
@@ -188,14 +205,9 @@ class MarkdownStream:
             self._close()
 
     def abort(self) -> None:
-        """Print what is there as-is (no markdown) and close the live region."""
-        if self._closed:
-            return
-        code = self._fence.code if self._fence else []
-        text = "\n".join([*self._block, *code, self._partial_text(take=True)]).strip("\n")
-        if text:
-            self._print(Text(text), start=True)
-        self._close()
+        """The answer was interrupted: print what came as the tail showed it (a half
+        table as a table, an open fence as code), not as raw markdown, and close."""
+        self.finish()
 
     def _feed_line(self, line: str) -> None:
         if self._fence is not None:
@@ -332,18 +344,51 @@ class MarkdownStream:
             out, self._out = self._out, []
             self.console.print(Group(*out))
 
+    def _take_out(self) -> list[list[Segment]]:
+        """The pieces waiting to be printed, as lines (what `_flush_out` would print)."""
+        out, self._out = self._out, []
+        return self.console.render_lines(Group(*out), pad=False) if out else []
+
     def _refresh(self) -> None:
+        """One frame: finished pieces above, the tail and the status line in the region."""
         started = time.perf_counter()
-        if self._live is None:
-            self._live = Live(console=self.console, auto_refresh=False, **_LIVE_OPTIONS)
-            self._live.start()
-        with self.console:  # one write: the new tail, finished pieces above it
-            self._live.update(self._preview(), refresh=True)
-            self._min_delay = min(max((time.perf_counter() - started) * 10, MIN_FRAME_S), 2.0)
-            self._flush_out()
+        if self._region is None:
+            self._region = LiveRegion(self.console)
+            self._region.start()
+            self._start_ticker()
+        self._tail = self._preview()
+        self._region.update([*self._tail, *self._status(spin=False)], above=self._take_out())
+        self._min_delay = min(max((time.perf_counter() - started) * 10, MIN_FRAME_S), 2.0)
         self._last_render = time.monotonic()
 
-    def _preview(self) -> SegmentLines:
+    def _status(self, *, spin: bool) -> list[list[Segment]]:
+        """The status line's rows (rendered again only when the line or the width changed)."""
+        line = self.status(self._chars, spin) if self.status is not None else None
+        if line is None:
+            return []
+        cached, width, rows = self._status_rows
+        if cached is not line or width != self.console.width:
+            options = self.console.options.update(no_wrap=True)
+            rows = self.console.render_lines(line, options, pad=False)
+            self._status_rows = (line, self.console.width, rows)
+        return rows
+
+    def _start_ticker(self) -> None:
+        """Turn the spinner while the model is quiet (on the event loop, if one runs)."""
+        if self.status is not None and self._ticker is None:
+            with contextlib.suppress(RuntimeError):
+                self._ticker = asyncio.get_running_loop().call_later(TICK_S, self._tick)
+
+    def _tick(self) -> None:
+        self._ticker = None
+        if self._closed or self._region is None:
+            return
+        if time.monotonic() - self._last_render >= TICK_S * 0.9 and self._timer is None:
+            self._region.update([*self._tail, *self._status(spin=True)])
+            self._last_render = time.monotonic()
+        self._start_ticker()
+
+    def _preview(self) -> list[list[Segment]]:
         """The last few rendered lines of the tail; only a bounded slice of it is rendered
         (its first two and last lines: a table keeps its header), so a frame costs O(1)."""
         partial = self._partial_text()[-4000:]
@@ -357,7 +402,7 @@ class MarkdownStream:
                 lines = [*lines[:2], *lines[2 - PREVIEW_LINES :]]
             text = "\n".join([*lines, partial])
             if not text.strip():
-                return SegmentLines([])
+                return []
             tail = render_markdown(text)
         rendered = self.console.render_lines(tail, pad=False)
         lead = bool(rendered) and not rendered[0]
@@ -365,8 +410,8 @@ class MarkdownStream:
             del rendered[0]
         elif self._gap and not self._continues and not lead:
             rendered.insert(0, [])
-        height = max(3, min(MAX_LIVE_LINES, self.console.height - 2))
-        return SegmentLines(rendered[-height:], new_lines=True)
+        height = max(3, min(MAX_LIVE_LINES, self.console.height - 2 - bool(self.status)))
+        return rendered[-height:]
 
     def _partial_text(self, *, take: bool = False) -> str:
         text = "".join(self._partial)
@@ -374,14 +419,12 @@ class MarkdownStream:
         return text
 
     def _close(self) -> None:
-        self._closed, live, self._live = True, self._live, None
-        if self._timer is not None:
-            self._timer.cancel()
-        if live is not None:
-            with self.console:
-                live.update(SegmentLines([]), refresh=True)
-                self._flush_out()
-            live.stop()
+        self._closed, region, self._region = True, self._region, None
+        for timer in (self._timer, self._ticker):
+            if timer is not None:
+                timer.cancel()
+        if region is not None:
+            region.stop(above=self._take_out())
         self._flush_out()
 
 

@@ -3,14 +3,15 @@
 Text streams through `MarkdownStream`; a tool call is one line (`● read_file src/app.py`)
 with a summary under it (`  ⎿ Read 120 lines`), an edit shows its diff, a shell command
 the tail of its output. Nothing is ever redrawn except the transient spinner line and the
-markdown tail, so tmux, SSH and scrollback keep working. Model text and tool output are
-always printed as `Text` (never as console markup) and measured by rich in terminal cells,
-so CJK and other wide characters line up.
+markdown tail (with its status line under it), so tmux, SSH and scrollback keep working.
+Model text and tool output are always printed as `Text` (never as console markup) and
+measured by rich in terminal cells, so CJK and other wide characters line up.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from rich.cells import cell_len
@@ -37,7 +38,14 @@ from qwen_code.llm.tokens import is_estimate
 from qwen_code.llm.types import PromptWait
 from qwen_code.ui.markdown_stream import MarkdownStream
 from qwen_code.ui.subagent_lines import RunningAgents
-from qwen_code.ui.terminal import NARROW_WIDTH, Symbols, Thinking, symbols_for
+from qwen_code.ui.terminal import (
+    INTERRUPT_HINT,
+    NARROW_WIDTH,
+    ResponseStatus,
+    Symbols,
+    Thinking,
+    symbols_for,
+)
 
 PROCESSING = "Processing the prompt"
 """The spinner's label while a local server processes the prompt."""
@@ -125,7 +133,7 @@ class EventRenderer:
     ) -> None:
         self.console, self.verbose = console, verbose
         self.symbols = symbols or symbols_for(console)
-        self.thinking = Thinking(console, symbols=self.symbols)
+        self.thinking = Thinking(console, symbols=self.symbols, hint=INTERRUPT_HINT)
         self._stream: MarkdownStream | None = None
         self._streamed = False  # text deltas came since the last AssistantMessage
         self._last = ""  # what was printed last this turn: "", "text", "call" or "result"
@@ -199,8 +207,8 @@ class EventRenderer:
 
     def _subagent(self, event: SubagentEvent) -> None:
         self.agents.update(event)
-        if not self.thinking.running and not self._asking:  # after a subagent's question
-            self._wait("Running", delay=0.0)
+        if not (self.thinking.running or self._asking or self._stream):
+            self._wait("Running", delay=0.0)  # after a subagent's question
 
     def note(self, line: Text) -> None:
         """A line from outside the turn's own events (a background agent finished)."""
@@ -234,7 +242,8 @@ class EventRenderer:
             self._wait("Running", delay=0.0)
 
     def abort(self) -> None:
-        """The turn was cancelled: print the text so far as-is and stop the spinner."""
+        """The turn was cancelled: print the text so far (rendered as it was shown) and
+        stop the spinner."""
         self.thinking.stop()
         self._in_turn = False
         if self._stream is not None:
@@ -247,9 +256,11 @@ class EventRenderer:
         if self._stream is None:
             if not text.strip():
                 return
+            started = self.thinking.started if self.thinking.running else time.monotonic()
             self._quiet()
             self._gap()
-            self._stream = MarkdownStream(self.console)
+            status = ResponseStatus(self.console, started=started, symbols=self.symbols)
+            self._stream = MarkdownStream(self.console, status=status)
             self._last, self._last_call = "text", None
         self._streamed = True
         self._stream.update(text)

@@ -5,7 +5,8 @@ its size, whether colour is allowed, whether it can show non-ASCII symbols) live
 small `Terminal` dataclass. Tests build one by hand; `Terminal.detect()` reads it from
 the streams it is given (the front end's `Environment`) and the environment variables.
 `make_console()` is the only place a rich `Console` is configured. `Thinking` is the
-transient status line shown while the model or a tool works.
+transient status line shown while the model or a tool works; `ResponseStatus` is the same
+line under an answer while it streams.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ import codecs
 import locale
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
-from rich.live import Live
 from rich.spinner import Spinner
 from rich.text import Text
+
+from qwen_code.ui.live_region import LiveRegion
 
 NARROW_WIDTH = 60
 """Below this many columns the renderers drop decorations (durations, long summaries)."""
@@ -42,6 +45,8 @@ class Symbols:
     ellipsis: str = "…"
     retry: str = "↻"
     dot: str = "·"
+    down: str = "↓"
+    """Marks the count of tokens received."""
     spinner: str = "dots"
     """The name of the rich spinner for waiting lines."""
 
@@ -57,6 +62,7 @@ ASCII_SYMBOLS = Symbols(
     ellipsis="...",
     retry="~",
     dot="-",
+    down="",
     spinner="line",
 )
 
@@ -190,17 +196,62 @@ def make_console(terminal: Terminal, file: IO[str] | None = None) -> Console:
     )
 
 
+INTERRUPT_HINT = "ctrl+c to interrupt"
+SPIN_PER_SECOND = 8
+"""How often a waiting spinner line is redrawn."""
+
+
 def _elapsed(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds}s" if seconds < 60 else f"{seconds // 60}m {seconds % 60:02d}s"
 
 
+def _tokens(count: int) -> str:
+    if count < 1000:
+        return f"{count} token{'' if count == 1 else 's'}"
+    return f"{count / 1000:.1f}k tokens" if count < 10_000 else f"{count // 1000}k tokens"
+
+
+def spinner_glyph(spinner: Spinner, elapsed: float) -> str:
+    """The spinner's frame `elapsed` seconds after it started."""
+    frames = spinner.frames
+    return str(frames[int(elapsed * 1000 / spinner.interval) % len(frames)])
+
+
+def status_line(
+    glyph: str,
+    label: str,
+    elapsed: float,
+    *,
+    symbols: Symbols,
+    width: int,
+    hint: str = "",
+    tokens: int | None = None,
+) -> Text:
+    """`⠋ Responding… 12s · ↓ 1.2k tokens · ctrl+c to interrupt`; the hint only when the
+    terminal is wide enough. One line: it is cut, never wrapped."""
+    line = Text.assemble(
+        (glyph, "cyan"),
+        " ",
+        (f"{label}{symbols.ellipsis} ", "dim"),
+        (_elapsed(elapsed), "dim"),
+        no_wrap=True,
+        overflow="ellipsis",
+    )
+    if tokens is not None:
+        mark = f"{symbols.down} " if symbols.down else ""
+        line.append(f" {symbols.dot} {mark}{_tokens(tokens)}", "dim")
+    if hint and width >= NARROW_WIDTH:
+        line.append(f" {symbols.dot} {hint}", style="dim")
+    return line
+
+
 class Thinking:
     """A transient status line, `⠋ Thinking… 3s`, while the model has not answered yet.
 
-    It lives in its own `Live` region (refreshed by rich's thread), shows nothing for its
-    first `delay` seconds, and must be stopped before anything else is printed. A no-op
-    when the console is not an interactive terminal."""
+    It lives in its own `LiveRegion` (redrawn by a thread, 8 times a second), shows nothing
+    for its first `delay` seconds, and must be stopped before anything else is printed. A
+    no-op when the console is not an interactive terminal."""
 
     def __init__(
         self,
@@ -214,36 +265,55 @@ class Thinking:
         self.console, self.label, self.hint, self.delay = console, label, hint, delay
         self.symbols = symbols or symbols_for(console)
         self._spinner = Spinner(self.symbols.spinner, style="cyan")
-        self._live: Live | None = None
-        self._started = 0.0
+        self._region: LiveRegion | None = None
+        self._ticker: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._started = time.monotonic()
         self.details: Callable[[], list[Text]] | None = None
         """Lines shown under the spinner (running subagents)."""
 
     @property
     def running(self) -> bool:
-        return self._live is not None
+        return self._region is not None
+
+    @property
+    def started(self) -> float:
+        """When the current wait began (`time.monotonic()`)."""
+        return self._started
 
     def start(self, label: str | None = None, *, delay: float | None = None) -> None:
         self.stop()
         self.label = label or self.label
         self.delay = self.delay if delay is None else delay
         self._started = time.monotonic()
-        if not self.console.is_interactive or self.console.record:
+        console = self.console
+        if not console.is_interactive or console.record or console.legacy_windows:
             return
-        self._live = Live(
-            self,
-            console=self.console,
-            refresh_per_second=8,
-            transient=True,
-            redirect_stdout=False,
-            redirect_stderr=False,
+        self._region = LiveRegion(console)
+        self._region.start()
+        self._draw(self._region)
+        self._stopping = threading.Event()
+        self._ticker = threading.Thread(
+            target=self._spin, args=(self._region, self._stopping), daemon=True
         )
-        self._live.start(refresh=True)
+        self._ticker.start()
+
+    def _spin(self, region: LiveRegion, stopping: threading.Event) -> None:
+        while not stopping.wait(1 / SPIN_PER_SECOND):
+            self._draw(region)
+
+    def _draw(self, region: LiveRegion) -> None:
+        options = self.console.options.update(no_wrap=True)
+        region.update(self.console.render_lines(self, options, pad=False))
 
     def stop(self) -> None:
-        if self._live is not None:
-            live, self._live = self._live, None
-            live.stop()
+        if self._region is not None:
+            region, self._region = self._region, None
+            self._stopping.set()
+            if self._ticker is not None:
+                self._ticker.join(timeout=1.0)
+                self._ticker = None
+            region.stop()
 
     def __enter__(self) -> Thinking:
         self.start()
@@ -256,12 +326,61 @@ class Thinking:
         elapsed = time.monotonic() - self._started
         if elapsed < self.delay:
             return
-        line = Text.assemble(
-            (f"{self.label}{self.symbols.ellipsis} ", "dim"), (_elapsed(elapsed), "dim")
+        glyph = spinner_glyph(self._spinner, elapsed)
+        yield status_line(
+            glyph,
+            self.label,
+            elapsed,
+            symbols=self.symbols,
+            width=options.max_width,
+            hint=self.hint,
         )
-        if self.hint and options.max_width >= NARROW_WIDTH:
-            line.append(f" {self.symbols.dot} {self.hint}", style="dim")
-        self._spinner.update(text=line)
-        yield self._spinner.render(time.monotonic())
         if self.details is not None:
             yield from self.details()
+
+
+class ResponseStatus:
+    """The status line under an answer while it streams (`MarkdownStream`'s `status`):
+    `⠋ Responding… 12s · ↓ 1.2k tokens · ctrl+c to interrupt`, counting from `started`.
+    Tokens are estimated from the characters (4 to a token). The figures change once a
+    second and the spinner turns only while no text comes (`spin`), so the line costs
+    few bytes while text flows: the text itself shows that the answer is alive."""
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        started: float,
+        symbols: Symbols | None = None,
+        label: str = "Responding",
+        hint: str = INTERRUPT_HINT,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.console, self.started, self.label, self.hint = console, started, label, hint
+        self.clock = clock or (lambda: time.monotonic())  # late lookup: benchmarks pace it
+        self.symbols = symbols or symbols_for(console)
+        self._spinner = Spinner(self.symbols.spinner)
+        self._glyph = str(self._spinner.frames[0])
+        self._second, self._tokens = -1, 0
+        self._line: tuple[tuple[str, int, int], Text] | None = None
+
+    def __call__(self, chars: int, spin: bool) -> Text:
+        """The line; the same object as last time when nothing in it changed."""
+        elapsed = max(0.0, self.clock() - self.started)
+        if spin:
+            self._glyph = spinner_glyph(self._spinner, elapsed)
+        if int(elapsed) != self._second:
+            self._second, self._tokens = int(elapsed), chars // 4
+        key = (self._glyph, self._second, self._tokens)
+        if self._line is None or self._line[0] != key:
+            line = status_line(
+                self._glyph,
+                self.label,
+                self._second,
+                symbols=self.symbols,
+                width=self.console.width,
+                hint=self.hint,
+                tokens=self._tokens,
+            )
+            self._line = (key, line)
+        return self._line[1]
