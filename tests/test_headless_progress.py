@@ -30,7 +30,7 @@ import pytest
 from qwen_code.config import Flags, load_settings, qwen_home, resolve_provider
 from qwen_code.errors import ExitCode
 from qwen_code.ui.headless import run_headless
-from qwen_code.ui.headless_output import ERASE, StatusLine, fit
+from qwen_code.ui.headless_status import ERASE, StatusLine, fit
 from qwen_code.ui.run_limits import RunLimits
 from tests.fakeserver import FakeLLM, Turn, call, text, tool_turn
 from tests.helpers import TTYStringIO, drain, run_qwen_code

@@ -191,8 +191,6 @@ NUMERIC_SPEC = set(",_dfeEgGn%xXob")
 SAFE_CALLS = {"escape", "len", "int", "round", "sum"}
 ARITHMETIC = (ast.Sub, ast.Div, ast.FloorDiv, ast.Pow)
 PACKAGE = Path(qwen_code.__file__).parent
-PENDING: set[str] = set()
-"""Modules with such prints still to fix (strict xfail: drop the name once fixed)."""
 
 
 class MarkupCheck:
@@ -353,9 +351,7 @@ def _rich_modules() -> Iterator[object]:
         source = path.read_text(encoding="utf-8")
         if "from rich" not in source and "import rich" not in source:
             continue
-        name = path.relative_to(PACKAGE).as_posix()
-        pending = pytest.mark.xfail(strict=True, reason=f"{name} prints text through markup")
-        yield pytest.param(path, id=name, marks=[pending] if name in PENDING else [])
+        yield pytest.param(path, id=path.relative_to(PACKAGE).as_posix())
 
 
 @pytest.mark.parametrize("path", list(_rich_modules()))

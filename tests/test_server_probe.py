@@ -34,7 +34,7 @@ from qwen_code.llm.server_probe import (
 from qwen_code.llm.types import PromptWait
 from qwen_code.session.live import Session
 from qwen_code.session.setup import open_session
-from qwen_code.ui.headless_output import RunInfo
+from qwen_code.ui.headless_outcome import RunInfo
 from qwen_code.ui.render import PROCESSING, EventRenderer
 from qwen_code.ui.stream_json_shapes import init_message
 from tests.fakeserver import FakeLLM, Turn, text

@@ -22,7 +22,8 @@ from qwen_code.sdk.errors import SdkError
 from qwen_code.sdk.options import Options, Resolved, resolve
 from qwen_code.sdk.permissions import CallbackApprover
 from qwen_code.tools.events import ToolNotice
-from qwen_code.ui.headless_output import Recorder, StreamJsonPrinter
+from qwen_code.ui.headless_outcome import Recorder
+from qwen_code.ui.headless_output import StreamJsonPrinter
 from qwen_code.ui.run_limits import RunGuard, settle
 
 if TYPE_CHECKING:

@@ -62,9 +62,12 @@ def _list_chats(repl: Repl) -> None:
 @command("resume", "Continue another saved session of this project")
 async def _resume(repl: Repl, args: str) -> None:
     from qwen_code.session.store import find_session, load
-    from qwen_code.ui.repl import pick_session
+    from qwen_code.ui.picker import pick_session
 
-    session_id = args.strip() or await pick_session(repl.console, repl.home, repl.session.cwd)
+    none = "No saved sessions for this project yet."
+    session_id = args.strip() or await pick_session(
+        repl.console, repl.home, repl.session.cwd, none=none
+    )
     if not session_id:
         return
     path = find_session(repl.home, repl.session.cwd, session_id)

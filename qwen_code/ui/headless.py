@@ -33,7 +33,8 @@ from qwen_code.errors import ExitCode, InputError
 from qwen_code.processes import on_signal
 from qwen_code.session.store import LoadedSession
 from qwen_code.tools.structured_output import PROMPT_NOTE
-from qwen_code.ui.headless_output import Outcome, Printer, Recorder, RunInfo, printer_for
+from qwen_code.ui.headless_outcome import Outcome, Recorder, RunInfo
+from qwen_code.ui.headless_output import Printer, printer_for
 from qwen_code.ui.run_limits import RunGuard, RunLimits, limits_from_flags, settle
 
 if TYPE_CHECKING:
@@ -305,22 +306,9 @@ async def run_headless(
     """Run one prompt in `cwd` to completion, printing to `out` and `err`, and return the
     exit code. `home`: qwen-code's own directory (QWEN_HOME). With `resume`, the saved
     conversation continues. `limits`: `--json-schema`, budgets (see `run_limits`)."""
-    from qwen_code.session.persistence import name_session
-    from qwen_code.session.setup import open_session
-
     mode = settings.tools.approval_mode
-    session = await open_session(
-        settings,
-        provider,
-        cwd=cwd,
-        approver=HeadlessApprover(mode),
-        resume=resume,
-        home=home,
-        headless=True,
-        session_id=new_session_id,
-        fork=fork,
-    )
-    name_session(session, title)  # the -p text, not piped stdin, titles the session
+    where = {"cwd": cwd, "home": home, "resume": resume}
+    session = await _open_headless(settings, provider, where, new_session_id, fork, title)
     recorder = Recorder()
     try:
         guard = _open_guard(session, limits or RunLimits(), recorder)
@@ -354,6 +342,32 @@ async def run_headless(
             printer.start(info)
         printer.finish(info, recorder.outcome)
     return recorder.outcome.exit_code()
+
+
+async def _open_headless(
+    settings: Settings,
+    provider: Provider,
+    where: dict[str, Any],
+    session_id: str | None,
+    fork: bool,
+    title: str | None,
+) -> Session:
+    """The run's session (`where`: its cwd, home and resumed conversation): nobody can be
+    asked, so the headless approver; titled by the `-p` text, not by piped stdin."""
+    from qwen_code.session.persistence import name_session
+    from qwen_code.session.setup import open_session
+
+    session = await open_session(
+        settings,
+        provider,
+        **where,
+        approver=HeadlessApprover(settings.tools.approval_mode),
+        headless=True,
+        session_id=session_id,
+        fork=fork,
+    )
+    name_session(session, title)
+    return session
 
 
 def run_info(session: Session, mode: str) -> RunInfo:

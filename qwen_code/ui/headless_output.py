@@ -6,35 +6,26 @@ Agent SDK's messages: `system/init`, `assistant`, `user` (tool results), `result
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import re
 import time
-import unicodedata
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 from qwen_code.agent.events import (
-    ApprovalRequested,
     AssistantMessage,
     Compressed,
     Error,
     Event,
-    SideUsage,
     SubagentEvent,
     TextDelta,
     ToolCallStarted,
     ToolNotice,
     ToolResult,
-    TurnEnd,
-    UsageInfo,
 )
-from qwen_code.errors import ExitCode
-from qwen_code.llm.pricing import PriceTable, cache_creation_tokens, total_cost
-from qwen_code.llm.tokens import add_usage, is_estimate
+from qwen_code.llm.pricing import cache_creation_tokens, total_cost
+from qwen_code.ui.headless_outcome import Outcome, RunInfo
+from qwen_code.ui.headless_status import AnswerSoFar, StatusLine
 from qwen_code.ui.stream_json_shapes import (
     assistant_message,
     compact_boundary,
@@ -42,143 +33,6 @@ from qwen_code.ui.stream_json_shapes import (
     usage_json,
 )
 from qwen_code.ui.stream_json_shapes import tool_result_message as _user_message
-
-
-@dataclass(slots=True, kw_only=True)
-class RunInfo:
-    session_id: str
-    model: str
-    cwd: str
-    tools: list[str]
-    permission_mode: str
-    version: str
-    mcp_servers: list[dict[str, str]] = field(default_factory=list)
-    """`{"name", "status"}` per configured MCP server (Claude Code's init shape)."""
-    pricing: PriceTable | None = None
-    """Token prices for `total_cost_usd` (the session's; default: the built-in table)."""
-    server: dict[str, Any] | None = None
-    """What a local model server told about itself (`ServerInfo.to_json()`), for `init`."""
-    started_at: float = field(default_factory=time.monotonic)
-
-
-@dataclass(slots=True, kw_only=True)
-class Outcome:
-    """How the run ended, with everything the `result` message reports."""
-
-    reason: str
-    result: str = ""
-    num_turns: int = 0
-    error: str | None = None
-    error_kind: str | None = None
-    usage: UsageInfo = field(default_factory=UsageInfo)
-    requests: list[UsageInfo] = field(default_factory=list)
-    """Usage of each model request, for pricing (tiers depend on each request's size)."""
-    api_seconds: float = 0.0
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    denials: list[dict[str, Any]] = field(default_factory=list)
-    structured_output: dict[str, Any] | None = None
-    """`--json-schema`: the accepted `structured_output` call's arguments."""
-
-    @property
-    def is_error(self) -> bool:
-        return self.reason != "completed"
-
-    @property
-    def estimated(self) -> bool:
-        """Whether some of `usage` is qwen-code's estimate (the server reported none)."""
-        return any(is_estimate(u) for u in self.requests)
-
-    @property
-    def cut_off(self) -> bool:
-        """The run ended on a reply cut off at the output token limit."""
-        return self.reason == "error" and self.error_kind in MAX_TOKENS_KINDS
-
-    @property
-    def subtype(self) -> str:
-        if self.cut_off:
-            return "error_max_tokens"
-        return _SUBTYPES.get(self.reason, "error_during_execution")
-
-    def exit_code(self) -> int:
-        if self.reason == "completed":
-            return ExitCode.OK
-        if self.reason == "max_turns":
-            return ExitCode.MAX_TURNS
-        if self.reason in BUDGET_REASONS:
-            return ExitCode.BUDGET
-        if self.reason == "cancelled":
-            return ExitCode.INTERRUPTED
-        if self.cut_off:
-            return ExitCode.MAX_TOKENS
-        return ExitCode.AUTH if self.error_kind == "auth" else ExitCode.ERROR
-
-    def count_unreported(self, usages: list[UsageInfo]) -> None:
-        """Add the estimated usage of requests cut short, which no event reported
-        (`Agent.take_unreported`): an interrupted run still says what it used."""
-        for usage in usages:
-            self.usage = add_usage(self.usage, usage)
-            self.requests.append(usage)
-
-
-BUDGET_REASONS = frozenset({"max_budget_usd", "max_wall_time", "max_tool_calls"})
-MAX_TOKENS_KINDS = frozenset({"max_tokens", "output_limit"})
-"""Error kinds of a reply cut off at the output limit (`finish_reason: length` twice, or
-a reply the client stopped far past the limit)."""
-_SUBTYPES = {
-    "completed": "success",
-    "max_turns": "error_max_turns",
-    "cancelled": "error_interrupted",
-    "max_budget_usd": "error_max_budget_usd",
-    "max_wall_time": "error_max_wall_time",
-    "max_tool_calls": "error_max_tool_calls",
-    "structured_output_retries": "error_max_structured_output_retries",
-}
-
-
-class Recorder:
-    """Collects what the result message needs while events go by."""
-
-    def __init__(self) -> None:
-        self.outcome = Outcome(reason="error")
-        self._calls: dict[str, dict[str, Any]] = {}
-
-    def observe(self, event: Event) -> None:
-        if isinstance(event, SubagentEvent | SideUsage):
-            self._subagent(event)
-            return
-        match event:
-            case ToolCallStarted(call=call):
-                entry = {"id": call.id, "name": call.name, "arguments": call.arguments}
-                self._calls[call.id] = entry
-                self.outcome.tool_calls.append(entry)
-            case ToolResult(call=call, is_error=is_error):
-                self._calls.get(call.id, {})["is_error"] = is_error
-            case ApprovalRequested(call=call, decision="denied"):
-                self.outcome.denials.append(
-                    {"tool_name": call.name, "tool_use_id": call.id, "tool_input": call.arguments}
-                )
-            case AssistantMessage(usage=usage) if usage is not None:
-                self.outcome.usage = add_usage(self.outcome.usage, usage)
-                self.outcome.requests.append(usage)
-            case Error(message=message, kind=kind, retrying=False):
-                self.outcome.error, self.outcome.error_kind = message, kind
-            case TurnEnd(reason=reason, final_text=text, num_turns=turns, error=error):
-                self.outcome.reason, self.outcome.result = reason, text
-                self.outcome.num_turns = turns
-                self.outcome.error = error or self.outcome.error
-
-    def _subagent(self, event: SubagentEvent | SideUsage) -> None:
-        """A subagent's requests (and a tool's own) count in the run's usage and cost, its
-        refusals in the denials; its tool calls are its own."""
-        inner = event.innermost()[1] if isinstance(event, SubagentEvent) else event
-        match inner:
-            case AssistantMessage(usage=usage) | SideUsage(usage=usage) if usage is not None:
-                self.outcome.usage = add_usage(self.outcome.usage, usage)
-                self.outcome.requests.append(usage)
-            case ApprovalRequested(call=call, decision="denied"):
-                self.outcome.denials.append(
-                    {"tool_name": call.name, "tool_use_id": call.id, "tool_input": call.arguments}
-                )
 
 
 class Printer(Protocol):
@@ -301,157 +155,6 @@ class TextPrinter:
         for line in summary_lines(outcome, info):
             self.err.write(line + "\n")
         self.err.flush()
-
-
-CHARS_PER_TOKEN = 4
-"""For the status line's count of a reply still streaming (its usage comes at the end)."""
-
-
-class AnswerSoFar:
-    """The main agent's answer as far as it went: the reply streaming now, else the last
-    complete one. A retry that starts the reply over voids what had streamed."""
-
-    __slots__ = ("_parts", "chars", "last")
-
-    def __init__(self) -> None:
-        self._parts: list[str] = []
-        self.chars = 0
-        """Characters of the reply streaming now."""
-        self.last = ""
-
-    def observe(self, event: Event) -> None:
-        match event:
-            case TextDelta(text=text):
-                self._parts.append(text)
-                self.chars += len(text)
-            case AssistantMessage(text=text):
-                self.last = text
-                self._parts.clear()
-                self.chars = 0
-            case Error(retrying=True):
-                self._parts.clear()
-                self.chars = 0
-
-    @property
-    def text(self) -> str:
-        return "".join(self._parts) if self._parts else self.last
-
-
-GLYPHS = ("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏", "…", "·", "↓")
-"""The spinner's frames, the ellipsis, the separator and the arrow of the status line."""
-ASCII_GLYPHS = ("|/-\\", "...", "-", "v")
-"""The same for a terminal that cannot show them (not UTF-8)."""
-TICK_S = 0.1
-"""How often the status line is redrawn (its spinner and seconds)."""
-ERASE = "\r\x1b[2K"
-
-
-class StatusLine:
-    """A transient line at the bottom of a terminal stderr: `⠋ Working… 12s · ↓ 340 tokens`,
-    or the tool being run (`⠋ run_shell_command pytest · 12s · ↓ 340 tokens`).
-
-    Redrawn in place by a task on the event loop (every `TICK_S`), cut to the terminal's
-    width so it never wraps, erased before any other line is written (`clear`) and for
-    good by `stop`. The cursor is left at the start of the line, so that whatever else
-    writes to the terminal (a log warning) writes over it rather than after it."""
-
-    def __init__(self, err: IO[str], *, started: float) -> None:
-        self.err, self.started = err, started
-        self.tokens = 0
-        """Output tokens of the replies that ended (the main agent's and subagents')."""
-        self.streaming = 0
-        """Estimated tokens of the reply streaming now."""
-        self._running: dict[str, str] = {}
-        """The tool calls running now (call id: label), in the order they started."""
-        self._frame = 0
-        self._shown = False
-        self._task: asyncio.Task[None] | None = None
-        encoding = (getattr(err, "encoding", None) or "utf-8").lower().replace("-", "")
-        self._glyphs = GLYPHS if encoding.startswith("utf") else ASCII_GLYPHS
-
-    def start(self) -> None:
-        self.draw()
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop: drawn on events only
-            return
-        self._task = loop.create_task(self._tick())
-
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(TICK_S)
-            self._frame += 1
-            self.draw()
-
-    def observe(self, event: Event, answer: AnswerSoFar) -> None:
-        """Follow the run: tokens as they stream, tools as they start and end."""
-        self.streaming = -(-answer.chars // CHARS_PER_TOKEN)
-        if isinstance(event, SubagentEvent):
-            node, inner = event.innermost()
-            prefix = f"{node.agent}: "
-        else:
-            inner, prefix = event, ""
-        match inner:
-            case AssistantMessage(usage=usage) if usage is not None:
-                self.tokens += usage.completion_tokens
-            case ToolCallStarted(call=call, summary=summary):
-                self._running[call.id] = f"{prefix}{call.name} {summary}".strip()
-                self.draw()
-            case ToolResult(call=call):
-                self._running.pop(call.id, None)
-                self.draw()
-
-    def text(self) -> str:
-        frames, ellipsis, dot, arrow = self._glyphs
-        tool = next(reversed(self._running.values()), None)
-        label = f"Working{ellipsis}" if tool is None else f"{tool} {dot}"
-        seconds = int(time.monotonic() - self.started)
-        line = f"{frames[self._frame % len(frames)]} {label} {seconds}s"
-        tokens = self.tokens + self.streaming
-        return f"{line} {dot} {arrow} {tokens:,} tokens" if tokens else line
-
-    def draw(self) -> None:
-        line = fit(_CONTROL.sub(" ", self.text()), _width(self.err) - 1)
-        self._write(f"{ERASE}{line}\r")
-        self._shown = True
-
-    def clear(self) -> None:
-        if self._shown:
-            self._write(ERASE)
-            self._shown = False
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        self.clear()
-
-    def _write(self, data: str) -> None:
-        try:
-            self.err.write(data)
-            self.err.flush()
-        except (OSError, ValueError):  # the terminal went away: the run goes on
-            pass
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def fit(line: str, width: int) -> str:
-    """`line` cut to `width` terminal cells (wide characters count two)."""
-    cells = 0
-    for index, char in enumerate(line):
-        cells += 2 if unicodedata.east_asian_width(char) in "WF" else 1
-        if cells > width:
-            return line[:index]
-    return line
-
-
-def _width(stream: IO[str]) -> int:
-    try:
-        return os.get_terminal_size(stream.fileno()).columns or 80
-    except (AttributeError, OSError, ValueError):
-        return 80
 
 
 def summary_lines(outcome: Outcome, info: RunInfo) -> list[str]:

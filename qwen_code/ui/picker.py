@@ -8,12 +8,15 @@ the caller prints about the choice.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from prompt_toolkit.application import Application
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.layout import FormattedTextControl, HSplit, Layout, Window
 from prompt_toolkit.styles import Style
+from rich.console import Console
+from rich.text import Text
 
 HINT = "↑/↓ move · Enter choose · Esc {cancel} · or type a number"
 PAGE = 10
@@ -95,3 +98,24 @@ async def pick(items: Sequence[str], *, title: str, cancel: str = "cancel") -> i
         mouse_support=False,
     )
     return await app.run_async()
+
+
+async def pick_session(
+    console: Console,
+    home: Path,
+    cwd: Path,
+    *,
+    none: str = "No saved sessions for this project; starting a new one.",
+) -> str | None:
+    """Let the user choose one of this project's saved sessions (None: start a new one, or
+    there is none: `none` says so)."""
+    from qwen_code.session.resume import describe
+    from qwen_code.session.store import list_sessions
+
+    sessions = list_sessions(home, cwd, limit=50)
+    if not sessions:
+        console.print(Text(none, style="dim"))
+        return None
+    title = "Resume which session? (newest first)"
+    chosen = await pick([describe(info) for info in sessions], title=title, cancel="new session")
+    return sessions[chosen].id if chosen is not None else None

@@ -17,7 +17,6 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import ThreadedCompleter
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-from rich.console import Console
 from rich.text import Text
 
 from qwen_code import __version__
@@ -457,6 +456,8 @@ async def run_interactive(
     io.alerts = alerts_for(io, settings)  # a question while the session opens notifies too
     cwd, home = env.cwd, env.home
     if session_id == resume.PICK:
+        from qwen_code.ui.picker import pick_session
+
         session_id = await pick_session(console, home, cwd)
     saved = resume.resolve(home, cwd, latest=latest, session_id=session_id)
     session = await open_session(
@@ -490,18 +491,3 @@ def project_trusted(settings: Settings) -> bool:
     """Whether saving a rule in the project's settings is safe to offer without a
     warning (the folder is trusted, or trust is turned off)."""
     return settings.trust is None or settings.trust.granted
-
-
-async def pick_session(console: Console, home: Path, cwd: Path) -> str | None:
-    """Let the user choose one of this project's saved sessions (None: start a new one)."""
-    from qwen_code.session.resume import describe
-    from qwen_code.session.store import list_sessions
-    from qwen_code.ui.picker import pick
-
-    sessions = list_sessions(home, cwd, limit=50)
-    if not sessions:
-        console.print("[dim]No saved sessions for this project; starting a new one.[/dim]")
-        return None
-    title = "Resume which session? (newest first)"
-    chosen = await pick([describe(info) for info in sessions], title=title, cancel="new session")
-    return sessions[chosen].id if chosen is not None else None

@@ -20,7 +20,7 @@ from qwen_code.agent.events import AssistantMessage, Event, ToolResult, UsageInf
 from qwen_code.errors import InputError
 from qwen_code.llm.pricing import PriceTable, format_usd, total_cost
 from qwen_code.tools.structured_output import NAME, PAYLOAD_KEY, SchemaProblem, make_validator
-from qwen_code.ui.headless_output import Outcome
+from qwen_code.ui.headless_outcome import Outcome
 
 MAX_SCHEMA_BYTES = 4 * 1024 * 1024
 MAX_STRUCTURED_RETRIES = 5

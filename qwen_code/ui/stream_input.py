@@ -38,7 +38,8 @@ from qwen_code.ui.headless import (
     run_until_complete,
     startup_notes,
 )
-from qwen_code.ui.headless_output import Recorder, StreamJsonPrinter
+from qwen_code.ui.headless_outcome import Recorder
+from qwen_code.ui.headless_output import StreamJsonPrinter
 from qwen_code.ui.run_limits import RunGuard, RunLimits, Stop, check_price_known, settle
 from qwen_code.ui.stream_approver import ControlFailed, StdioApprover
 from qwen_code.ui.stream_messages import MessageProblem, UserTurn, media_for, parse_user_message

@@ -12,7 +12,7 @@ from qwen_code.llm.pricing import cache_creation_tokens
 from qwen_code.llm.tokens import is_estimate
 
 if TYPE_CHECKING:
-    from qwen_code.ui.headless_output import RunInfo
+    from qwen_code.ui.headless_outcome import RunInfo
 
 
 def usage_json(
