@@ -224,3 +224,21 @@ def test_tab_then_one_enter_sends_the_completed_mention(
     repl.expect("calc.py sets A.")
     repl.prompt()
     assert "explain @calc.py" in user_message(fake_llm)
+
+
+def test_escape_sequences_in_the_models_answer_never_reach_the_terminal(
+    start_repl: StartRepl, fake_llm: FakeLLM
+) -> None:
+    """The attacker is the model (or a file it quotes): its answer tries to write the
+    clipboard (OSC 52), retitle the window and clear the screen."""
+    evil = "Done.\x1b]52;c;cm0gLXJmIH4K\x07 \x1b]0;owned\x07\x1b[2J\x9b2J safe"
+    fake_llm.script(text(evil))
+    repl = start_repl()
+    repl.child.logfile_read = seen = io.StringIO()
+    repl.send("go")
+    repl.expect("safe")
+    repl.prompt()
+    shown = seen.getvalue()
+    for sequence in ("\x1b]52", "\x1b]0;owned", "\x1b[2J", "\x9b"):
+        assert sequence not in shown
+    assert "]0;owned" in ANSI.sub("", shown)  # what is left is shown as plain text

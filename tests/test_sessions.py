@@ -350,6 +350,19 @@ def test_sessions_without_a_prompt_are_hidden_but_can_still_be_named(
     assert user_messages_of(fake_llm) == ["start here"]
 
 
+def test_a_title_cannot_send_escape_sequences_to_the_terminal(
+    tmp_path: Path, fake_llm: FakeLLM
+) -> None:
+    """A prompt (or, in older sessions, a piped file's first line) holding escapes."""
+    root = make_repo(tmp_path / "proj", A_PY)
+    fake_llm.script(text("ok"))
+    code, _, err = in_process(root, "-p", "fix\x1b]52;c;cm0K\x07 this\x1b[2J\ttoo")
+    assert code == 0, err
+    _, out, _ = in_process(root, "sessions", "list")
+    assert "\x1b" not in out and "\x07" not in out
+    assert out.rstrip().endswith("fix ]52;c;cm0K this [2J too")  # harmless as text
+
+
 def in_process(cwd: Path, *argv: str) -> tuple[int, str, str]:
     """`qwen-code ARGV` run in this process: (exit code, stdout, stderr)."""
     env = captured_env(cwd, qwen_home())

@@ -386,8 +386,14 @@ def _os_errors(exc: BaseException) -> tuple[list[OSError], list[OSError]]:
 
 
 def is_loopback(url: str) -> bool:
-    """True for a server on this machine: localhost (and *.localhost), 127.0.0.0/8, ::1."""
-    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    """True for a server on this machine (see `is_loopback_host`)."""
+    return is_loopback_host(urlsplit(url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for an address only this machine can reach: localhost (and *.localhost),
+    127.0.0.0/8, ::1 (bracketed or IPv4-mapped too)."""
+    host = host.strip("[]").rstrip(".").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:

@@ -59,19 +59,13 @@ PING_S = 10.0
 TIMEOUT_S = 600.0
 """The longest wait for a backend to start answering (Claude Code waits 10 minutes)."""
 STALL_TIMEOUT_S = 120.0
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def is_loopback(host: str) -> bool:
-    """True for an address only this machine can reach."""
-    import ipaddress
+    """True for an address only this machine can reach (a key is required otherwise)."""
+    from qwen_code.llm.retry import is_loopback_host
 
-    if host in LOOPBACK:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(host)
 
 
 def new_message_id() -> str:

@@ -22,11 +22,15 @@ HEADLESS_TAG = "-p"
 """Marks a headless run (`qwen-code -p`, a program) in session listings."""
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""Not for the terminal: a title may be a piped file's first line (older sessions)."""
+
+
 def describe(info: SessionInfo) -> str:
     """One line of a session listing: id, time, size, then `-p` for a headless run and the
     title (what the user asked first)."""
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.modified))
-    title = info.title or "(no message)"
+    title = " ".join(_CONTROL.sub(" ", info.title).split()) or "(no message)"
     tag = HEADLESS_TAG if info.headless else ""
     return (
         f"{info.id[:8]}  {when}  {info.messages:>4} msgs  {info.size / 1024:>7.1f} KB  "

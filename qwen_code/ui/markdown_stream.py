@@ -43,6 +43,10 @@ PREVIEW_LINES = 24  # the most source lines of the tail that a frame renders
 MIN_FRAME_S = 1 / 15  # the shortest time between two frames of the live region
 TICK_S = 1 / 8  # the status line's spinner turns this often while no text comes
 
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Control characters a model's text may not send to the terminal: an escape sequence in
+an answer could set the clipboard (OSC 52), retitle or clear the screen. Tab and newline
+stay."""
 _FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
 _FENCE_CLOSE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*$")
 _HEADING = re.compile(r"^ {0,3}#{1,6}(?:[ \t]|$)")
@@ -169,7 +173,7 @@ class MarkdownStream:
     def update(self, text_delta: str) -> None:
         if self._closed or not text_delta:
             return
-        text_delta = text_delta.replace("\r", "")
+        text_delta = _UNSAFE.sub("", text_delta.replace("\r", ""))
         self._chars += len(text_delta)
         if "\n" in text_delta:
             first, *lines, last = text_delta.split("\n")
